@@ -1,0 +1,2 @@
+# certs/: workload identity and TLS contexts, all through OpenSSL 3.
+LDLIBS += -lssl -lcrypto

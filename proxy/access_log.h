@@ -1,0 +1,61 @@
+/* Access log: one JSON line per closed TCP flow, with Envoy's field names.
+ *
+ * Each worker buffers its lines per file and writes whole lines only, at
+ * most ACCESS_LOG_BUF bytes (under PIPE_BUF) per write(2) with O_APPEND, so
+ * lines of different workers never interleave. */
+#ifndef SKIFF_PROXY_ACCESS_LOG_H
+#define SKIFF_PROXY_ACCESS_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proxy/config.h"
+
+#define ACCESS_LOG_BUF 4000u
+#define ACCESS_LOG_MAX_FILES 16u
+
+struct access_log_file {
+	char *path;
+	int fd;
+	size_t len;
+	char buf[ACCESS_LOG_BUF];
+};
+
+/* A worker's open log files. */
+struct access_log_set {
+	struct access_log_file *files[ACCESS_LOG_MAX_FILES];
+	unsigned n_files;
+	uint64_t dropped; /* lines lost: file could not be opened or written */
+};
+
+struct tcp_flow_record {
+	uint64_t connection_id;
+	uint64_t start_unix_ms;
+	uint64_t duration_ms;
+	uint64_t bytes_received; /* from downstream */
+	uint64_t bytes_sent;     /* to downstream */
+	const char *listener;
+	const char *cluster;
+	const struct sock_addr *downstream_remote;
+	const struct sock_addr *downstream_local;
+	const struct sock_addr *original_dst;  /* NULL if none */
+	const struct sock_addr *upstream_host; /* NULL if never chosen */
+	const char *response_flags;            /* Envoy's, "-" when none */
+	const char *termination;               /* skiff's reason, see tcp_proxy.h */
+};
+
+/* The set's file for path, opened (O_APPEND|O_CREAT) on first use; NULL if
+ * it cannot be opened (counted in dropped when written to). */
+struct access_log_file *access_log_open(struct access_log_set *set, const char *path);
+
+/* Formats rec as a JSON line into f's buffer, flushing first if full. */
+void access_log_tcp(struct access_log_set *set, struct access_log_file *f,
+		    const struct tcp_flow_record *rec);
+
+/* Writes out what every file of the set has buffered. */
+void access_log_flush(struct access_log_set *set);
+
+/* Flushes and closes every file. */
+void access_log_close(struct access_log_set *set);
+
+#endif

@@ -1,0 +1,241 @@
+/* Snapshot -> Envoy-style /config_dump JSON; see config_dump.h.
+ *
+ * Written straight into a growing buffer: the document is small and written
+ * once per admin request, so there is no JSON library and no tree. */
+#include "proxy/config_dump.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/duration.h"
+#include "proxy/sock_addr.h"
+
+#define TYPE_PREFIX "type.googleapis.com/"
+
+/* Output buffer; a failed allocation sets `failed` and later writes do
+ * nothing, so callers check once at the end. */
+struct jbuf {
+	char *s;
+	size_t len, cap;
+	bool failed;
+};
+
+static void jb_append(struct jbuf *b, const char *s, size_t n)
+{
+	if (b->failed)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		while (b->len + n + 1 > cap)
+			cap *= 2;
+		char *bigger = realloc(b->s, cap);
+		if (!bigger) {
+			b->failed = true;
+			return;
+		}
+		b->s = bigger;
+		b->cap = cap;
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+static void jb_raw(struct jbuf *b, const char *s)
+{
+	jb_append(b, s, strlen(s));
+}
+
+static void jb_printf(struct jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void jb_printf(struct jbuf *b, const char *fmt, ...)
+{
+	char tmp[128]; /* numbers and addresses only */
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		jb_append(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+/* A JSON string (RFC 8259 section 7): quote, backslash and control
+ * characters escaped; other bytes copied, as config strings came through
+ * libyaml, which accepts only valid UTF-8. NULL is written as "". */
+static void jb_str(struct jbuf *b, const char *s)
+{
+	jb_raw(b, "\"");
+	for (const char *run = s; s && *s; run = s) {
+		while (*s && *s != '"' && *s != '\\' && (unsigned char)*s >= 0x20)
+			s++;
+		jb_append(b, run, (size_t)(s - run));
+		if (!*s)
+			break;
+		switch (*s) {
+		case '"': jb_raw(b, "\\\""); break;
+		case '\\': jb_raw(b, "\\\\"); break;
+		case '\n': jb_raw(b, "\\n"); break;
+		case '\r': jb_raw(b, "\\r"); break;
+		case '\t': jb_raw(b, "\\t"); break;
+		default: jb_printf(b, "\\u%04x", (unsigned char)*s); break;
+		}
+		s++;
+	}
+	jb_raw(b, "\"");
+}
+
+/* "key":"value" with a leading comma unless it is the first member. */
+static void jb_member_str(struct jbuf *b, bool first, const char *key, const char *value)
+{
+	jb_printf(b, "%s\"%s\":", first ? "" : ",", key);
+	jb_str(b, value);
+}
+
+static void jb_duration(struct jbuf *b, const char *key, uint32_t ms)
+{
+	char d[32];
+	duration_format(ms, d, sizeof(d));
+	jb_member_str(b, false, key, d);
+}
+
+/* config.core.v3.SocketAddress, without the Address wrapper. */
+static void dump_socket_address(struct jbuf *b, const struct sock_addr *addr)
+{
+	char ip[SOCK_ADDR_STRLEN];
+	jb_raw(b, "{");
+	jb_member_str(b, true, "address", sock_addr_format_ip(addr, ip, sizeof(ip)));
+	jb_printf(b, ",\"port_value\":%u}", sock_addr_port(addr));
+}
+
+static void dump_address(struct jbuf *b, const struct sock_addr *addr)
+{
+	jb_raw(b, "{\"socket_address\":");
+	dump_socket_address(b, addr);
+	jb_raw(b, "}");
+}
+
+static void dump_bootstrap(struct jbuf *b, const struct snapshot *snap)
+{
+	jb_raw(b, "{\"@type\":\"" TYPE_PREFIX "envoy.admin.v3.BootstrapConfigDump\",\"bootstrap\":{");
+	jb_raw(b, "\"node\":{");
+	jb_member_str(b, true, "id", snap->node.id);
+	jb_member_str(b, false, "cluster", snap->node.cluster);
+	jb_raw(b, "},\"admin\":{\"address\":");
+	dump_address(b, &snap->admin.addr);
+	jb_raw(b, "}");
+	if (snap->ads.cluster_name) {
+		jb_raw(b, ",\"dynamic_resources\":{\"ads_config\":{");
+		jb_member_str(b, true, "api_type", snap->ads.delta ? "DELTA_GRPC" : "GRPC");
+		jb_raw(b, ",\"transport_api_version\":\"V3\",\"grpc_services\":[{\"envoy_grpc\":{");
+		jb_member_str(b, true, "cluster_name", snap->ads.cluster_name);
+		jb_raw(b, "}}]}}");
+	}
+	jb_raw(b, "}}");
+}
+
+static const char *direction_name(enum traffic_direction d)
+{
+	switch (d) {
+	case DIRECTION_INBOUND: return "INBOUND";
+	case DIRECTION_OUTBOUND: return "OUTBOUND";
+	default: return "UNSPECIFIED";
+	}
+}
+
+static void dump_tcp_proxy(struct jbuf *b, const struct listener *l)
+{
+	jb_raw(b, "{\"name\":\"envoy.filters.network.tcp_proxy\",\"typed_config\":{\"@type\":\"" TYPE_PREFIX
+		  "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\"");
+	jb_member_str(b, false, "stat_prefix", l->stat_prefix);
+	jb_member_str(b, false, "cluster", l->cluster_name);
+	jb_duration(b, "idle_timeout", l->idle_timeout_ms);
+	if (l->access_log.path) {
+		jb_raw(b, ",\"access_log\":[{\"name\":\"envoy.access_loggers.file\",\"typed_config\":{"
+			  "\"@type\":\"" TYPE_PREFIX
+			  "envoy.extensions.access_loggers.file.v3.FileAccessLog\"");
+		jb_member_str(b, false, "path", l->access_log.path);
+		jb_raw(b, "}}]");
+	}
+	jb_raw(b, "}}");
+}
+
+static void dump_listeners(struct jbuf *b, const struct snapshot *snap)
+{
+	jb_raw(b, "{\"@type\":\"" TYPE_PREFIX "envoy.admin.v3.ListenersConfigDump\",\"static_listeners\":[");
+	for (size_t i = 0; i < snap->n_listeners; i++) {
+		const struct listener *l = &snap->listeners[i];
+		jb_raw(b, i ? "," : "");
+		jb_raw(b, "{\"listener\":{\"@type\":\"" TYPE_PREFIX "envoy.config.listener.v3.Listener\"");
+		jb_member_str(b, false, "name", l->name);
+		jb_raw(b, ",\"address\":");
+		dump_address(b, &l->addr);
+		jb_printf(b, ",\"use_original_dst\":%s", l->use_original_dst ? "true" : "false");
+		jb_member_str(b, false, "traffic_direction", direction_name(l->direction));
+		jb_raw(b, ",\"filter_chains\":[{\"filters\":[");
+		dump_tcp_proxy(b, l);
+		jb_raw(b, "]}]}}");
+	}
+	jb_raw(b, "]}");
+}
+
+static void dump_cluster(struct jbuf *b, const struct cluster *cl)
+{
+	jb_raw(b, "{\"cluster\":{\"@type\":\"" TYPE_PREFIX "envoy.config.cluster.v3.Cluster\"");
+	jb_member_str(b, false, "name", cl->name);
+	jb_member_str(b, false, "type", cl->type == CLUSTER_ORIGINAL_DST ? "ORIGINAL_DST" : "STATIC");
+	jb_duration(b, "connect_timeout", cl->connect_timeout_ms);
+	jb_member_str(b, false, "lb_policy",
+		      cl->lb_policy == LB_CLUSTER_PROVIDED ? "CLUSTER_PROVIDED" : "ROUND_ROBIN");
+	if (cl->has_source_address) {
+		jb_raw(b, ",\"upstream_bind_config\":{\"source_address\":");
+		dump_socket_address(b, &cl->source_address);
+		jb_raw(b, "}");
+	}
+	if (cl->n_endpoints) {
+		/* Endpoints are kept flat, so they come back as one locality. */
+		jb_raw(b, ",\"load_assignment\":{");
+		jb_member_str(b, true, "cluster_name", cl->name);
+		jb_raw(b, ",\"endpoints\":[{\"lb_endpoints\":[");
+		for (size_t i = 0; i < cl->n_endpoints; i++) {
+			jb_raw(b, i ? ",{\"endpoint\":{\"address\":" : "{\"endpoint\":{\"address\":");
+			dump_address(b, &cl->endpoints[i].addr);
+			jb_raw(b, "}}");
+		}
+		jb_raw(b, "]}]}");
+	}
+	jb_raw(b, "}}");
+}
+
+static void dump_clusters(struct jbuf *b, const struct snapshot *snap)
+{
+	jb_raw(b, "{\"@type\":\"" TYPE_PREFIX "envoy.admin.v3.ClustersConfigDump\",\"static_clusters\":[");
+	for (size_t i = 0; i < snap->n_clusters; i++) {
+		jb_raw(b, i ? "," : "");
+		dump_cluster(b, &snap->clusters[i]);
+	}
+	jb_raw(b, "]}");
+}
+
+char *config_dump_json(const struct snapshot *snap, size_t *len)
+{
+	struct jbuf b = { 0 };
+	jb_raw(&b, "{\"configs\":[");
+	dump_bootstrap(&b, snap);
+	jb_raw(&b, ",");
+	dump_listeners(&b, snap);
+	jb_raw(&b, ",");
+	dump_clusters(&b, snap);
+	jb_printf(&b, "],\"version\":%llu", (unsigned long long)snap->version);
+	jb_member_str(&b, false, "source", snap->source);
+	jb_raw(&b, "}\n");
+	if (b.failed) {
+		free(b.s);
+		return NULL;
+	}
+	if (len)
+		*len = b.len;
+	return b.s;
+}

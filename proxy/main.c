@@ -1,0 +1,368 @@
+/* skiff: the one binary. Subcommands dispatch here; `run` is the proxy.
+ * Exit codes: 0 ok, 2 usage or configuration error, 1 runtime failure. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "proxy/admin.h"
+#include "proxy/bootstrap.h"
+#include "proxy/duration.h"
+#include "proxy/log.h"
+#include "proxy/loop.h"
+#include "proxy/snapshot.h"
+#include "proxy/sock_addr.h"
+#include "proxy/stats.h"
+#include "proxy/worker.h"
+
+#define EXIT_USAGE 2
+#define EXIT_RUNTIME 1
+
+#ifndef SKIFF_VERSION
+#define SKIFF_VERSION "unknown"
+#endif
+
+struct run_opts {
+	const char *config_path;
+	unsigned concurrency;
+	uint32_t drain_timeout_ms;
+	bool validate_only;
+	int prometheus_port; /* 0: off */
+	int health_port;     /* 0: off */
+};
+
+/* Main-thread state the admin hooks read. */
+static struct snapshot *main_snap;
+static bool draining;
+static uint64_t drain_deadline_ms;
+static uint32_t drain_timeout_ms;
+
+static const struct snapshot *hook_snapshot(void)
+{
+	return main_snap;
+}
+
+static bool hook_draining(void)
+{
+	return draining;
+}
+
+static void start_drain(const char *why)
+{
+	if (draining)
+		return;
+	draining = true;
+	drain_deadline_ms = loop_now_ms() + drain_timeout_ms;
+	log_info("%s: draining, %u connections open, up to %ums", why, workers_live_sessions(),
+		 drain_timeout_ms);
+	workers_drain();
+}
+
+static void hook_quit(void)
+{
+	start_drain("/quitquitquit");
+}
+
+static const struct admin_hooks hooks = { hook_snapshot, hook_draining, hook_quit };
+
+static void usage_run(FILE *f)
+{
+	fprintf(f,
+		"usage: skiff run [options]\n"
+		"Runs the proxy. With no -c, an embedded configuration makes skiff a transparent\n"
+		"passthrough sidecar: outbound 15001, inbound 15006, admin 127.0.0.1:15000.\n\n"
+		"  -c, --config FILE        Envoy v3 bootstrap YAML\n"
+		"      --mode validate      check the configuration and exit (0 valid, 2 not)\n"
+		"      --concurrency N      worker threads (default: one per core)\n"
+		"      --log-level LEVEL    trace, debug, info, warn, error, off (default info)\n"
+		"      --drain-timeout DUR  on SIGTERM, wait this long for open connections (default 5s)\n"
+		"      --prometheus-port N  Prometheus /stats/prometheus on 0.0.0.0:N (default 15090, 0 off)\n"
+		"      --health-port N      /healthz/ready on 0.0.0.0:N (default 15021, 0 off)\n"
+		"  -h, --help               this help\n");
+}
+
+static int parse_port(const char *s, int *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || end == s || v < 0 || v > 65535)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
+static int parse_run_opts(int argc, char **argv, struct run_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "concurrency", required_argument, NULL, 'n' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "drain-timeout", required_argument, NULL, 'd' },
+		{ "prometheus-port", required_argument, NULL, 'p' },
+		{ "health-port", required_argument, NULL, 'H' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	*o = (struct run_opts){ .concurrency = cpus > 0 ? (unsigned)cpus : 1,
+				.drain_timeout_ms = 5000,
+				.prometheus_port = 15090,
+				.health_port = 15021 };
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 'c':
+			o->config_path = optarg;
+			break;
+		case 'm':
+			if (strcmp(optarg, "validate") != 0 && strcmp(optarg, "serve") != 0) {
+				fprintf(stderr, "skiff run: --mode: expected serve or validate\n");
+				return -EINVAL;
+			}
+			o->validate_only = strcmp(optarg, "validate") == 0;
+			break;
+		case 'n':
+			o->concurrency = (unsigned)strtoul(optarg, &end, 10);
+			if (*end || o->concurrency < 1 || o->concurrency > 256) {
+				fprintf(stderr, "skiff run: --concurrency: expected 1..256\n");
+				return -EINVAL;
+			}
+			break;
+		case 'l':
+			if (log_level_parse(optarg, &log_min_level) < 0) {
+				fprintf(stderr, "skiff run: --log-level: expected trace, debug, info, "
+						"warn, error or off\n");
+				return -EINVAL;
+			}
+			break;
+		case 'd':
+			if (duration_parse(optarg, &o->drain_timeout_ms) < 0) {
+				fprintf(stderr, "skiff run: --drain-timeout: expected a duration like \"5s\"\n");
+				return -EINVAL;
+			}
+			break;
+		case 'p':
+		case 'H':
+			if (parse_port(optarg, c == 'p' ? &o->prometheus_port : &o->health_port) < 0) {
+				fprintf(stderr, "skiff run: --%s: expected a port 0..65535\n",
+					c == 'p' ? "prometheus-port" : "health-port");
+				return -EINVAL;
+			}
+			break;
+		case 'h':
+			usage_run(stdout);
+			return 1;
+		default:
+			usage_run(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "skiff run: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static struct snapshot *load_config(const struct run_opts *o)
+{
+	struct snapshot *snap = NULL;
+	char err[512];
+	int rc = o->config_path
+		? bootstrap_load_file(o->config_path, &snap, err, sizeof(err))
+		: bootstrap_load_string("<embedded>", bootstrap_default_yaml,
+					strlen(bootstrap_default_yaml), &snap, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "skiff: %s\n", err);
+		return NULL;
+	}
+	return snap;
+}
+
+static void raise_fd_limit(void)
+{
+	/* A proxy holds two descriptors per flow: take all the kernel allows. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int open_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	/* Blocked before the workers start, so they inherit the mask and only
+	 * the main thread's signalfd sees these. */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+static void on_signal(struct io *io, uint32_t events)
+{
+	(void)events;
+	struct signalfd_siginfo si;
+	while (read(io->fd, &si, sizeof(si)) == sizeof(si))
+		start_drain(si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static int start_admin(struct loop *loop, const struct run_opts *o)
+{
+	char err[256];
+	struct sock_addr addr;
+	if (admin_listen(loop, &main_snap->admin.addr, ADMIN_FULL, &hooks, err, sizeof(err)) < 0)
+		goto fail;
+	if (o->prometheus_port && (sock_addr_parse("0.0.0.0", (uint32_t)o->prometheus_port, &addr),
+				   admin_listen(loop, &addr, ADMIN_PROMETHEUS, &hooks, err, sizeof(err)) < 0))
+		goto fail;
+	if (o->health_port && (sock_addr_parse("0.0.0.0", (uint32_t)o->health_port, &addr),
+			       admin_listen(loop, &addr, ADMIN_HEALTH, &hooks, err, sizeof(err)) < 0))
+		goto fail;
+	return 0;
+fail:
+	log_error("admin: %s", err);
+	return -1;
+}
+
+static int serve(const struct run_opts *o, struct snapshot *snap)
+{
+	int rc = EXIT_RUNTIME;
+	struct loop loop = { .epfd = -1 };
+	char err[256];
+	struct io sig = { .fd = open_signals(), .cb = on_signal };
+	drain_timeout_ms = o->drain_timeout_ms;
+	if (sig.fd < 0 || loop_init(&loop) < 0 || loop_add(&loop, &sig, EPOLLIN) < 0) {
+		log_error("start-up: %s", strerror(errno));
+		goto out;
+	}
+	if (stats_init(o->concurrency) < 0) {
+		log_error("start-up: out of memory");
+		goto out;
+	}
+	snapshot_set_workers(o->concurrency);
+	main_snap = snap;
+	snapshot_ref(snap);
+	if (snapshot_publish(snap) < 0) {
+		log_error("start-up: cannot register statistics");
+		goto out;
+	}
+	if (start_admin(&loop, o) < 0)
+		goto out;
+	if (workers_start(snap, o->concurrency, err, sizeof(err)) < 0) {
+		log_error("start-up: %s", err);
+		goto out;
+	}
+	log_info("skiff %s serving %zu listeners with %u workers (config %s)", SKIFF_VERSION,
+		 snap->n_listeners, o->concurrency, snap->source);
+	for (;;) {
+		loop_run_once(&loop, 100);
+		snapshot_collect();
+		if (!draining)
+			continue;
+		unsigned open = workers_live_sessions();
+		if (open == 0)
+			break;
+		if (loop_now_ms() >= drain_deadline_ms) {
+			log_warn("drain timeout: closing %u connections", open);
+			break;
+		}
+	}
+	rc = 0;
+out:
+	workers_stop();
+	admin_close_all(&loop);
+	loop_close(&loop);
+	if (sig.fd >= 0)
+		close(sig.fd);
+	snapshot_unref(main_snap);
+	main_snap = NULL;
+	snapshot_shutdown();
+	stats_shutdown();
+	log_info("exiting");
+	return rc;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct run_opts o;
+	int rc = parse_run_opts(argc, argv, &o);
+	if (rc)
+		return rc > 0 ? 0 : EXIT_USAGE;
+	struct snapshot *snap = load_config(&o);
+	if (!snap)
+		return EXIT_USAGE;
+	if (o.validate_only) {
+		printf("configuration '%s' OK\n", snap->source);
+		snapshot_unref(snap);
+		return 0;
+	}
+	raise_fd_limit();
+	return serve(&o, snap);
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("usage: skiff version\nPrints the version of this binary.\n");
+		return 0;
+	}
+	if (argc > 1) {
+		fprintf(stderr, "skiff version: unexpected argument '%s'\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	printf("skiff %s\n", SKIFF_VERSION);
+	return 0;
+}
+
+struct command {
+	const char *name;
+	int (*main)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "run", cmd_run, "run the proxy" },
+	{ "version", cmd_version, "print the version" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: skiff COMMAND [options]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n`skiff COMMAND --help` describes each.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0)
+		return cmd_version(1, argv + 1);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].main(argc - 1, argv + 1);
+	fprintf(stderr, "skiff: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,171 @@
+/* Snapshot ownership and publication; see snapshot.h for the scheme. */
+#include "proxy/snapshot.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/sock_addr.h"
+#include "proxy/stats.h"
+
+/* Workers report the newest version they hold a reference on; a retired
+ * snapshot is freed once every worker reports a version past it. */
+#define MAX_WORKERS 256
+#define MAX_RETIRED 64
+
+static _Atomic(struct snapshot *) current;
+static atomic_uint_least64_t worker_seen[MAX_WORKERS];
+static unsigned n_workers;
+static uint64_t next_version = 1;
+
+struct retired {
+	struct snapshot *snap;
+	uint64_t superseded_by; /* version that replaced it */
+};
+static struct retired retired[MAX_RETIRED];
+static unsigned n_retired;
+
+struct snapshot *snapshot_new(void)
+{
+	struct snapshot *snap = calloc(1, sizeof(*snap));
+	if (snap)
+		atomic_init(&snap->refs, 1);
+	return snap;
+}
+
+void snapshot_ref(struct snapshot *snap)
+{
+	atomic_fetch_add_explicit(&snap->refs, 1, memory_order_relaxed);
+}
+
+static void snapshot_free(struct snapshot *snap)
+{
+	for (size_t i = 0; i < snap->n_listeners; i++) {
+		struct listener *l = &snap->listeners[i];
+		free(l->name);
+		free(l->stat_prefix);
+		free(l->cluster_name);
+		free(l->access_log.path);
+	}
+	for (size_t i = 0; i < snap->n_clusters; i++) {
+		free(snap->clusters[i].name);
+		free(snap->clusters[i].endpoints);
+	}
+	free(snap->listeners);
+	free(snap->clusters);
+	free(snap->node.id);
+	free(snap->node.cluster);
+	free(snap->ads.cluster_name);
+	free(snap->source);
+	free(snap);
+}
+
+void snapshot_unref(struct snapshot *snap)
+{
+	if (snap && atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) == 1)
+		snapshot_free(snap);
+}
+
+const struct cluster *snapshot_find_cluster(const struct snapshot *snap, const char *name)
+{
+	for (size_t i = 0; i < snap->n_clusters; i++)
+		if (strcmp(snap->clusters[i].name, name) == 0)
+			return &snap->clusters[i];
+	return NULL;
+}
+
+/* Envoy names a listener's stats after its address, "0.0.0.0_15001", and
+ * dashboards built for Envoy expect that. */
+static void listener_stats_name(const struct listener *l, char *buf, size_t len)
+{
+	sock_addr_format(&l->addr, buf, len);
+	char *colon = strrchr(buf, ':');
+	if (colon)
+		*colon = '_';
+}
+
+static int assign_stats_ids(struct snapshot *snap)
+{
+	for (size_t i = 0; i < snap->n_listeners; i++) {
+		char name[SOCK_ADDR_STRLEN];
+		listener_stats_name(&snap->listeners[i], name, sizeof(name));
+		int id = stats_scope_id(STATS_LISTENER, name);
+		if (id < 0)
+			return id;
+		snap->listeners[i].stats_id = (uint32_t)id;
+	}
+	for (size_t i = 0; i < snap->n_clusters; i++) {
+		int id = stats_scope_id(STATS_CLUSTER, snap->clusters[i].name);
+		if (id < 0)
+			return id;
+		snap->clusters[i].stats_id = (uint32_t)id;
+	}
+	return 0;
+}
+
+int snapshot_publish(struct snapshot *snap)
+{
+	snapshot_collect();
+	int err = assign_stats_ids(snap);
+	if (err == 0 && n_retired == MAX_RETIRED)
+		err = -EBUSY; /* workers are stuck behind; refuse rather than leak */
+	if (err) {
+		snapshot_unref(snap);
+		return err;
+	}
+	snap->version = next_version++;
+	struct snapshot *old = atomic_exchange_explicit(&current, snap, memory_order_acq_rel);
+	if (old)
+		retired[n_retired++] = (struct retired){ old, snap->version };
+	snapshot_collect();
+	return 0;
+}
+
+struct snapshot *snapshot_acquire(unsigned worker)
+{
+	struct snapshot *snap = atomic_load_explicit(&current, memory_order_acquire);
+	if (!snap)
+		return NULL;
+	snapshot_ref(snap);
+	/* Reported after the reference is taken: until then the main thread keeps
+	 * its own reference on anything this worker may have read. */
+	atomic_store_explicit(&worker_seen[worker], snap->version, memory_order_release);
+	return snap;
+}
+
+uint64_t snapshot_current_version(void)
+{
+	struct snapshot *snap = atomic_load_explicit(&current, memory_order_acquire);
+	return snap ? snap->version : 0;
+}
+
+void snapshot_set_workers(unsigned n)
+{
+	n_workers = n < MAX_WORKERS ? n : MAX_WORKERS;
+}
+
+void snapshot_collect(void)
+{
+	uint64_t oldest_seen = UINT64_MAX;
+	for (unsigned w = 0; w < n_workers; w++) {
+		uint64_t v = atomic_load_explicit(&worker_seen[w], memory_order_acquire);
+		if (v < oldest_seen)
+			oldest_seen = v;
+	}
+	unsigned kept = 0;
+	for (unsigned i = 0; i < n_retired; i++) {
+		if (retired[i].superseded_by <= oldest_seen)
+			snapshot_unref(retired[i].snap);
+		else
+			retired[kept++] = retired[i];
+	}
+	n_retired = kept;
+}
+
+void snapshot_shutdown(void)
+{
+	for (unsigned i = 0; i < n_retired; i++)
+		snapshot_unref(retired[i].snap);
+	n_retired = 0;
+	snapshot_unref(atomic_exchange(&current, NULL));
+}

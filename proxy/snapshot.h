@@ -1,0 +1,48 @@
+/* Publishing configuration snapshots (config.h) to the workers.
+ *
+ * The main thread publishes; workers pick the current snapshot up at the top
+ * of their loop. A published snapshot is freed only once every worker has
+ * moved past it (a quiescent-state scheme: each worker reports the newest
+ * version it has taken a reference on), so a worker can always take a
+ * reference on what it reads from the current pointer. */
+#ifndef SKIFF_PROXY_SNAPSHOT_H
+#define SKIFF_PROXY_SNAPSHOT_H
+
+#include "proxy/config.h"
+
+/* A zeroed snapshot holding one reference, owned by the caller; NULL when out
+ * of memory. */
+struct snapshot *snapshot_new(void);
+
+void snapshot_ref(struct snapshot *snap);
+
+/* Drops one reference; the last one frees the snapshot and all it owns. */
+void snapshot_unref(struct snapshot *snap);
+
+/* The cluster named `name` in `snap`, or NULL. */
+const struct cluster *snapshot_find_cluster(const struct snapshot *snap, const char *name);
+
+/* Makes `snap` the current snapshot, taking over the caller's reference.
+ * Assigns its version and the stats ids of its listeners and clusters.
+ * Returns 0, or -ENOMEM when the stats scopes could not be registered (the
+ * snapshot is then released and the current one stays). Main thread only. */
+int snapshot_publish(struct snapshot *snap);
+
+/* The current snapshot with a reference the caller owns, or NULL before the
+ * first publish. `worker` is the caller's worker index, recorded so the main
+ * thread knows when older snapshots can be freed. */
+struct snapshot *snapshot_acquire(unsigned worker);
+
+/* Version of the current snapshot, cheap enough to poll each loop turn. */
+uint64_t snapshot_current_version(void);
+
+/* Sets how many workers report through snapshot_acquire (call before
+ * starting them), and frees retired snapshots every worker has moved past.
+ * Main thread only. */
+void snapshot_set_workers(unsigned n_workers);
+void snapshot_collect(void);
+
+/* Drops the current snapshot and all retired ones at exit. */
+void snapshot_shutdown(void);
+
+#endif

@@ -1,0 +1,143 @@
+/* Per-worker counters; see stats.h.
+ *
+ * Scopes live in chunks of STATS_CHUNK ids. The main thread allocates a
+ * chunk for every worker before it hands out an id in it, and publishes the
+ * id to workers only through a snapshot (an acquire/release pair), so a
+ * worker never sees an id whose storage is missing. */
+#include "proxy/stats.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STATS_CHUNK 256u
+#define STATS_MAX_CHUNKS (STATS_MAX_SCOPES / STATS_CHUNK)
+
+struct scope_info {
+	enum stats_kind kind;
+	char *name;
+};
+
+struct stats_worker {
+	struct stats_scope *chunks[STATS_MAX_CHUNKS];
+};
+
+static struct stats_worker *workers;
+static unsigned n_workers;
+static struct scope_info *infos; /* grows with the number of scopes */
+static _Atomic uint32_t n_scopes;
+static uint32_t infos_cap;
+
+int stats_init(unsigned n)
+{
+	workers = calloc(n, sizeof(*workers));
+	if (!workers)
+		return -ENOMEM;
+	n_workers = n;
+	return 0;
+}
+
+void stats_shutdown(void)
+{
+	for (unsigned w = 0; w < n_workers; w++)
+		for (unsigned c = 0; c < STATS_MAX_CHUNKS; c++)
+			free(workers[w].chunks[c]);
+	for (uint32_t i = 0; i < n_scopes; i++)
+		free(infos[i].name);
+	free(workers);
+	free(infos);
+	workers = NULL;
+	infos = NULL;
+	n_workers = 0;
+	n_scopes = 0;
+	infos_cap = 0;
+}
+
+static int ensure_chunk(uint32_t id)
+{
+	unsigned c = id / STATS_CHUNK;
+	for (unsigned w = 0; w < n_workers; w++) {
+		if (workers[w].chunks[c])
+			continue;
+		workers[w].chunks[c] = calloc(STATS_CHUNK, sizeof(struct stats_scope));
+		if (!workers[w].chunks[c])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int stats_scope_id(enum stats_kind kind, const char *name)
+{
+	uint32_t n = n_scopes;
+	for (uint32_t i = 0; i < n; i++)
+		if (infos[i].kind == kind && strcmp(infos[i].name, name) == 0)
+			return (int)i;
+	if (n >= STATS_MAX_SCOPES)
+		return -ENOSPC;
+	if (n == infos_cap) {
+		uint32_t cap = infos_cap ? infos_cap * 2 : 64;
+		struct scope_info *grown = realloc(infos, cap * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		infos = grown;
+		infos_cap = cap;
+	}
+	int err = ensure_chunk(n);
+	if (err)
+		return err;
+	infos[n].kind = kind;
+	infos[n].name = strdup(name);
+	if (!infos[n].name)
+		return -ENOMEM;
+	n_scopes = n + 1;
+	return (int)n;
+}
+
+struct stats_scope *stats_scope(unsigned w, uint32_t id)
+{
+	return &workers[w].chunks[id / STATS_CHUNK][id % STATS_CHUNK];
+}
+
+uint64_t stats_sum(uint32_t id, enum stats_counter c)
+{
+	uint64_t sum = 0;
+	for (unsigned w = 0; w < n_workers; w++)
+		sum += atomic_load_explicit(&stats_scope(w, id)->c[c], memory_order_relaxed);
+	return sum;
+}
+
+const char *stats_counter_name(enum stats_kind kind, enum stats_counter c)
+{
+	static const char *const listener[STAT__COUNT] = {
+		[STAT_CX_TOTAL] = "downstream_cx_total",
+		[STAT_CX_DESTROY] = "downstream_cx_destroy",
+		[STAT_RX_BYTES] = "downstream_cx_rx_bytes_total",
+		[STAT_TX_BYTES] = "downstream_cx_tx_bytes_total",
+		[STAT_IDLE_TIMEOUT] = "downstream_cx_idle_timeout",
+		[STAT_NO_DESTINATION] = "downstream_cx_no_destination",
+		[STAT_OVERFLOW] = "downstream_cx_overflow",
+	};
+	static const char *const cluster[STAT__COUNT] = {
+		[STAT_CX_TOTAL] = "upstream_cx_total",
+		[STAT_CX_DESTROY] = "upstream_cx_destroy",
+		[STAT_RX_BYTES] = "upstream_cx_rx_bytes_total",
+		[STAT_TX_BYTES] = "upstream_cx_tx_bytes_total",
+		[STAT_CONNECT_FAIL] = "upstream_cx_connect_fail",
+		[STAT_CONNECT_TIMEOUT] = "upstream_cx_connect_timeout",
+	};
+	return kind == STATS_LISTENER ? listener[c] : cluster[c];
+}
+
+uint32_t stats_scope_count(void)
+{
+	return n_scopes;
+}
+
+int stats_scope_info(uint32_t id, enum stats_kind *kind, const char **name)
+{
+	if (id >= n_scopes)
+		return -ENOENT;
+	*kind = infos[id].kind;
+	*name = infos[id].name;
+	return 0;
+}

@@ -1,0 +1,70 @@
+/* Counters per listener and per cluster, kept per worker and summed only when
+ * read. A scope (one listener or one cluster, by name) keeps its id across
+ * snapshots, so counters survive a configuration change. Each worker writes
+ * only its own counters, with relaxed atomics: no lock and no shared cache
+ * line on the data path. */
+#ifndef SKIFF_PROXY_STATS_H
+#define SKIFF_PROXY_STATS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum stats_kind { STATS_LISTENER, STATS_CLUSTER };
+
+/* One counter set serves both kinds; stats_counter_name() gives the Envoy
+ * name for each kind. Append only: names appear on dashboards. */
+enum stats_counter {
+	STAT_CX_TOTAL,          /* connections opened */
+	STAT_CX_DESTROY,        /* connections closed (active = total - destroy) */
+	STAT_RX_BYTES,          /* bytes read from this side's peer */
+	STAT_TX_BYTES,          /* bytes written to this side's peer */
+	STAT_CONNECT_FAIL,      /* cluster: upstream refused, reset or unreachable */
+	STAT_CONNECT_TIMEOUT,   /* cluster: connect_timeout expired */
+	STAT_IDLE_TIMEOUT,      /* listener: tcp_proxy idle_timeout expired */
+	STAT_NO_DESTINATION,    /* listener: no original destination / no endpoint */
+	STAT_OVERFLOW,          /* listener: accept failed for lack of fds or memory */
+	STAT__COUNT
+};
+
+#define STATS_MAX_SCOPES 65536u
+
+struct stats_scope {
+	atomic_uint_least64_t c[STAT__COUNT];
+};
+
+/* Per-worker counter storage, allocated by the main thread. */
+struct stats_worker;
+
+/* Creates storage for n_workers; returns 0 or -ENOMEM. Main thread. */
+int stats_init(unsigned n_workers);
+void stats_shutdown(void);
+
+/* The id of scope (kind, name), registering it on first use; allocates every
+ * worker's counters for it before returning. Returns the id (>= 0), -ENOSPC
+ * past STATS_MAX_SCOPES, or -ENOMEM. Main thread. */
+int stats_scope_id(enum stats_kind kind, const char *name);
+
+/* Worker `w`'s counters of scope `id`. The pointer stays valid until
+ * stats_shutdown. */
+struct stats_scope *stats_scope(unsigned w, uint32_t id);
+
+/* Owner-only increment: one worker writes a scope's counters, others read. */
+static inline void stats_add(struct stats_scope *s, enum stats_counter c, uint64_t n)
+{
+	atomic_store_explicit(&s->c[c], atomic_load_explicit(&s->c[c], memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+/* Sum of counter c of scope id over all workers. */
+uint64_t stats_sum(uint32_t id, enum stats_counter c);
+
+/* Envoy's name of counter c for kind (e.g. "upstream_cx_total"), or NULL if
+ * that counter does not exist for that kind. */
+const char *stats_counter_name(enum stats_kind kind, enum stats_counter c);
+
+/* Iterates registered scopes: returns 0 and fills kind/name for id < count. */
+uint32_t stats_scope_count(void);
+int stats_scope_info(uint32_t id, enum stats_kind *kind, const char **name);
+
+#endif

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs, on Debian 12 as root, what building, testing, benchmarking and the
+# demo need. Idempotent: only packages that are missing are asked of apt-get,
+# so a second run costs one dpkg query.
+set -euo pipefail
+
+packages=(
+  # build
+  make gcc clang llvm pkg-config libc6-dev
+  libyaml-dev libssl-dev libnghttp2-dev libbpf-dev libelf-dev zlib1g-dev bpftool
+  # unit tests
+  libcmocka-dev
+  # integration tests: namespaces, iptables REDIRECT, independent peers
+  iproute2 iptables procps python3 curl util-linux
+  # benchmarks: the peer proxies
+  haproxy nginx libnginx-mod-stream
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: missing ${missing[*]}; run as root to install them" >&2
+    exit 1
+  fi
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The Debian nginx and haproxy packages start system services on install; the
+# benchmarks run their own instances on their own ports, so stop those.
+for svc in nginx haproxy; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q "$svc" 2>/dev/null; then
+    systemctl stop "$svc" || true
+  fi
+  pkill -x "$svc" 2>/dev/null || true
+done
+exit 0
