@@ -44,6 +44,14 @@ static void flush_file(struct access_log_set *set, struct access_log_file *f)
 	f->len = 0;
 }
 
+bool access_log_pending(const struct access_log_set *set)
+{
+	for (unsigned i = 0; i < set->n_files; i++)
+		if (set->files[i]->len)
+			return true;
+	return false;
+}
+
 void access_log_flush(struct access_log_set *set)
 {
 	for (unsigned i = 0; i < set->n_files; i++)

@@ -6,6 +6,7 @@
 #ifndef SKIFF_PROXY_ACCESS_LOG_H
 #define SKIFF_PROXY_ACCESS_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,9 @@ struct access_log_file *access_log_open(struct access_log_set *set, const char *
 /* Formats rec as a JSON line into f's buffer, flushing first if full. */
 void access_log_tcp(struct access_log_set *set, struct access_log_file *f,
 		    const struct tcp_flow_record *rec);
+
+/* Whether any file of the set has lines not yet written. */
+bool access_log_pending(const struct access_log_set *set);
 
 /* Writes out what every file of the set has buffered. */
 void access_log_flush(struct access_log_set *set);

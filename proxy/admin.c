@@ -242,7 +242,7 @@ int admin_listen(struct loop *loop, const struct sock_addr *addr, enum admin_rol
 		snprintf(err, errlen, "too many admin listeners");
 		return -ENOSPC;
 	}
-	int fd = listener_open(addr, err, errlen);
+	int fd = listener_open(addr, false, err, errlen);
 	if (fd < 0)
 		return fd;
 	struct admin_listener *l = &listeners[n_listeners];

@@ -9,7 +9,7 @@
 
 #include "proxy/sock_addr.h"
 
-int listener_open(const struct sock_addr *addr, char *err, size_t errlen)
+int listener_open(const struct sock_addr *addr, bool reuseport, char *err, size_t errlen)
 {
 	char where[64];
 	sock_addr_format(addr, where, sizeof(where));
@@ -22,7 +22,7 @@ int listener_open(const struct sock_addr *addr, char *err, size_t errlen)
 	int one = 1;
 	const char *step = "setsockopt";
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0))
 		goto fail;
 	step = "bind";
 	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) < 0)

@@ -2,15 +2,18 @@
 #ifndef SKIFF_PROXY_LISTENER_H
 #define SKIFF_PROXY_LISTENER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "proxy/config.h"
 
 #define LISTENER_BACKLOG 4096
 
-/* A non-blocking listening TCP socket bound to addr with SO_REUSEPORT, so
- * each worker can hold its own on the same address. Returns the fd, or
- * -errno with err naming what failed. */
-int listener_open(const struct sock_addr *addr, char *err, size_t errlen);
+/* A non-blocking listening TCP socket bound to addr. With reuseport, each
+ * worker can hold its own socket on the same address; without, a second
+ * process on the address fails with EADDRINUSE, which the admin socket uses
+ * to keep two skiffs from silently sharing ports. Returns the fd, or -errno
+ * with err naming what failed. */
+int listener_open(const struct sock_addr *addr, bool reuseport, char *err, size_t errlen);
 
 #endif

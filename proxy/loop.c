@@ -9,6 +9,7 @@
 
 int loop_init(struct loop *loop)
 {
+	loop->now_ms = loop_now_ms();
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
 	return loop->epfd < 0 ? -errno : 0;
 }
@@ -35,6 +36,7 @@ int loop_run_once(struct loop *loop, int timeout_ms)
 {
 	struct epoll_event evs[LOOP_BATCH];
 	int n = epoll_wait(loop->epfd, evs, LOOP_BATCH, timeout_ms);
+	loop->now_ms = loop_now_ms();
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++) {

@@ -18,6 +18,7 @@ struct io {
 
 struct loop {
 	int epfd;
+	uint64_t now_ms; /* loop_now_ms() as of the last wake-up */
 };
 
 /* Returns 0 or -errno. */
@@ -28,8 +29,8 @@ void loop_close(struct loop *loop);
 int loop_add(struct loop *loop, struct io *io, uint32_t events);
 void loop_del(struct loop *loop, struct io *io);
 
-/* Waits up to timeout_ms (-1: forever) and calls the callbacks of ready
- * fds. Returns the number dispatched, or -errno (EINTR is 0). */
+/* Waits up to timeout_ms (-1: forever), updates now_ms, and calls the
+ * callbacks of ready fds. Returns the number dispatched, or -errno (EINTR is 0). */
 int loop_run_once(struct loop *loop, int timeout_ms);
 
 /* Monotonic milliseconds, coarse (a few ms): good for timeouts. */

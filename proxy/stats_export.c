@@ -21,13 +21,14 @@ static uint64_t active_of(uint32_t id)
 }
 
 /* Closes a memstream; its buffer, or NULL if writing ran out of memory. */
-static char *finish(FILE *f, char *buf)
+static char *finish(FILE *f, char **buf)
 {
+	/* fclose publishes the final buffer pointer: read it only after. */
 	if (fclose(f) != 0) {
-		free(buf);
+		free(*buf);
 		return NULL;
 	}
-	return buf;
+	return *buf;
 }
 
 char *stats_export_text(size_t *len)
@@ -49,7 +50,7 @@ char *stats_export_text(size_t *len)
 		fprintf(f, "%s.%s.%s: %llu\n", kind_prefix[kind], name, active_name[kind],
 			(unsigned long long)active_of(id));
 	}
-	return finish(f, buf);
+	return finish(f, &buf);
 }
 
 /* Label values are configuration names: escape what the format requires. */
@@ -96,5 +97,5 @@ char *stats_export_prometheus(size_t *len)
 		}
 		put_family(f, (enum stats_kind)kind, active_name[kind], "gauge", -1);
 	}
-	return finish(f, buf);
+	return finish(f, &buf);
 }

@@ -113,7 +113,7 @@ static void write_access_log(struct session *s, enum tcp_termination why)
 	struct tcp_flow_record rec = {
 		.connection_id = s->id,
 		.start_unix_ms = s->start_unix_ms,
-		.duration_ms = s->w->now_ms - s->start_ms,
+		.duration_ms = s->w->loop.now_ms - s->start_ms,
 		.bytes_received = s->down.bytes_in,
 		.bytes_sent = s->up.bytes_in,
 		.listener = s->listener->name,
@@ -201,7 +201,7 @@ static int pump(struct session *s, struct side *src, struct side *dst, bool src_
 				src->pending->end += (uint32_t)n;
 				src->bytes_in += (uint64_t)n;
 				stats_add(src_stats, STAT_RX_BYTES, (uint64_t)n);
-				s->last_activity_ms = w->now_ms;
+				s->last_activity_ms = w->loop.now_ms;
 			} else if (n == 0) {
 				src->read_eof = true;
 			} else if (would_block(errno)) {
@@ -218,7 +218,7 @@ static int pump(struct session *s, struct side *src, struct side *dst, bool src_
 			if (m > 0) {
 				buf_consume(src->pending, (uint32_t)m);
 				stats_add(dst_stats, STAT_TX_BYTES, (uint64_t)m);
-				s->last_activity_ms = w->now_ms;
+				s->last_activity_ms = w->loop.now_ms;
 			} else if (m < 0 && would_block(errno)) {
 				dst->writable = false;
 				return 0;
@@ -307,7 +307,7 @@ static void on_up_event(struct io *io, uint32_t events)
 		if (!(events & EPOLLOUT))
 			return;
 		s->state = ESTABLISHED;
-		s->last_activity_ms = s->w->now_ms;
+		s->last_activity_ms = s->w->loop.now_ms;
 	}
 	note_events(&s->up, events);
 	session_run(s);
@@ -366,7 +366,7 @@ static struct session *session_new(struct worker *w, struct worker_listener *wl,
 	s->cluster = wl->cfg->cluster;
 	s->lstats = stats_scope(w->index, wl->cfg->stats_id);
 	s->id = worker_next_conn_id(w);
-	s->start_ms = s->last_activity_ms = w->now_ms;
+	s->start_ms = s->last_activity_ms = w->loop.now_ms;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	s->start_unix_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
@@ -428,11 +428,11 @@ void tcp_proxy_sweep(struct worker *w)
 		next = n->next;
 		struct session *s = container_of(n, struct session, all);
 		if (s->state == CONNECTING &&
-		    w->now_ms - s->start_ms >= s->cluster->connect_timeout_ms) {
+		    w->loop.now_ms - s->start_ms >= s->cluster->connect_timeout_ms) {
 			stats_add(s->cstats, STAT_CONNECT_TIMEOUT, 1);
 			session_finish(s, TERM_CONNECT_TIMEOUT);
 		} else if (s->state == ESTABLISHED && s->listener->idle_timeout_ms &&
-			   w->now_ms - s->last_activity_ms >= s->listener->idle_timeout_ms) {
+			   w->loop.now_ms - s->last_activity_ms >= s->listener->idle_timeout_ms) {
 			session_finish(s, TERM_IDLE_TIMEOUT);
 		}
 	}

@@ -135,15 +135,17 @@ static void *worker_main(void *arg)
 		if (snapshot_current_version() != w->snap->snap->version)
 			take_snapshot(w);
 
-		int timeout = !list_empty(&w->ready) ? 0 : w->n_sessions ? SWEEP_INTERVAL_MS : -1;
+		/* Sleep without a deadline only when nothing waits for the sweep:
+		 * no connection to time out and no access log line to write. */
+		bool sweep_due = w->n_sessions || access_log_pending(&w->logs);
+		int timeout = !list_empty(&w->ready) ? 0 : sweep_due ? SWEEP_INTERVAL_MS : -1;
 		if (loop_run_once(&w->loop, timeout) < 0)
 			log_error("epoll_wait: %s", strerror(errno));
-		w->now_ms = loop_now_ms();
 		run_ready(w);
-		if (w->now_ms >= next_sweep) {
+		if (w->loop.now_ms >= next_sweep) {
 			tcp_proxy_sweep(w);
 			access_log_flush(&w->logs);
-			next_sweep = w->now_ms + SWEEP_INTERVAL_MS;
+			next_sweep = w->loop.now_ms + SWEEP_INTERVAL_MS;
 		}
 		tcp_proxy_reap(w);
 	}
@@ -193,7 +195,7 @@ static int worker_init(struct worker *w, unsigned index, unsigned n, struct snap
 			return -ENOMEM;
 		}
 		char why[160];
-		int fd = listener_open(&l->addr, why, sizeof(why));
+		int fd = listener_open(&l->addr, true, why, sizeof(why));
 		if (fd < 0) {
 			snprintf(err, errlen, "listener %s: %s", l->name, why);
 			return fd;
@@ -204,7 +206,6 @@ static int worker_init(struct worker *w, unsigned index, unsigned n, struct snap
 			return rc;
 		}
 	}
-	w->now_ms = loop_now_ms();
 	take_snapshot(w);
 	if (!w->snap) {
 		snprintf(err, errlen, "no configuration published");

@@ -47,7 +47,6 @@ struct worker {
 	size_t n_listeners;
 	struct buf_pool bufs;
 	struct access_log_set logs;
-	uint64_t now_ms;
 	uint64_t next_conn_seq;
 	uint32_t rr;                    /* round-robin position, shared by clusters */
 	unsigned n_workers;
