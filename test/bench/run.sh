@@ -8,8 +8,9 @@
 # worker/thread, no logging, 16 KiB buffers where configurable.
 #
 # Environment:
-#   BENCH_SECONDS    measured seconds per workload per proxy   (default 10)
-#   BENCH_WARMUP     unmeasured seconds before each measurement (default 1)
+#   BENCH_SECONDS    measured seconds per workload, proxy and round (default 3)
+#   BENCH_WARMUP     unmeasured seconds before each measurement  (default 0.5)
+#   BENCH_ROUNDS     rounds; the table shows medians over them   (default 3)
 #   BENCH_PROXIES    which columns, in order        (default "skiff haproxy nginx")
 #   BENCH_WORKLOADS  which rows, in order           (default "conn rr rr16k stream")
 #   BENCH_PROXY_CPU / BENCH_LOAD_CPU                (default 1 / 0)
@@ -22,8 +23,9 @@ ROOT=$(pwd)
 OUT="$ROOT/build/bench"
 mkdir -p "$OUT"
 
-BENCH_SECONDS=${BENCH_SECONDS:-10}
-BENCH_WARMUP=${BENCH_WARMUP:-1}
+BENCH_SECONDS=${BENCH_SECONDS:-3}
+BENCH_WARMUP=${BENCH_WARMUP:-0.5}
+BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_PROXIES=${BENCH_PROXIES:-"skiff haproxy nginx"}
 BENCH_WORKLOADS=${BENCH_WORKLOADS:-"conn rr rr16k stream"}
 SKIFF=${BENCH_SKIFF:-build/skiff}
@@ -218,38 +220,62 @@ BACKEND_PID=$!
 STARTED+=("$BACKEND_PID")
 wait_listen "$BACKEND_PID" "$BACKEND_PORT" || die "echo backend did not start: $(cat "$TMP/backend.log")"
 
-declare -A R            # R[proxy.workload.key] = value from tcpload
+declare -A RAW          # RAW[proxy.workload.round.key] = value from tcpload
+declare -A R            # R[proxy.workload.key] = median over the rounds
 declare -A NOTE         # NOTE[proxy] = why its column is n/a
 RESULTS="$OUT/results.txt"
 : >"$RESULTS"
 
+read -r -a proxies <<<"$BENCH_PROXIES"
 n_wl=$(wc -w <<<"$BENCH_WORKLOADS")
-n_px=$(wc -w <<<"$BENCH_PROXIES")
-echo "bench: ${n_px} proxies x ${n_wl} workloads x $(awk "BEGIN{print $BENCH_WARMUP+$BENCH_SECONDS}")s" \
+echo "bench: $BENCH_ROUNDS rounds x ${#proxies[@]} proxies x $n_wl workloads x" \
+	"$(awk "BEGIN{print $BENCH_WARMUP+$BENCH_SECONDS}")s, about" \
+	"$(awk "BEGIN{printf \"%.0f\", $BENCH_ROUNDS*${#proxies[@]}*($n_wl*($BENCH_WARMUP+$BENCH_SECONDS)+0.6)}")s" \
 	"(proxy on CPU $PROXY_CPU, load+backend on CPU $LOAD_CPU)" >&2
 
-for p in $BENCH_PROXIES; do
-	if ! start_proxy "$p"; then
-		NOTE[$p]="did not start: $(tail -n 3 "$TMP/$p.log" 2>/dev/null | tr '\n' ' ')"
-		echo "bench: $p ${NOTE[$p]}" >&2
-		[[ -n $PROXY_PID ]] && stop_pid "$PROXY_PID"
-		continue
-	fi
-	pids=$(proc_tree "$PROXY_PID" | paste -sd, -)
-	for w in $BENCH_WORKLOADS; do
-		read -r mode conc size <<<"${WL[$w]}"
-		echo "bench: $p $w ..." >&2
-		if line=$(taskset -c "$LOAD_CPU" "$OUT/tcpload" -m "$mode" -p "${PORT[$p]}" \
-			-c "$conc" -s "$size" -d "$BENCH_SECONDS" -w "$BENCH_WARMUP" \
-			-P "$pids" -L "$BACKEND_PID" 2>"$TMP/tcpload.err"); then
-			echo "proxy=$p workload=$w pids=$pids $line" >>"$RESULTS"
-			for kv in $line; do R[$p.$w.${kv%%=*}]=${kv#*=}; done
-		else
-			echo "bench: $p $w failed: $(cat "$TMP/tcpload.err")" >&2
+# Rounds interleave the proxies, each round starting with the next one, so
+# a slow minute on a noisy machine lands on every column alike.
+for round in $(seq "$BENCH_ROUNDS"); do
+	for i in "${!proxies[@]}"; do
+		p=${proxies[$(((i + round - 1) % ${#proxies[@]}))]}
+		[[ -n ${NOTE[$p]:-} ]] && continue   # failed in an earlier round
+		if ! start_proxy "$p"; then
+			NOTE[$p]="did not start: $(tail -n 3 "$TMP/$p.log" 2>/dev/null | tr '\n' ' ')"
+			echo "bench: $p ${NOTE[$p]}" >&2
+			[[ -n $PROXY_PID ]] && stop_pid "$PROXY_PID"
+			continue
 		fi
-		kill -0 "$PROXY_PID" 2>/dev/null || { NOTE[$p]="exited during $w"; break; }
+		pids=$(proc_tree "$PROXY_PID" | paste -sd, -)
+		for w in $BENCH_WORKLOADS; do
+			read -r mode conc size <<<"${WL[$w]}"
+			echo "bench: round $round $p $w" >&2
+			if line=$(taskset -c "$LOAD_CPU" "$OUT/tcpload" -m "$mode" -p "${PORT[$p]}" \
+				-c "$conc" -s "$size" -d "$BENCH_SECONDS" -w "$BENCH_WARMUP" \
+				-P "$pids" -L "$BACKEND_PID" -C "$PROXY_CPU" 2>"$TMP/tcpload.err"); then
+				echo "round=$round proxy=$p workload=$w pids=$pids $line" >>"$RESULTS"
+				for kv in $line; do RAW[$p.$w.$round.${kv%%=*}]=${kv#*=}; done
+			else
+				echo "bench: $p $w failed: $(cat "$TMP/tcpload.err")" >&2
+			fi
+			kill -0 "$PROXY_PID" 2>/dev/null || { NOTE[$p]="exited during $w"; break; }
+		done
+		stop_pid "$PROXY_PID"
 	done
-	stop_pid "$PROXY_PID"
+done
+
+# Median of each figure over the rounds that produced it.
+median() { sort -g | awk '{v[NR]=$1} END{ if (NR==0) exit; print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2 }'; }
+for p in "${proxies[@]}"; do
+	for w in $BENCH_WORKLOADS; do
+		for key in ops_per_s mb_per_s cpu_us_per_op cpu_us_per_mb p50_us p99_us \
+			proxy_cpu_pct load_cpu_pct core_softirq_pct; do
+			m=$(for round in $(seq "$BENCH_ROUNDS"); do
+				v=${RAW[$p.$w.$round.$key]:-}
+				[[ -n $v ]] && echo "$v"
+			done | median)
+			[[ -n $m ]] && R[$p.$w.$key]=$m
+		done
+	done
 done
 
 # ---- report ---------------------------------------------------------------------
@@ -284,7 +310,7 @@ fmt() { # number with a sensible number of decimals, or n/a
 }
 
 row() { # label, cells..., ratio
-	printf '%-18s %-16s' "$1" "$2"
+	printf '%-18s %-20s' "$1" "$2"
 	shift 2
 	local c
 	for c in "$@"; do printf ' %12s' "$c"; done
@@ -292,7 +318,7 @@ row() { # label, cells..., ratio
 }
 
 echo
-printf '%-18s %-16s' "workload" "metric"
+printf '%-18s %-20s' "workload" "metric"
 for p in $BENCH_PROXIES; do printf ' %12s' "$p"; done
 printf ' %12s\n' "skiff/best"
 for w in $BENCH_WORKLOADS; do
@@ -322,16 +348,18 @@ for w in $BENCH_WORKLOADS; do
 
 	cells=()
 	for p in $BENCH_PROXIES; do
-		a=$(get "$p" "$w" proxy_cpu_pct); b=$(get "$p" "$w" load_cpu_pct)
-		cells+=("$([[ -n $a ]] && printf '%.0f/%.0f' "$a" "$b" || echo n/a)")
+		a=$(get "$p" "$w" proxy_cpu_pct); b=$(get "$p" "$w" core_softirq_pct)
+		c=$(get "$p" "$w" load_cpu_pct)
+		cells+=("$([[ -n $a ]] && printf '%.0f/%.0f/%.0f' "$a" "$b" "$c" || echo n/a)")
 	done
-	row "" "cpu% proxy/load" "${cells[@]}" ""
+	row "" "cpu% proxy/sirq/load" "${cells[@]}" ""
 done
 
 echo
-echo "skiff/best: skiff divided by the best of ${peers[*]:-no peer} (throughput: higher is better;"
-echo "cpu: lower is better, goal <= 1.00). cpu% load = tcpload + backend on CPU $LOAD_CPU;"
-echo "near 100 there means the load side, not the proxy, limited throughput."
+echo "Medians of $BENCH_ROUNDS rounds. skiff/best: skiff divided by the best of ${peers[*]:-no peer}"
+echo "(throughput: higher is better; cpu: lower is better, goal <= 1.00)."
+echo "cpu%: proxy = its utime+stime; sirq = softirq on CPU $PROXY_CPU, charged to no process;"
+echo "load = tcpload + backend on CPU $LOAD_CPU (near 100: the load side limited throughput)."
 for p in $BENCH_PROXIES; do
 	[[ -n ${NOTE[$p]:-} ]] && echo "$p: ${NOTE[$p]}"
 done

@@ -38,10 +38,13 @@ static void test_ipv6(void **state)
 	assert_string_equal(sock_addr_format(&a, buf, sizeof(buf)), "[::1]:80");
 	assert_int_equal(sock_addr_parse("2001:DB8:0:0:0:0:0:1", 443, &a), 0);
 	assert_string_equal(sock_addr_format(&a, buf, sizeof(buf)), "[2001:db8::1]:443");
-	/* the longest form still fits SOCK_ADDR_STRLEN */
+	/* long forms still fit SOCK_ADDR_STRLEN */
 	assert_int_equal(sock_addr_parse("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", 65535, &a), 0);
 	sock_addr_format(&a, buf, sizeof(buf));
-	assert_string_equal(buf, "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535");
+	assert_string_equal(buf, "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
+	assert_int_equal(sock_addr_parse("::ffff:255.255.255.255", 65535, &a), 0);
+	sock_addr_format(&a, buf, sizeof(buf));
+	assert_string_equal(buf, "[::ffff:255.255.255.255]:65535");
 }
 
 static void test_invalid(void **state)
