@@ -38,7 +38,7 @@ static const unsigned char session_id_context[] = "skiff-mesh";
 
 /* ---- identity ---- */
 
-static void sk_X509_pop_free_all(STACK_OF(X509) *certs)
+static void free_certs(STACK_OF(X509) *certs)
 {
 	sk_X509_pop_free(certs, X509_free);
 }
@@ -46,7 +46,7 @@ static void sk_X509_pop_free_all(STACK_OF(X509) *certs)
 static void identity_free(struct tls_identity *id)
 {
 	X509_free(id->leaf);
-	sk_X509_pop_free_all(id->chain);
+	free_certs(id->chain);
 	EVP_PKEY_free(id->key);
 	X509_STORE_free(id->bundle);
 	OPENSSL_free(id);
@@ -86,12 +86,12 @@ static STACK_OF(X509) *read_certs(const char *path, const char *what, char *err,
 			}
 			certs_err(err, errlen, "%s %s: certificate %d is not valid PEM", what, path,
 				  sk_X509_num(certs) + 1);
-			sk_X509_pop_free_all(certs);
+			free_certs(certs);
 			certs = NULL;
 		} else if (!sk_X509_push(certs, x)) {
 			X509_free(x);
 			certs_err(err, errlen, "%s %s: out of memory", what, path);
-			sk_X509_pop_free_all(certs);
+			free_certs(certs);
 			certs = NULL;
 		}
 	}
@@ -132,7 +132,7 @@ static X509_STORE *read_bundle(const char *path, char *err, size_t errlen)
 	}
 	if (cas && !store && err && err[0] == '\0')
 		certs_err(err, errlen, "bundle %s: out of memory", path);
-	sk_X509_pop_free_all(cas);
+	free_certs(cas);
 	return store;
 }
 

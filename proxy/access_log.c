@@ -22,7 +22,14 @@ struct access_log_file *access_log_open(struct access_log_set *set, const char *
 	if (!f)
 		return NULL;
 	f->path = strdup(path);
-	f->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	/* The standard streams are used as they are, as Envoy does: reopening
+	 * them by name fails for a non-root proxy whose stdout is root's pipe. */
+	if (strcmp(path, "/dev/stdout") == 0)
+		f->fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0);
+	else if (strcmp(path, "/dev/stderr") == 0)
+		f->fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+	else
+		f->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (!f->path || f->fd < 0) {
 		if (f->fd >= 0)
 			close(f->fd);

@@ -263,18 +263,29 @@ for round in $(seq "$BENCH_ROUNDS"); do
 	done
 done
 
-# Median of each figure over the rounds that produced it.
+# A round is disturbed when CPU $PROXY_CPU was busier than the proxy alone
+# explains (another process ran there: a build, a test). Medians use the
+# clean rounds; a figure with none is marked '~' in the table.
+DISTURBED_PCT=15
+declare -A ROUGH        # ROUGH[proxy.workload] = 1 if only disturbed rounds
 median() { sort -g | awk '{v[NR]=$1} END{ if (NR==0) exit; print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2 }'; }
 for p in "${proxies[@]}"; do
 	for w in $BENCH_WORKLOADS; do
-		for key in ops_per_s mb_per_s cpu_us_per_op cpu_us_per_mb p50_us p99_us \
-			proxy_cpu_pct load_cpu_pct core_softirq_pct; do
-			m=$(for round in $(seq "$BENCH_ROUNDS"); do
-				v=${RAW[$p.$w.$round.$key]:-}
-				[[ -n $v ]] && echo "$v"
-			done | median)
-			[[ -n $m ]] && R[$p.$w.$key]=$m
+		clean=() all=()
+		for round in $(seq "$BENCH_ROUNDS"); do
+			[[ -n ${RAW[$p.$w.$round.ops]:-} ]] || continue
+			all+=("$round")
+			awk -v b="${RAW[$p.$w.$round.core_busy_pct]}" -v x="${RAW[$p.$w.$round.proxy_cpu_pct]}" \
+				-v d="$DISTURBED_PCT" 'BEGIN{exit !(b - x <= d)}' && clean+=("$round")
 		done
+		[[ ${#all[@]} -gt 0 ]] || continue
+		use=("${clean[@]}")
+		if [[ ${#clean[@]} -eq 0 ]]; then use=("${all[@]}"); ROUGH[$p.$w]=1; fi
+		for key in ops_per_s mb_per_s cpu_us_per_op cpu_us_per_mb p50_us p99_us \
+			proxy_cpu_pct load_cpu_pct core_busy_pct; do
+			R[$p.$w.$key]=$(for round in "${use[@]}"; do echo "${RAW[$p.$w.$round.$key]}"; done | median)
+		done
+		R[$p.$w.rounds]=${#use[@]}
 	done
 done
 
@@ -309,6 +320,8 @@ fmt() { # number with a sensible number of decimals, or n/a
 	awk -v v="$1" 'BEGIN{ if (v>=1000) printf "%.0f", v; else if (v>=10) printf "%.1f", v; else printf "%.2f", v }'
 }
 
+mark() { [[ -n ${ROUGH[$1.$2]:-} ]] && echo "~" || true; }
+
 row() { # label, cells..., ratio
 	printf '%-18s %-20s' "$1" "$2"
 	shift 2
@@ -329,11 +342,11 @@ for w in $BENCH_WORKLOADS; do
 	stream) rate_key=mb_per_s;  rate_lbl="MB/s";    cpu_key=cpu_us_per_mb; cpu_lbl="cpu us/MB" ;;
 	esac
 
-	cells=(); for p in $BENCH_PROXIES; do cells+=("$(fmt "$(get "$p" "$w" "$rate_key")")"); done
+	cells=(); for p in $BENCH_PROXIES; do cells+=("$(fmt "$(get "$p" "$w" "$rate_key")")$(mark "$p" "$w")"); done
 	row "${WL_DESC[$w]}" "$rate_lbl" "${cells[@]}" \
 		"$(ratio "$(get skiff "$w" "$rate_key")" "$(best_peer "$w" "$rate_key" max)")"
 
-	cells=(); for p in $BENCH_PROXIES; do cells+=("$(fmt "$(get "$p" "$w" "$cpu_key")")"); done
+	cells=(); for p in $BENCH_PROXIES; do cells+=("$(fmt "$(get "$p" "$w" "$cpu_key")")$(mark "$p" "$w")"); done
 	row "" "$cpu_lbl" "${cells[@]}" \
 		"$(ratio "$(get skiff "$w" "$cpu_key")" "$(best_peer "$w" "$cpu_key" min)")"
 
@@ -341,25 +354,27 @@ for w in $BENCH_WORKLOADS; do
 		cells=()
 		for p in $BENCH_PROXIES; do
 			a=$(get "$p" "$w" p50_us); b=$(get "$p" "$w" p99_us)
-			cells+=("$([[ -n $a ]] && echo "$a/$b" || echo n/a)")
+			cells+=("$([[ -n $a ]] && printf '%.0f/%.0f' "$a" "$b" || echo n/a)")
 		done
 		row "" "p50/p99 us" "${cells[@]}" ""
 	fi
 
 	cells=()
 	for p in $BENCH_PROXIES; do
-		a=$(get "$p" "$w" proxy_cpu_pct); b=$(get "$p" "$w" core_softirq_pct)
+		a=$(get "$p" "$w" proxy_cpu_pct); b=$(get "$p" "$w" core_busy_pct)
 		c=$(get "$p" "$w" load_cpu_pct)
 		cells+=("$([[ -n $a ]] && printf '%.0f/%.0f/%.0f' "$a" "$b" "$c" || echo n/a)")
 	done
-	row "" "cpu% proxy/sirq/load" "${cells[@]}" ""
+	row "" "cpu% proxy/core/load" "${cells[@]}" ""
 done
 
 echo
 echo "Medians of $BENCH_ROUNDS rounds. skiff/best: skiff divided by the best of ${peers[*]:-no peer}"
 echo "(throughput: higher is better; cpu: lower is better, goal <= 1.00)."
-echo "cpu%: proxy = its utime+stime; sirq = softirq on CPU $PROXY_CPU, charged to no process;"
-echo "load = tcpload + backend on CPU $LOAD_CPU (near 100: the load side limited throughput)."
+echo "cpu%: proxy = its utime+stime; core = all of CPU $PROXY_CPU busy; load = tcpload + backend"
+echo "on CPU $LOAD_CPU (near 100: the load side, not the proxy, limited throughput)."
+echo "~ = every round of that cell was disturbed (CPU $PROXY_CPU busier than the proxy by"
+echo "more than $DISTURBED_PCT points: something else ran there); rerun on a quieter machine."
 for p in $BENCH_PROXIES; do
 	[[ -n ${NOTE[$p]:-} ]] && echo "$p: ${NOTE[$p]}"
 done

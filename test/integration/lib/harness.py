@@ -48,6 +48,58 @@ def isolate():
     sh("ip", "link", "set", "lo", "up")
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class Netns:
+    """A named network namespace (/run/netns/NAME), deleted after the test.
+
+    `with ns:` moves the calling thread into it: sockets created inside stay
+    in that namespace after the block, which is how one test process plays
+    the client of one "pod" and the server of another.
+    """
+
+    def __init__(self, name):
+        self.name = f"{name}-{os.getpid()}"
+        self.path = f"/run/netns/{self.name}"
+        sh("ip", "netns", "add", self.name)
+        after_test(self.delete)
+        self.ip("link", "set", "lo", "up")
+
+    def ip(self, *args):
+        return sh("ip", "-n", self.name, *args)
+
+    def exec(self, *cmd):
+        return sh("nsenter", f"--net={self.path}", *cmd)
+
+    def __enter__(self):
+        self._back = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            if _libc.setns(fd, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns")
+        finally:
+            os.close(fd)
+        return self
+
+    def __exit__(self, *exc):
+        _libc.setns(self._back, CLONE_NEWNET)
+        os.close(self._back)
+
+    def delete(self):
+        sh("ip", "netns", "del", self.name, check=False)
+
+
+def veth_pair(a, a_ip, b, b_ip, prefix=24):
+    """Joins namespaces a and b with a veth pair, addresses a_ip and b_ip."""
+    ends = (f"va{os.getpid() % 100000}", f"vb{os.getpid() % 100000}")
+    a.ip("link", "add", ends[0], "type", "veth", "peer", "name", ends[1], "netns", b.name)
+    a.ip("addr", "add", f"{a_ip}/{prefix}", "dev", ends[0])
+    b.ip("addr", "add", f"{b_ip}/{prefix}", "dev", ends[1])
+    a.ip("link", "set", ends[0], "up")
+    b.ip("link", "set", ends[1], "up")
+
+
 def run():
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -147,9 +199,15 @@ class Skiff:
     """A running `skiff run`. Stopped (SIGKILL if it must) after each test."""
     running = []
 
-    def __init__(self, config=None, args=(), admin_port=15000, wait=True, preexec=None):
+    def __init__(self, config=None, args=(), admin_port=15000, wait=True, netns=None, uid=None):
         self.dir = tempfile.mkdtemp(prefix="skiff-test-")
+        os.chmod(self.dir, 0o755)
         cmd = [SKIFF, "run", "--log-level", "debug"]
+        if uid is not None:  # as a sidecar runs: its own uid, never captured
+            cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] + cmd
+        if netns is not None:
+            cmd = ["nsenter", f"--net={netns.path}"] + cmd
+        self.netns = netns
         if config is not None:
             self.config_path = os.path.join(self.dir, "bootstrap.yaml")
             with open(self.config_path, "w") as f:
@@ -165,16 +223,23 @@ class Skiff:
         self.log_path = os.path.join(self.dir, "skiff.log")
         self.admin = f"http://127.0.0.1:{admin_port}"
         self.proc = subprocess.Popen(cmd, stdout=open(os.path.join(self.dir, "stdout"), "w"),
-                                     stderr=open(self.log_path, "w"), preexec_fn=preexec)
+                                     stderr=open(self.log_path, "w"))
         Skiff.running.append(self)
         if wait:
             wait_for(self.ready, what="skiff admin /ready")
+
+    def get(self, path):
+        """(status, body) of an admin request, made from skiff's namespace."""
+        if self.netns is None:
+            return http_get(self.admin + path, timeout=2)
+        with self.netns:
+            return http_get(self.admin + path, timeout=2)
 
     def ready(self):
         if self.proc.poll() is not None:
             raise AssertionError(f"skiff exited {self.proc.returncode}: {self.log()}")
         try:
-            return http_get(self.admin + "/ready", timeout=1)[0] == 200
+            return self.get("/ready")[0] == 200
         except OSError:
             return False
 
@@ -187,7 +252,7 @@ class Skiff:
             return f.read()
 
     def stats(self):
-        status, body = http_get(self.admin + "/stats")
+        status, body = self.get("/stats")
         assert status == 200, body
         return {k: int(v) for k, v in (line.split(": ") for line in body.splitlines())}
 
