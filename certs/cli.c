@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "certs/dev_ca.h"
+#include "certs/spiffe.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -239,6 +240,12 @@ static int cmd_ca(int argc, char **argv)
 	}
 	if (!o.out)
 		return usage_error(usage_ca, "--out is required");
+
+	enum spiffe_err serr = spiffe_trust_domain_check(o.trust_domain, strlen(o.trust_domain));
+
+	if (serr != SPIFFE_OK)
+		return usage_error(usage_ca, "bad --trust-domain \"%s\": %s", o.trust_domain,
+				   spiffe_strerror(serr));
 	rc = parse_validity(&o, "8760h", usage_ca, &nb, &na);
 	if (rc != EXIT_OK)
 		return rc;
@@ -266,6 +273,15 @@ static int cmd_issue(int argc, char **argv)
 	}
 	if (!o.ca || !o.spiffe || !o.out)
 		return usage_error(usage_issue, "--ca, --spiffe and --out are required");
+
+	struct spiffe_id id;
+	enum spiffe_err serr = spiffe_id_parse(o.spiffe, strlen(o.spiffe), &id);
+
+	if (serr == SPIFFE_OK && id.path_len == 0)
+		serr = SPIFFE_ERR_NO_PATH;
+	if (serr != SPIFFE_OK)
+		return usage_error(usage_issue, "bad --spiffe \"%s\": %s", o.spiffe,
+				   spiffe_strerror(serr));
 	rc = parse_validity(&o, "1h", usage_issue, &nb, &na);
 	if (rc != EXIT_OK)
 		return rc;

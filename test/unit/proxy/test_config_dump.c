@@ -1,0 +1,263 @@
+/* proxy/config_dump.c: the /config_dump JSON of a snapshot. The JSON is
+ * checked with a small strict validator (no JSON library in the tests
+ * either), then for the members a reader relies on. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/bootstrap.h"
+#include "proxy/config_dump.h"
+#include "proxy/snapshot.h"
+
+/* ---- a strict RFC 8259 validator, just enough for these tests ---------- */
+
+static bool json_value(const char **p, int depth);
+
+static void skip_ws(const char **p)
+{
+	while (**p == ' ' || **p == '\n' || **p == '\t' || **p == '\r')
+		(*p)++;
+}
+
+static bool json_string(const char **p)
+{
+	if (*(*p)++ != '"')
+		return false;
+	for (;;) {
+		unsigned char ch = (unsigned char)*(*p)++;
+		if (ch == '"')
+			return true;
+		if (ch < 0x20)
+			return false; /* raw control characters, the NUL included */
+		if (ch == '\\') {
+			ch = (unsigned char)*(*p)++;
+			if (ch == 'u') {
+				for (int i = 0; i < 4; i++)
+					if (!strchr("0123456789abcdefABCDEF", *(*p)++) || !(*p)[-1])
+						return false;
+			} else if (!ch || !strchr("\"\\/bfnrt", ch)) {
+				return false;
+			}
+		}
+	}
+}
+
+static bool json_container(const char **p, char close, int depth)
+{
+	(*p)++;
+	skip_ws(p);
+	if (**p == close) {
+		(*p)++;
+		return true;
+	}
+	for (;;) {
+		skip_ws(p);
+		if (close == '}') {
+			if (!json_string(p))
+				return false;
+			skip_ws(p);
+			if (*(*p)++ != ':')
+				return false;
+		}
+		if (!json_value(p, depth + 1))
+			return false;
+		skip_ws(p);
+		char ch = *(*p)++;
+		if (ch == close)
+			return true;
+		if (ch != ',')
+			return false;
+	}
+}
+
+static bool json_value(const char **p, int depth)
+{
+	if (depth > 64)
+		return false;
+	skip_ws(p);
+	switch (**p) {
+	case '{': return json_container(p, '}', depth);
+	case '[': return json_container(p, ']', depth);
+	case '"': return json_string(p);
+	case 't': return strncmp(*p, "true", 4) == 0 && (*p += 4);
+	case 'f': return strncmp(*p, "false", 5) == 0 && (*p += 5);
+	case 'n': return strncmp(*p, "null", 4) == 0 && (*p += 4);
+	default:
+		if (**p < '0' || **p > '9')
+			return false;
+		while (**p >= '0' && **p <= '9')
+			(*p)++;
+		return true;
+	}
+}
+
+static bool json_valid(const char *s)
+{
+	if (!json_value(&s, 0))
+		return false;
+	skip_ws(&s);
+	return *s == '\0';
+}
+
+static void test_validator(void **state)
+{
+	(void)state;
+	assert_true(json_valid("{\"a\":[1,true,null,\"x\\u00e9\\n\"],\"b\":{}}"));
+	assert_false(json_valid("{\"a\":1,}"));
+	assert_false(json_valid("{\"a\" 1}"));
+	assert_false(json_valid("[1"));
+	assert_false(json_valid("\"a\nb\""));
+	assert_false(json_valid("\"\\x\""));
+	assert_false(json_valid("{} {}"));
+}
+
+/* ---- dumps ------------------------------------------------------------- */
+
+static struct snapshot *load(const char *yaml)
+{
+	struct snapshot *snap = NULL;
+	char err[256] = "";
+	int rc = bootstrap_load_string("t.yaml", yaml, strlen(yaml), &snap, err, sizeof(err));
+	if (rc)
+		print_error("%s\n", err);
+	assert_int_equal(rc, 0);
+	return snap;
+}
+
+static void assert_has(const char *json, const char *want)
+{
+	if (!strstr(json, want))
+		print_error("missing %s in\n%s\n", want, json);
+	assert_non_null(strstr(json, want));
+}
+
+static void test_embedded_default(void **state)
+{
+	(void)state;
+	struct snapshot *snap = load(bootstrap_default_yaml);
+	snap->version = 7;
+	size_t len = 0;
+	char *json = config_dump_json(snap, &len);
+	assert_non_null(json);
+	assert_int_equal(len, strlen(json));
+	assert_true(json_valid(json));
+	static const char head[] =
+		"{\"configs\":[{\"@type\":\"type.googleapis.com/envoy.admin.v3.BootstrapConfigDump\"";
+	assert_memory_equal(json, head, strlen(head));
+	assert_has(json, "\"bootstrap\":{\"node\":{\"id\":\"sidecar~127.0.0.1~skiff~default.svc.cluster.local\",\"cluster\":\"skiff\"}");
+	assert_has(json, "\"admin\":{\"address\":{\"socket_address\":{\"address\":\"127.0.0.1\",\"port_value\":15000}}}");
+	assert_has(json, "{\"@type\":\"type.googleapis.com/envoy.admin.v3.ListenersConfigDump\",\"static_listeners\":[");
+	assert_has(json, "{\"listener\":{\"@type\":\"type.googleapis.com/envoy.config.listener.v3.Listener\","
+			 "\"name\":\"virtualOutbound\",\"address\":{\"socket_address\":{\"address\":\"0.0.0.0\","
+			 "\"port_value\":15001}},\"use_original_dst\":true,\"traffic_direction\":\"OUTBOUND\"");
+	assert_has(json, "\"traffic_direction\":\"INBOUND\"");
+	assert_has(json, "\"filters\":[{\"name\":\"envoy.filters.network.tcp_proxy\",\"typed_config\":{"
+			 "\"@type\":\"type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\","
+			 "\"stat_prefix\":\"PassthroughCluster\",\"cluster\":\"PassthroughCluster\",\"idle_timeout\":\"3600s\"");
+	assert_has(json, "\"access_log\":[{\"name\":\"envoy.access_loggers.file\",\"typed_config\":{\"@type\":"
+			 "\"type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\",\"path\":\"/dev/stdout\"}}]");
+	assert_has(json, "{\"@type\":\"type.googleapis.com/envoy.admin.v3.ClustersConfigDump\",\"static_clusters\":[");
+	assert_has(json, "{\"cluster\":{\"@type\":\"type.googleapis.com/envoy.config.cluster.v3.Cluster\","
+			 "\"name\":\"PassthroughCluster\",\"type\":\"ORIGINAL_DST\",\"connect_timeout\":\"10s\","
+			 "\"lb_policy\":\"CLUSTER_PROVIDED\"}}");
+	assert_has(json, "\"upstream_bind_config\":{\"source_address\":{\"address\":\"127.0.0.6\",\"port_value\":0}}");
+	assert_null(strstr(json, "dynamic_resources"));
+	assert_has(json, "],\"version\":7,\"source\":\"t.yaml\"}\n");
+	free(json);
+	snapshot_unref(snap);
+}
+
+static void test_static_and_ads(void **state)
+{
+	(void)state;
+	struct snapshot *snap = load(
+		"static_resources:\n"
+		"  clusters:\n"
+		"  - name: xds\n"
+		"    connect_timeout: 0.25s\n"
+		"    load_assignment:\n"
+		"      cluster_name: xds\n"
+		"      endpoints:\n"
+		"      - lb_endpoints:\n"
+		"        - endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 15010}}}\n"
+		"      - lb_endpoints:\n"
+		"        - endpoint: {address: {socket_address: {address: \"fd00::1\", port_value: 15010}}}\n"
+		"dynamic_resources:\n"
+		"  ads_config: {api_type: GRPC, grpc_services: [{envoy_grpc: {cluster_name: xds}}]}\n");
+	char *json = config_dump_json(snap, NULL);
+	assert_non_null(json);
+	assert_true(json_valid(json));
+	assert_has(json, "\"node\":{\"id\":\"\",\"cluster\":\"\"}"); /* absent, written empty */
+	assert_has(json, "\"dynamic_resources\":{\"ads_config\":{\"api_type\":\"GRPC\",\"transport_api_version\":\"V3\","
+			 "\"grpc_services\":[{\"envoy_grpc\":{\"cluster_name\":\"xds\"}}]}}");
+	assert_has(json, "\"static_listeners\":[]");
+	assert_has(json, "\"name\":\"xds\",\"type\":\"STATIC\",\"connect_timeout\":\"0.250s\",\"lb_policy\":\"ROUND_ROBIN\","
+			 "\"load_assignment\":{\"cluster_name\":\"xds\",\"endpoints\":[{\"lb_endpoints\":["
+			 "{\"endpoint\":{\"address\":{\"socket_address\":{\"address\":\"10.0.0.1\",\"port_value\":15010}}}},"
+			 "{\"endpoint\":{\"address\":{\"socket_address\":{\"address\":\"fd00::1\",\"port_value\":15010}}}}]}]}");
+	free(json);
+	snapshot_unref(snap);
+}
+
+/* Names come from users: quotes, backslashes and control characters must
+ * not break out of their JSON strings. */
+static void test_escaping(void **state)
+{
+	(void)state;
+	struct snapshot *snap = load(
+		"node: {id: \"a\\\"b\\\\c\\nd\\te\\x01\\x1f\\u00e9\", cluster: \"</script>\"}\n");
+	free(snap->source);
+	snap->source = strdup("dir/\"odd\"\r.yaml");
+	assert_non_null(snap->source);
+	char *json = config_dump_json(snap, NULL);
+	assert_non_null(json);
+	assert_true(json_valid(json));
+	assert_has(json, "\"id\":\"a\\\"b\\\\c\\nd\\te\\u0001\\u001f\xc3\xa9\"");
+	assert_has(json, "\"cluster\":\"</script>\"");
+	assert_has(json, "\"source\":\"dir/\\\"odd\\\"\\r.yaml\"");
+	free(json);
+	snapshot_unref(snap);
+}
+
+/* Enough listeners that the buffer grows several times. */
+static void test_large(void **state)
+{
+	(void)state;
+	struct snapshot *snap = load(bootstrap_default_yaml);
+	enum { N = 2000 };
+	struct listener *more = realloc(snap->listeners, N * sizeof(*more));
+	assert_non_null(more);
+	snap->listeners = more;
+	for (size_t i = 2; i < N; i++) {
+		more[i] = more[i % 2];
+		more[i].name = strdup(more[i % 2].name);
+		more[i].stat_prefix = strdup(more[i % 2].stat_prefix);
+		more[i].cluster_name = strdup(more[i % 2].cluster_name);
+		more[i].access_log.path = NULL;
+		snap->n_listeners = i + 1;
+	}
+	size_t len;
+	char *json = config_dump_json(snap, &len);
+	assert_non_null(json);
+	assert_true(len > 500 * N);
+	assert_true(json_valid(json));
+	free(json);
+	snapshot_unref(snap);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_validator),
+		cmocka_unit_test(test_embedded_default),
+		cmocka_unit_test(test_static_and_ads),
+		cmocka_unit_test(test_escaping),
+		cmocka_unit_test(test_large),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
