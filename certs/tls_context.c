@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -571,6 +572,7 @@ static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
 	int ret = 1;
 
 	pthread_rwlock_rdlock(&keys->lock);
+	fprintf(stderr, "DEBUG ticket cb enc=%d\n", enc);
 	if (enc) {
 		k = &keys->cur;
 		memcpy(name, k->name, sizeof(k->name));
@@ -824,6 +826,12 @@ static enum tls_verdict handshake_done(SSL *ssl)
 
 	if (!c)
 		return TLS_VERDICT_NOMEM;
+	if (!conf_of(ssl)) {
+		/* Not one of our contexts: nothing was checked, so nothing
+		 * may pass as authenticated. */
+		conn_fail(c, TLS_VERDICT_PROTOCOL, "TLS context not made by tls_*_ctx_new");
+		return c->verdict;
+	}
 	if (c->verdict != TLS_VERDICT_OK)
 		return c->verdict;
 	if (c->peer_id && !SSL_session_reused(ssl))
