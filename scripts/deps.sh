@@ -14,6 +14,9 @@ packages=(
   iproute2 iptables procps python3 curl util-linux
   # benchmarks: the peer proxies
   haproxy nginx libnginx-mod-stream
+  # fuzz targets: libFuzzer's runtime for clang -fsanitize=fuzzer (a
+  # Recommends of libclang-common-14-dev, which --no-install-recommends skips)
+  libclang-rt-14-dev
 )
 
 missing=()

@@ -105,33 +105,45 @@ static void parse_pids(struct pidset *set, char *arg)
 	}
 }
 
-/* utime+stime in clock ticks; a process that is gone counts 0. */
-static uint64_t proc_ticks(int pid)
+/* utime+stime in clock ticks; -1 if the process is gone. */
+static int64_t proc_ticks(int pid)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	FILE *f = fopen(path, "r");
 	if (f == NULL)
-		return 0;
+		return -1;
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
 	/* comm may hold spaces and parentheses; fields restart after the last ')' */
 	char *p = strrchr(buf, ')');
-	if (p == NULL)
-		return 0;
+	char state = 0;
 	unsigned long utime = 0, stime = 0;
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-		   &utime, &stime) != 2)
-		return 0;
-	return (uint64_t)utime + stime;
+	if (p == NULL ||
+	    sscanf(p + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &state,
+		   &utime, &stime) != 3 ||
+	    state == 'Z' || state == 'X')
+		return -1;
+	return (int64_t)(utime + stime);
 }
 
-static uint64_t set_ticks(const struct pidset *set)
+/*
+ * Sum over the set. A process that is gone would make the window's CPU
+ * meaningless, so it ends the run.
+ */
+static uint64_t set_ticks(const struct pidset *set, const char *what)
 {
 	uint64_t t = 0;
-	for (int i = 0; i < set->n; i++)
-		t += proc_ticks(set->pid[i]);
+	for (int i = 0; i < set->n; i++) {
+		int64_t v = proc_ticks(set->pid[i]);
+		if (v < 0) {
+			fprintf(stderr, "tcpload: %s process %d exited during the run\n", what,
+				set->pid[i]);
+			exit(1);
+		}
+		t += (uint64_t)v;
+	}
 	return t;
 }
 
@@ -459,16 +471,16 @@ int main(int argc, char **argv)
 		if (!measuring && t >= t_open) {
 			memset(hist, 0, sizeof(hist));
 			ops = bytes = errors = 0;
-			proxy0 = set_ticks(&proxy_pids);
-			load0 = set_ticks(&load_pids);
+			proxy0 = set_ticks(&proxy_pids, "proxy");
+			load0 = set_ticks(&load_pids, "load");
 			core_ticks(proxy_core, &busy0, &sirq0);
 			win_start = now_ns();
 			measuring = true;
 		}
 		if (measuring && t >= t_close) {
 			win_end = now_ns();
-			proxy1 = set_ticks(&proxy_pids);
-			load1 = set_ticks(&load_pids);
+			proxy1 = set_ticks(&proxy_pids, "proxy");
+			load1 = set_ticks(&load_pids, "load");
 			core_ticks(proxy_core, &busy1, &sirq1);
 			break;
 		}

@@ -190,6 +190,10 @@ static bool client_read_fails(struct conn *c)
 
 static void conn_free(struct conn *c)
 {
+	/* Freed without close_notify, a session is marked not resumable
+	 * (OpenSSL treats it as possibly truncated): close cleanly. */
+	if (c->cv == TLS_VERDICT_OK)
+		SSL_shutdown(c->client);
 	SSL_free(c->client);
 	SSL_free(c->server);
 	ERR_clear_error();
@@ -520,20 +524,22 @@ static SSL_SESSION *first_session(SSL_CTX *cctx, SSL_CTX *sctx, bool resumable)
 	exchange(&c);
 	sess = SSL_get1_session(c.client);
 	assert_non_null(sess);
-	fprintf(stderr, "DEBUG has_ticket=%d resumable=%d\n", SSL_SESSION_has_ticket(sess), SSL_SESSION_is_resumable(sess));
 	assert_int_equal(SSL_SESSION_is_resumable(sess), resumable);
 	conn_free(&c);
 	return sess;
 }
 
-static bool resumes(SSL_CTX *cctx, SSL_CTX *sctx, SSL_SESSION *sess,
+/* Connects with `*sess`; on success replaces `*sess` by the session of the
+ * new connection (a client uses each TLS 1.3 ticket once). Returns whether
+ * the handshake was a resumption. */
+static bool resumes(SSL_CTX *cctx, SSL_CTX *sctx, SSL_SESSION **sess,
 		    const struct tls_peer_match *m, enum tls_verdict *cv)
 {
 	struct conn c;
 	bool reused;
 
 	handshake(&c, cctx, sctx);
-	assert_int_equal(SSL_set_session(c.client, sess), 1);
+	assert_int_equal(SSL_set_session(c.client, *sess), 1);
 	if (m)
 		assert_int_equal(tls_set_peer_match(c.client, m), 0);
 	run(&c);
@@ -545,6 +551,8 @@ static bool resumes(SSL_CTX *cctx, SSL_CTX *sctx, SSL_SESSION *sess,
 		assert_string_equal(tls_peer_spiffe_id(c.server, NULL), ID_CLIENT);
 		assert_string_equal(tls_peer_spiffe_id(c.client, NULL), ID_SERVER);
 		exchange(&c);
+		SSL_SESSION_free(*sess);
+		*sess = SSL_get1_session(c.client);
 	}
 	conn_free(&c);
 	return reused;
@@ -557,35 +565,37 @@ static void test_resumption(void **state)
 	SSL_CTX *sctx = server_ctx(server_id, &sopts), *cctx = client_ctx(client_id, NULL);
 	SSL_CTX *sctx2 = server_ctx(server_id, &sopts);
 	enum tls_verdict cv;
-	SSL_SESSION *sess;
+	SSL_SESSION *sess, *stale;
 
 	(void)state;
 	assert_non_null(keys);
 	sess = first_session(cctx, sctx, true);
-	assert_true(resumes(cctx, sctx, sess, NULL, &cv));
+	stale = first_session(cctx, sctx, true);
+	assert_true(resumes(cctx, sctx, &sess, NULL, &cv));
 	expect(cv, TLS_VERDICT_OK, "client", NULL);
 	/* Another context with the same keys (another worker, or the context
 	 * rebuilt after a certificate rotation) resumes it as well. */
-	assert_true(resumes(cctx, sctx2, sess, NULL, &cv));
+	assert_true(resumes(cctx, sctx2, &sess, NULL, &cv));
 
-	/* One rotation: the old key still opens the ticket. Two: it does not,
-	 * and the handshake falls back to a full one. */
+	/* After one rotation the previous key still opens tickets (and the
+	 * server renews them under the new key); after two, a ticket of the
+	 * first key no longer resumes and the handshake is a full one. */
 	assert_int_equal(tls_ticket_keys_rotate(keys), 0);
-	assert_true(resumes(cctx, sctx, sess, NULL, &cv));
+	assert_true(resumes(cctx, sctx, &sess, NULL, &cv));
 	assert_int_equal(tls_ticket_keys_rotate(keys), 0);
-	assert_false(resumes(cctx, sctx, sess, NULL, &cv));
+	assert_true(resumes(cctx, sctx, &sess, NULL, &cv));
+	assert_false(resumes(cctx, sctx, &stale, NULL, &cv));
 	expect(cv, TLS_VERDICT_OK, "client", NULL);
-	SSL_SESSION_free(sess);
 
 	/* A session resumed for a connection that expects another server id
 	 * is refused although no certificate was exchanged. */
 	const char *const other[] = { "spiffe://example.org/ns/default/sa/other" };
 	struct tls_peer_match m = { other, 1, NULL };
 
-	sess = first_session(cctx, sctx, true);
-	assert_true(resumes(cctx, sctx, sess, &m, &cv));
+	assert_true(resumes(cctx, sctx, &sess, &m, &cv));
 	expect(cv, TLS_VERDICT_ID_MISMATCH, "client", NULL);
 	SSL_SESSION_free(sess);
+	SSL_SESSION_free(stale);
 
 	/* Without ticket keys there is nothing to resume. */
 	SSL_CTX *plain = server_ctx(server_id, NULL);
