@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -572,7 +571,6 @@ static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
 	int ret = 1;
 
 	pthread_rwlock_rdlock(&keys->lock);
-	fprintf(stderr, "DEBUG ticket cb enc=%d\n", enc);
 	if (enc) {
 		k = &keys->cur;
 		memcpy(name, k->name, sizeof(k->name));
@@ -580,6 +578,11 @@ static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
 			ret = -1;
 	} else if (memcmp(name, keys->cur.name, sizeof(keys->cur.name)) == 0) {
 		k = &keys->cur;
+		/* OpenSSL clients use a TLS 1.3 ticket once (RFC 8446 C.4), and
+		 * an OpenSSL server sends a new one on resumption only when
+		 * asked to renew: ask, or the next reconnect is a full
+		 * handshake. */
+		ret = SSL_version(ssl) == TLS1_3_VERSION ? 2 : 1;
 	} else if (keys->has_prev && memcmp(name, keys->prev.name, sizeof(keys->prev.name)) == 0) {
 		k = &keys->prev;
 		ret = 2; /* good, but issue a ticket under the current key */

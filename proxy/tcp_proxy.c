@@ -391,12 +391,17 @@ void tcp_proxy_accept(struct worker *w, struct worker_listener *wl, int fd)
 	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	s->peer.len = sizeof(s->peer.ss);
-	getpeername(fd, (struct sockaddr *)&s->peer.ss, &s->peer.len);
-	s->local.len = sizeof(s->local.ss);
-	getsockname(fd, (struct sockaddr *)&s->local.ss, &s->local.len);
-	s->has_orig_dst = orig_dst_get(fd, &s->listener->addr, s->listener->use_original_dst,
-				       &s->orig_dst) == 0;
+	/* Addresses cost a syscall each: ask only when someone will read them. */
+	bool logged = s->listener->access_log.path || log_min_level <= LOG_DEBUG;
+	if (logged) {
+		s->peer.len = sizeof(s->peer.ss);
+		getpeername(fd, (struct sockaddr *)&s->peer.ss, &s->peer.len);
+		s->local.len = sizeof(s->local.ss);
+		getsockname(fd, (struct sockaddr *)&s->local.ss, &s->local.len);
+	}
+	if (logged || s->cluster->type == CLUSTER_ORIGINAL_DST)
+		s->has_orig_dst = orig_dst_get(fd, &s->listener->addr,
+					       s->listener->use_original_dst, &s->orig_dst) == 0;
 	if (loop_add(&w->loop, &s->down.io, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) < 0)
 		return session_finish(s, TERM_OUT_OF_MEMORY);
 	if (pick_upstream(s) < 0) {

@@ -188,6 +188,14 @@ stream {
 }
 EOF
 
+# The peers run under names of their own: scripts/deps.sh (run by `make test`,
+# `make demo`, ... possibly in another checkout at the same time) does
+# `pkill -x nginx` / `pkill -x haproxy`, which must not hit a bench in flight;
+# skiff too, against test scripts cleaning up by name.
+ln -s "$(command -v haproxy)" "$TMP/bench-haproxy"
+ln -s "$(command -v nginx)" "$TMP/bench-nginx"
+[[ -x $SKIFF ]] && ln -s "$(realpath "$SKIFF")" "$TMP/bench-skiff"
+
 # Starts proxy $1 pinned to PROXY_CPU in the background; sets PROXY_PID.
 start_proxy() {
 	local p=$1
@@ -195,14 +203,14 @@ start_proxy() {
 	case $p in
 	skiff)
 		[[ -x $SKIFF ]] || { echo "$SKIFF does not exist" >"$TMP/$p.log"; return 1; }
-		taskset -c "$PROXY_CPU" "$SKIFF" run -c "$TMP/skiff.yaml" \
+		taskset -c "$PROXY_CPU" "$TMP/bench-skiff" run -c "$TMP/skiff.yaml" \
 			--concurrency 1 --log-level warn >"$TMP/$p.log" 2>&1 &
 		;;
 	haproxy)
-		taskset -c "$PROXY_CPU" haproxy -db -f "$TMP/haproxy.cfg" >"$TMP/$p.log" 2>&1 &
+		taskset -c "$PROXY_CPU" "$TMP/bench-haproxy" -db -f "$TMP/haproxy.cfg" >"$TMP/$p.log" 2>&1 &
 		;;
 	nginx)
-		taskset -c "$PROXY_CPU" nginx -e "$TMP/nginx-error.log" -p "$TMP" \
+		taskset -c "$PROXY_CPU" "$TMP/bench-nginx" -e "$TMP/nginx-error.log" -p "$TMP" \
 			-c "$TMP/nginx.conf" >"$TMP/$p.log" 2>&1 &
 		;;
 	esac
@@ -222,7 +230,8 @@ wait_listen "$BACKEND_PID" "$BACKEND_PORT" || die "echo backend did not start: $
 
 declare -A RAW          # RAW[proxy.workload.round.key] = value from tcpload
 declare -A R            # R[proxy.workload.key] = median over the rounds
-declare -A NOTE         # NOTE[proxy] = why its column is n/a
+declare -A NOTE         # NOTE[proxy] = why its column is n/a or thin
+declare -A NOSTART      # NOSTART[proxy] = 1 once it failed to start
 RESULTS="$OUT/results.txt"
 : >"$RESULTS"
 
@@ -238,8 +247,9 @@ echo "bench: $BENCH_ROUNDS rounds x ${#proxies[@]} proxies x $n_wl workloads x" 
 for round in $(seq "$BENCH_ROUNDS"); do
 	for i in "${!proxies[@]}"; do
 		p=${proxies[$(((i + round - 1) % ${#proxies[@]}))]}
-		[[ -n ${NOTE[$p]:-} ]] && continue   # failed in an earlier round
+		[[ -n ${NOSTART[$p]:-} ]] && continue
 		if ! start_proxy "$p"; then
+			NOSTART[$p]=1
 			NOTE[$p]="did not start: $(tail -n 3 "$TMP/$p.log" 2>/dev/null | tr '\n' ' ')"
 			echo "bench: $p ${NOTE[$p]}" >&2
 			[[ -n $PROXY_PID ]] && stop_pid "$PROXY_PID"
@@ -257,7 +267,11 @@ for round in $(seq "$BENCH_ROUNDS"); do
 			else
 				echo "bench: $p $w failed: $(cat "$TMP/tcpload.err")" >&2
 			fi
-			kill -0 "$PROXY_PID" 2>/dev/null || { NOTE[$p]="exited during $w"; break; }
+			if ! kill -0 "$PROXY_PID" 2>/dev/null; then
+				NOTE[$p]="${NOTE[$p]:-}exited during round $round $w ($(tail -n 2 "$TMP/$p.log" | tr '\n' ' ')); "
+				echo "bench: $p exited during $w" >&2
+				break
+			fi
 		done
 		stop_pid "$PROXY_PID"
 	done
