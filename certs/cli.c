@@ -22,52 +22,51 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
  * overflows: 1000 years. */
 #define DURATION_MAX_SECONDS (1000LL * 366 * 86400)
 
-static const char usage_top[] =
-	"usage: skiff certs <command> [options]\n"
-	"\n"
-	"A development CA for SPIFFE workload certificates (ECDSA P-256).\n"
-	"\n"
-	"commands:\n"
-	"  ca      create a root CA\n"
-	"  issue   issue a workload certificate from a CA\n"
-	"\n"
-	"Run 'skiff certs <command> --help' for the options of one.\n";
+static const char usage_top[] = "usage: skiff certs <command> [options]\n"
+				"\n"
+				"A development CA for SPIFFE workload certificates (ECDSA P-256).\n"
+				"\n"
+				"commands:\n"
+				"  ca      create a root CA\n"
+				"  issue   issue a workload certificate from a CA\n"
+				"\n"
+				"Run 'skiff certs <command> --help' for the options of one.\n";
 
 static const char usage_ca[] =
-	"usage: skiff certs ca --out DIR [--trust-domain TD] [--ttl DURATION]\n"
-	"                      [--not-before WHEN] [--not-after WHEN]\n"
-	"\n"
-	"Creates DIR/ca.pem and DIR/ca-key.pem (mode 0600), a self-signed root\n"
-	"for trust domain TD (default cluster.local).\n"
-	"\n"
-	"  --out DIR            directory to write (created 0700 if missing)\n"
-	"  --trust-domain TD    SPIFFE trust domain, e.g. example.org\n"
-	"  --ttl DURATION       validity from now (default 8760h)\n"
-	"  --not-before WHEN    start of validity (default -5m)\n"
-	"  --not-after WHEN     end of validity (instead of --ttl)\n"
-	"\n"
-	"DURATION: 90s, 30m, 1h30m, 7d. WHEN: now, a signed DURATION from now\n"
-	"(-2h, +1h) or a UTC time 2030-01-02T03:04:05Z.\n";
+    "usage: skiff certs ca --out DIR [--trust-domain TD] [--ttl DURATION]\n"
+    "                      [--not-before WHEN] [--not-after WHEN]\n"
+    "\n"
+    "Creates DIR/ca.pem and DIR/ca-key.pem (mode 0600), a self-signed root\n"
+    "for trust domain TD (default cluster.local).\n"
+    "\n"
+    "  --out DIR            directory to write (created 0700 if missing)\n"
+    "  --trust-domain TD    SPIFFE trust domain, e.g. example.org\n"
+    "  --ttl DURATION       validity from now (default 8760h)\n"
+    "  --not-before WHEN    start of validity (default -5m)\n"
+    "  --not-after WHEN     end of validity (instead of --ttl)\n"
+    "\n"
+    "DURATION: 90s, 30m, 1h30m, 7d. WHEN: now, a signed DURATION from now\n"
+    "(-2h, +1h) or a UTC time 2030-01-02T03:04:05Z.\n";
 
 static const char usage_issue[] =
-	"usage: skiff certs issue --ca DIR --spiffe ID --out DIR [--ttl DURATION]\n"
-	"                         [--not-before WHEN] [--not-after WHEN]\n"
-	"\n"
-	"Issues an X.509-SVID for ID (spiffe://<trust-domain>/<path>) from the CA\n"
-	"in DIR: writes OUT/cert.pem, OUT/key.pem (mode 0600) and OUT/ca.pem (the\n"
-	"trust bundle).\n"
-	"\n"
-	"  --ca DIR             CA directory made by 'skiff certs ca'\n"
-	"  --spiffe ID          the workload's SPIFFE id\n"
-	"  --out DIR            directory to write (created 0700 if missing)\n"
-	"  --ttl DURATION       validity from now (default 1h)\n"
-	"  --not-before WHEN    start of validity (default -5m)\n"
-	"  --not-after WHEN     end of validity (instead of --ttl)\n"
-	"\n"
-	"DURATION: 90s, 30m, 1h30m, 7d. WHEN: now, a signed DURATION from now\n"
-	"(-2h, +1h) or a UTC time 2030-01-02T03:04:05Z.\n"
-	"An expired certificate: --not-before -2h --not-after -1h.\n"
-	"A not-yet-valid one:    --not-before +1h --ttl 2h.\n";
+    "usage: skiff certs issue --ca DIR --spiffe ID --out DIR [--ttl DURATION]\n"
+    "                         [--not-before WHEN] [--not-after WHEN]\n"
+    "\n"
+    "Issues an X.509-SVID for ID (spiffe://<trust-domain>/<path>) from the CA\n"
+    "in DIR: writes OUT/cert.pem, OUT/key.pem (mode 0600) and OUT/ca.pem (the\n"
+    "trust bundle).\n"
+    "\n"
+    "  --ca DIR             CA directory made by 'skiff certs ca'\n"
+    "  --spiffe ID          the workload's SPIFFE id\n"
+    "  --out DIR            directory to write (created 0700 if missing)\n"
+    "  --ttl DURATION       validity from now (default 1h)\n"
+    "  --not-before WHEN    start of validity (default -5m)\n"
+    "  --not-after WHEN     end of validity (instead of --ttl)\n"
+    "\n"
+    "DURATION: 90s, 30m, 1h30m, 7d. WHEN: now, a signed DURATION from now\n"
+    "(-2h, +1h) or a UTC time 2030-01-02T03:04:05Z.\n"
+    "An expired certificate: --not-before -2h --not-after -1h.\n"
+    "A not-yet-valid one:    --not-before +1h --ttl 2h.\n";
 
 /* Parses "[+-]<n><unit>[<n><unit>...]" with units s, m, h, d. Returns 0 and
  * the signed number of seconds, or -1. */
@@ -90,11 +89,20 @@ static int parse_duration(const char *s, long long *out)
 				return -1;
 		}
 		switch (*s++) {
-		case 's': unit = 1; break;
-		case 'm': unit = 60; break;
-		case 'h': unit = 3600; break;
-		case 'd': unit = 86400; break;
-		default: return -1;
+		case 's':
+			unit = 1;
+			break;
+		case 'm':
+			unit = 60;
+			break;
+		case 'h':
+			unit = 3600;
+			break;
+		case 'd':
+			unit = 86400;
+			break;
+		default:
+			return -1;
 		}
 		total += n * unit;
 		if (total > DURATION_MAX_SECONDS)
@@ -118,7 +126,7 @@ static int parse_when(const char *s, time_t now, time_t *out)
 		return 0;
 	}
 
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	const char *end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
 
 	if (!end || *end != '\0')
@@ -140,20 +148,20 @@ enum { OPT_OUT = 1, OPT_CA, OPT_SPIFFE, OPT_TD, OPT_TTL, OPT_NB, OPT_NA, OPT_HEL
 static int parse_opts(int argc, char **argv, const char *allowed, struct cli_opts *o)
 {
 	static const struct option longopts[] = {
-		{ "out", required_argument, NULL, OPT_OUT },
-		{ "ca", required_argument, NULL, OPT_CA },
-		{ "spiffe", required_argument, NULL, OPT_SPIFFE },
-		{ "trust-domain", required_argument, NULL, OPT_TD },
-		{ "ttl", required_argument, NULL, OPT_TTL },
-		{ "not-before", required_argument, NULL, OPT_NB },
-		{ "not-after", required_argument, NULL, OPT_NA },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ NULL, 0, NULL, 0 },
+	    {"out", required_argument, NULL, OPT_OUT},
+	    {"ca", required_argument, NULL, OPT_CA},
+	    {"spiffe", required_argument, NULL, OPT_SPIFFE},
+	    {"trust-domain", required_argument, NULL, OPT_TD},
+	    {"ttl", required_argument, NULL, OPT_TTL},
+	    {"not-before", required_argument, NULL, OPT_NB},
+	    {"not-after", required_argument, NULL, OPT_NA},
+	    {"help", no_argument, NULL, OPT_HELP},
+	    {NULL, 0, NULL, 0},
 	};
 	const char **slot[] = {
-		[OPT_OUT] = &o->out, [OPT_CA] = &o->ca, [OPT_SPIFFE] = &o->spiffe,
-		[OPT_TD] = &o->trust_domain, [OPT_TTL] = &o->ttl, [OPT_NB] = &o->not_before,
-		[OPT_NA] = &o->not_after,
+	    [OPT_OUT] = &o->out,         [OPT_CA] = &o->ca,   [OPT_SPIFFE] = &o->spiffe,
+	    [OPT_TD] = &o->trust_domain, [OPT_TTL] = &o->ttl, [OPT_NB] = &o->not_before,
+	    [OPT_NA] = &o->not_after,
 	};
 	int c, idx;
 
@@ -176,14 +184,15 @@ static int parse_opts(int argc, char **argv, const char *allowed, struct cli_opt
 		*slot[c] = optarg;
 	}
 	if (optind < argc) {
-		fprintf(stderr, "skiff certs %s: unexpected argument \"%s\"\n", argv[0], argv[optind]);
+		fprintf(stderr, "skiff certs %s: unexpected argument \"%s\"\n", argv[0],
+			argv[optind]);
 		return -1;
 	}
 	return 0;
 }
 
 static int usage_error(const char *usage, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static int usage_error(const char *usage, const char *fmt, ...)
 {
@@ -216,7 +225,8 @@ static int parse_validity(const struct cli_opts *o, const char *default_ttl, con
 		const char *t = o->ttl ? o->ttl : default_ttl;
 
 		if (parse_duration(t, &ttl) < 0 || ttl <= 0)
-			return usage_error(usage, "bad --ttl \"%s\" (a positive duration: 1h, 30m)", t);
+			return usage_error(usage, "bad --ttl \"%s\" (a positive duration: 1h, 30m)",
+					   t);
 		*na = now + (time_t)ttl;
 	}
 	if (*na <= *nb)
@@ -226,8 +236,8 @@ static int parse_validity(const struct cli_opts *o, const char *default_ttl, con
 
 static int cmd_ca(int argc, char **argv)
 {
-	static const char allowed[] = { OPT_OUT, OPT_TD, OPT_TTL, OPT_NB, OPT_NA, 0 };
-	struct cli_opts o = { .trust_domain = "cluster.local" };
+	static const char allowed[] = {OPT_OUT, OPT_TD, OPT_TTL, OPT_NB, OPT_NA, 0};
+	struct cli_opts o = {.trust_domain = "cluster.local"};
 	char err[512];
 	time_t nb, na;
 	int rc;
@@ -259,8 +269,8 @@ static int cmd_ca(int argc, char **argv)
 
 static int cmd_issue(int argc, char **argv)
 {
-	static const char allowed[] = { OPT_OUT, OPT_CA, OPT_SPIFFE, OPT_TTL, OPT_NB, OPT_NA, 0 };
-	struct cli_opts o = { 0 };
+	static const char allowed[] = {OPT_OUT, OPT_CA, OPT_SPIFFE, OPT_TTL, OPT_NB, OPT_NA, 0};
+	struct cli_opts o = {0};
 	char err[512];
 	time_t nb, na;
 	int rc;

@@ -97,7 +97,8 @@ static int add_extensions(X509 *x, X509 *issuer, const struct dev_ca_cert_opts *
 	if (!add_conf_ext(x, &ctx, NID_basic_constraints,
 			  opts->is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE") ||
 	    !add_conf_ext(x, &ctx, NID_key_usage,
-			  opts->is_ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature") ||
+			  opts->is_ca ? "critical,keyCertSign,cRLSign"
+				      : "critical,digitalSignature") ||
 	    !add_conf_ext(x, &ctx, NID_subject_key_identifier, "hash"))
 		return 0;
 	if (!opts->is_ca && !add_conf_ext(x, &ctx, NID_ext_key_usage, "serverAuth,clientAuth"))
@@ -111,8 +112,8 @@ static int add_extensions(X509 *x, X509 *issuer, const struct dev_ca_cert_opts *
 	return 1;
 }
 
-X509 *dev_ca_sign(const struct dev_ca_cert_opts *opts, EVP_PKEY *subject_key,
-		  X509 *issuer, EVP_PKEY *issuer_key, char *err, size_t errlen)
+X509 *dev_ca_sign(const struct dev_ca_cert_opts *opts, EVP_PKEY *subject_key, X509 *issuer,
+		  EVP_PKEY *issuer_key, char *err, size_t errlen)
 {
 	X509 *x = X509_new();
 	X509_NAME *name;
@@ -159,8 +160,8 @@ static int emit_key(BIO *bio, const void *arg, size_t n)
 /* Writes through a mkstemp() file beside `path`, then rename(): readers see
  * the old file or the new one, never a partial one, and O_EXCL creation
  * means a planted symlink cannot redirect the write. */
-static int write_atomic(const char *path, mode_t mode, pem_emit_fn emit, const void *arg,
-			size_t n, char *err, size_t errlen)
+static int write_atomic(const char *path, mode_t mode, pem_emit_fn emit, const void *arg, size_t n,
+			char *err, size_t errlen)
 {
 	char tmp[PATH_MAX];
 
@@ -203,15 +204,42 @@ int dev_ca_write_key(const char *path, EVP_PKEY *key, char *err, size_t errlen)
 	return write_atomic(path, 0600, emit_key, key, 1, err, errlen);
 }
 
-static int make_dir(const char *dir, char *err, size_t errlen)
+static int mkdir_one(const char *path)
 {
 	struct stat st;
 
-	if (mkdir(dir, 0700) == 0 || (errno == EEXIST && stat(dir, &st) == 0 && S_ISDIR(st.st_mode)))
+	if (mkdir(path, 0700) == 0)
 		return 0;
-	certs_err(err, errlen, "%s: cannot create directory: %s", dir,
-		  errno == EEXIST ? "not a directory" : strerror(errno));
+	if (errno != EEXIST)
+		return -1;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	errno = ENOTDIR;
 	return -1;
+}
+
+/* mkdir -p, each new directory 0700: they hold private keys. */
+static int make_dir(const char *dir, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	int rc = 0;
+
+	if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path)) {
+		certs_err(err, errlen, "%s: path too long", dir);
+		return -1;
+	}
+	for (char *p = path + 1; rc == 0 && *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		rc = mkdir_one(path);
+		*p = '/';
+	}
+	if (rc == 0)
+		rc = mkdir_one(path);
+	if (rc < 0)
+		certs_err(err, errlen, "%s: cannot create directory: %s", dir, strerror(errno));
+	return rc;
 }
 
 static int join(char *out, size_t outlen, const char *dir, const char *file, char *err,
@@ -223,8 +251,8 @@ static int join(char *out, size_t outlen, const char *dir, const char *file, cha
 	return -1;
 }
 
-int dev_ca_create(const char *dir, const char *trust_domain, time_t not_before,
-		  time_t not_after, char *err, size_t errlen)
+int dev_ca_create(const char *dir, const char *trust_domain, time_t not_before, time_t not_after,
+		  char *err, size_t errlen)
 {
 	size_t td_len = strlen(trust_domain);
 	enum spiffe_err serr = spiffe_trust_domain_check(trust_domain, td_len);
@@ -237,14 +265,14 @@ int dev_ca_create(const char *dir, const char *trust_domain, time_t not_before,
 
 	char td_id[SPIFFE_SCHEME_LEN + SPIFFE_TRUST_DOMAIN_MAX + 1];
 	int td_id_len = snprintf(td_id, sizeof(td_id), SPIFFE_SCHEME "%s", trust_domain);
-	struct dev_ca_san san = { GEN_URI, td_id, (size_t)td_id_len };
+	struct dev_ca_san san = {GEN_URI, td_id, (size_t)td_id_len};
 	struct dev_ca_cert_opts opts = {
-		.is_ca = true,
-		.common_name = "skiff dev CA",
-		.sans = &san,
-		.n_sans = 1,
-		.not_before = not_before,
-		.not_after = not_after,
+	    .is_ca = true,
+	    .common_name = "skiff dev CA",
+	    .sans = &san,
+	    .n_sans = 1,
+	    .not_before = not_before,
+	    .not_after = not_after,
 	};
 	char cert_path[PATH_MAX], key_path[PATH_MAX];
 	EVP_PKEY *key = NULL;
@@ -283,9 +311,10 @@ static size_t ca_trust_domain(X509 *ca, char td[SPIFFE_TRUST_DOMAIN_MAX])
 		struct spiffe_id id;
 
 		if (gn->type != GEN_URI ||
-		    spiffe_id_parse((const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier),
-				    (size_t)ASN1_STRING_length(gn->d.uniformResourceIdentifier),
-				    &id) != SPIFFE_OK)
+		    spiffe_id_parse(
+			(const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier),
+			(size_t)ASN1_STRING_length(gn->d.uniformResourceIdentifier),
+			&id) != SPIFFE_OK)
 			continue;
 		memcpy(td, id.td, id.td_len);
 		len = id.td_len;
@@ -334,8 +363,8 @@ static int load_ca(const char *ca_dir, X509 **ca, EVP_PKEY **key, char *err, siz
 	return 0;
 }
 
-int dev_ca_issue(const char *ca_dir, const char *spiffe_id, time_t not_before,
-		 time_t not_after, const char *out_dir, char *err, size_t errlen)
+int dev_ca_issue(const char *ca_dir, const char *spiffe_id, time_t not_before, time_t not_after,
+		 const char *out_dir, char *err, size_t errlen)
 {
 	struct spiffe_id id;
 	enum spiffe_err serr = spiffe_id_parse(spiffe_id, strlen(spiffe_id), &id);
@@ -374,12 +403,12 @@ int dev_ca_issue(const char *ca_dir, const char *spiffe_id, time_t not_before,
 		goto out;
 	}
 
-	struct dev_ca_san san = { GEN_URI, spiffe_id, id.len };
+	struct dev_ca_san san = {GEN_URI, spiffe_id, id.len};
 	struct dev_ca_cert_opts opts = {
-		.sans = &san,
-		.n_sans = 1,
-		.not_before = not_before,
-		.not_after = not_after,
+	    .sans = &san,
+	    .n_sans = 1,
+	    .not_before = not_before,
+	    .not_after = not_after,
 	};
 
 	leaf = dev_ca_sign(&opts, key, ca, ca_key, err, errlen);

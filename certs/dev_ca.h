@@ -24,7 +24,7 @@
 
 /* One subjectAltName entry, as bytes so a test can embed a NUL. */
 struct dev_ca_san {
-	int type;          /* GEN_URI or GEN_DNS (openssl/x509v3.h) */
+	int type; /* GEN_URI or GEN_DNS (openssl/x509v3.h) */
 	const char *value;
 	size_t len;
 };
@@ -32,8 +32,8 @@ struct dev_ca_san {
 /* What dev_ca_sign() puts in a certificate. */
 struct dev_ca_cert_opts {
 	bool is_ca;              /* CA: basicConstraints CA:TRUE, keyCertSign+
-	                          * cRLSign. Leaf: CA:FALSE, digitalSignature,
-	                          * serverAuth+clientAuth. */
+				  * cRLSign. Leaf: CA:FALSE, digitalSignature,
+				  * serverAuth+clientAuth. */
 	const char *common_name; /* subject CN, or NULL for none */
 	const struct dev_ca_san *sans;
 	size_t n_sans;
@@ -49,8 +49,8 @@ EVP_PKEY *dev_ca_keygen(void);
  * positive 128-bit serial, signed with SHA-256 by `issuer_key` under the name
  * of `issuer` — or self-signed by `subject_key` when `issuer` is NULL.
  * Returns a certificate owned by the caller, or NULL with a reason in `err`. */
-X509 *dev_ca_sign(const struct dev_ca_cert_opts *opts, EVP_PKEY *subject_key,
-		  X509 *issuer, EVP_PKEY *issuer_key, char *err, size_t errlen);
+X509 *dev_ca_sign(const struct dev_ca_cert_opts *opts, EVP_PKEY *subject_key, X509 *issuer,
+		  EVP_PKEY *issuer_key, char *err, size_t errlen);
 
 /* Writes `n` certificates to `path` as PEM (mode 0644), or the key to `path`
  * as unencrypted PKCS#8 PEM (mode 0600, also when the file existed). Both
@@ -65,8 +65,8 @@ int dev_ca_write_key(const char *path, EVP_PKEY *key, char *err, size_t errlen);
  * trust domain's own SPIFFE id (spiffe://<trust_domain>) as its URI SAN so
  * dev_ca_issue() can refuse ids of another domain. Returns 0, or -1 with a
  * reason in `err`. */
-int dev_ca_create(const char *dir, const char *trust_domain, time_t not_before,
-		  time_t not_after, char *err, size_t errlen);
+int dev_ca_create(const char *dir, const char *trust_domain, time_t not_before, time_t not_after,
+		  char *err, size_t errlen);
 
 /* Issues an X.509-SVID for `spiffe_id` from the CA in `ca_dir` into
  * `out_dir` (created 0700 when missing): cert.pem (the leaf alone: a dev CA
@@ -75,7 +75,7 @@ int dev_ca_create(const char *dir, const char *trust_domain, time_t not_before,
  * outside the CA's trust domain. The validity is taken as given, even when
  * already over or not yet begun: tests need such certificates. Returns 0,
  * or -1 with a reason in `err`. */
-int dev_ca_issue(const char *ca_dir, const char *spiffe_id, time_t not_before,
-		 time_t not_after, const char *out_dir, char *err, size_t errlen);
+int dev_ca_issue(const char *ca_dir, const char *spiffe_id, time_t not_before, time_t not_after,
+		 const char *out_dir, char *err, size_t errlen);
 
 #endif

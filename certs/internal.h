@@ -15,7 +15,7 @@
  * oldest OpenSSL error still queued, if any, then empties the queue so the
  * next failure does not report a stale error. */
 void certs_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Reads the file at `path` (at most CERTS_FILE_MAX bytes, following
  * symlinks as Kubernetes secret mounts need) into a memory BIO owned by the

@@ -11,8 +11,7 @@
  * (':'), userinfo ('@'), percent-encoding and uppercase. */
 static bool td_char_ok(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-	       c == '-' || c == '_';
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
 }
 
 /* 2.2: path segments use letters of both cases, digits, dots, dashes and
@@ -82,12 +81,12 @@ enum spiffe_err spiffe_id_parse(const char *s, size_t len, struct spiffe_id *out
 	if (err != SPIFFE_OK)
 		return err;
 	*out = (struct spiffe_id){
-		.str = s,
-		.len = len,
-		.td = td,
-		.td_len = td_len,
-		.path = td + td_len,
-		.path_len = rest - td_len,
+	    .str = s,
+	    .len = len,
+	    .td = td,
+	    .td_len = td_len,
+	    .path = td + td_len,
+	    .path_len = rest - td_len,
 	};
 	return SPIFFE_OK;
 }
@@ -182,23 +181,40 @@ enum spiffe_err spiffe_id_from_x509(X509 *leaf, char *buf, size_t buflen, size_t
 const char *spiffe_strerror(enum spiffe_err err)
 {
 	switch (err) {
-	case SPIFFE_OK: return "ok";
-	case SPIFFE_ERR_EMPTY: return "empty SPIFFE id";
-	case SPIFFE_ERR_TOO_LONG: return "SPIFFE id longer than 2048 bytes";
-	case SPIFFE_ERR_SCHEME: return "SPIFFE id does not start with spiffe://";
-	case SPIFFE_ERR_TD_EMPTY: return "empty trust domain";
-	case SPIFFE_ERR_TD_TOO_LONG: return "trust domain longer than 255 bytes";
-	case SPIFFE_ERR_TD_CHAR: return "trust domain has a character outside [a-z0-9._-] (port, userinfo, uppercase?)";
-	case SPIFFE_ERR_PATH_CHAR: return "path has a character outside [A-Za-z0-9._-] (query, fragment, percent-encoding?)";
-	case SPIFFE_ERR_PATH_EMPTY_SEG: return "path has an empty segment or a trailing slash";
-	case SPIFFE_ERR_PATH_DOT_SEG: return "path has a . or .. segment";
-	case SPIFFE_ERR_NO_PATH: return "workload SPIFFE id has no path";
-	case SPIFFE_ERR_CERT_BAD_EXT: return "certificate extensions are malformed or duplicated";
-	case SPIFFE_ERR_CERT_NO_URI: return "certificate has no URI SAN";
-	case SPIFFE_ERR_CERT_MANY_URIS: return "certificate has more than one URI SAN";
-	case SPIFFE_ERR_CERT_IS_CA: return "leaf certificate is a CA";
-	case SPIFFE_ERR_CERT_KEY_USAGE: return "leaf keyUsage lacks digitalSignature or allows certificate/CRL signing";
-	case SPIFFE_ERR_NOMEM: return "out of memory";
+	case SPIFFE_OK:
+		return "ok";
+	case SPIFFE_ERR_EMPTY:
+		return "empty SPIFFE id";
+	case SPIFFE_ERR_TOO_LONG:
+		return "SPIFFE id longer than 2048 bytes";
+	case SPIFFE_ERR_SCHEME:
+		return "SPIFFE id does not start with spiffe://";
+	case SPIFFE_ERR_TD_EMPTY:
+		return "empty trust domain";
+	case SPIFFE_ERR_TD_TOO_LONG:
+		return "trust domain longer than 255 bytes";
+	case SPIFFE_ERR_TD_CHAR:
+		return "trust domain has a character outside [a-z0-9._-] (port, userinfo, "
+		       "uppercase?)";
+	case SPIFFE_ERR_PATH_CHAR:
+		return "path has a character outside [A-Za-z0-9._-] (query, fragment, "
+		       "percent-encoding?)";
+	case SPIFFE_ERR_PATH_EMPTY_SEG:
+		return "path has an empty segment or a trailing slash";
+	case SPIFFE_ERR_PATH_DOT_SEG:
+		return "path has a . or .. segment";
+	case SPIFFE_ERR_NO_PATH:
+		return "workload SPIFFE id has no path";
+	case SPIFFE_ERR_CERT_BAD_EXT:
+		return "certificate extensions are malformed or duplicated";
+	case SPIFFE_ERR_CERT_NO_URI:
+		return "certificate has no URI SAN";
+	case SPIFFE_ERR_CERT_MANY_URIS:
+		return "certificate has more than one URI SAN";
+	case SPIFFE_ERR_CERT_IS_CA:
+		return "leaf certificate is a CA";
+	case SPIFFE_ERR_CERT_KEY_USAGE:
+		return "leaf keyUsage lacks digitalSignature or allows certificate/CRL signing";
 	}
 	return "unknown SPIFFE error";
 }

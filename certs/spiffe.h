@@ -30,26 +30,25 @@ enum spiffe_err {
 	SPIFFE_ERR_TD_EMPTY,       /* "spiffe://" or "spiffe:///x" */
 	SPIFFE_ERR_TD_TOO_LONG,    /* trust domain over 255 bytes */
 	SPIFFE_ERR_TD_CHAR,        /* trust domain byte outside [a-z0-9._-]:
-	                            * uppercase, port, userinfo, NUL, ... */
+				    * uppercase, port, userinfo, NUL, ... */
 	SPIFFE_ERR_PATH_CHAR,      /* path byte outside [A-Za-z0-9._-]:
-	                            * query, fragment, percent-encoding, NUL */
+				    * query, fragment, percent-encoding, NUL */
 	SPIFFE_ERR_PATH_EMPTY_SEG, /* "//" or a trailing "/" */
 	SPIFFE_ERR_PATH_DOT_SEG,   /* a "." or ".." segment */
 	SPIFFE_ERR_NO_PATH,        /* a leaf SVID's id must have a path */
 	SPIFFE_ERR_CERT_BAD_EXT,   /* unparsable or duplicate extensions */
 	SPIFFE_ERR_CERT_NO_URI,    /* no URI SAN */
 	SPIFFE_ERR_CERT_MANY_URIS, /* more than one URI SAN */
-	SPIFFE_ERR_CERT_IS_CA,     /* leaf with CA=true (or a v1 certificate) */
+	SPIFFE_ERR_CERT_IS_CA,     /* leaf with CA=true (or a self-signed v1) */
 	SPIFFE_ERR_CERT_KEY_USAGE, /* leaf without digitalSignature, or with
-	                            * keyCertSign / cRLSign */
-	SPIFFE_ERR_NOMEM,
+				    * keyCertSign / cRLSign */
 };
 
 /* A parsed id: a view into the caller's bytes, which must outlive it. */
 struct spiffe_id {
-	const char *str;  /* the whole id, not NUL-terminated */
+	const char *str; /* the whole id, not NUL-terminated */
 	size_t len;
-	const char *td;   /* the trust domain, inside str */
+	const char *td; /* the trust domain, inside str */
 	size_t td_len;
 	const char *path; /* "" or "/seg/seg", inside str */
 	size_t path_len;

@@ -17,14 +17,13 @@
 
 /* TLS 1.2, when allowed at all: ECDHE key exchange (forward secrecy) and
  * AEAD ciphers only — no RSA key transport, no CBC, no SHA-1 MACs. */
-static const char tls12_ciphers[] =
-	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+static const char tls12_ciphers[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+				    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+				    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 static const char tls13_suites[] =
-	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 static const char groups[] = "X25519:P-256:P-384";
-static const char *const default_alpn[] = { TLS_ALPN_H2, TLS_ALPN_HTTP11, TLS_ALPN_MESH_TCP };
+static const char *const default_alpn[] = {TLS_ALPN_H2, TLS_ALPN_HTTP11, TLS_ALPN_MESH_TCP};
 
 /* A server that verifies clients must name its sessions, or OpenSSL refuses
  * to resume them (SSL_R_SESSION_ID_CONTEXT_UNINITIALIZED). One name for
@@ -38,7 +37,7 @@ static const unsigned char session_id_context[] = "skiff-mesh";
 
 /* ---- identity ---- */
 
-static void free_certs(STACK_OF(X509) *certs)
+static void free_certs(STACK_OF(X509) * certs)
 {
 	sk_X509_pop_free(certs, X509_free);
 }
@@ -64,7 +63,7 @@ void tls_identity_unref(struct tls_identity *id)
 }
 
 /* Every certificate of the PEM file at `path`, in order; at least one. */
-static STACK_OF(X509) *read_certs(const char *path, const char *what, char *err, size_t errlen)
+static STACK_OF(X509) * read_certs(const char *path, const char *what, char *err, size_t errlen)
 {
 	BIO *bio = certs_read_file(path, err, errlen);
 	STACK_OF(X509) *certs = bio ? sk_X509_new_null() : NULL;
@@ -79,8 +78,8 @@ static STACK_OF(X509) *read_certs(const char *path, const char *what, char *err,
 
 			/* "no start line" after one certificate or more is the
 			 * end of the file; before any, the file holds none. */
-			if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE &&
-			    sk_X509_num(certs) > 0) {
+			if (ERR_GET_LIB(e) == ERR_LIB_PEM &&
+			    ERR_GET_REASON(e) == PEM_R_NO_START_LINE && sk_X509_num(certs) > 0) {
 				ERR_clear_error();
 				break;
 			}
@@ -121,7 +120,8 @@ static X509_STORE *read_bundle(const char *path, char *err, size_t errlen)
 		/* A leaf in the bundle would be a trust anchor that can only
 		 * vouch for itself: a copy-paste mistake worth naming. */
 		if (X509_check_ca(ca) == 0) {
-			certs_err(err, errlen, "bundle %s: certificate %d is not a CA", path, i + 1);
+			certs_err(err, errlen, "bundle %s: certificate %d is not a CA", path,
+				  i + 1);
 		} else if (X509_STORE_add_cert(store, ca)) {
 			continue;
 		} else {
@@ -151,8 +151,7 @@ static void format_time(time_t t, char *buf, size_t len)
 		snprintf(buf, len, "%lld", (long long)t);
 }
 
-static int check_validity(const struct tls_identity *id, const char *cert, char *err,
-			  size_t errlen)
+static int check_validity(const struct tls_identity *id, const char *cert, char *err, size_t errlen)
 {
 	char when[32];
 
@@ -175,7 +174,7 @@ static int check_validity(const struct tls_identity *id, const char *cert, char 
 static int verify_chain(struct tls_identity *id, const char *cert, const char *bundle, char *err,
 			size_t errlen)
 {
-	static const int purposes[] = { X509_PURPOSE_SSL_SERVER, X509_PURPOSE_SSL_CLIENT };
+	static const int purposes[] = {X509_PURPOSE_SSL_SERVER, X509_PURPOSE_SSL_CLIENT};
 	X509_STORE_CTX *vctx = X509_STORE_CTX_new();
 	int rc = vctx ? 0 : -1;
 
@@ -189,7 +188,8 @@ static int verify_chain(struct tls_identity *id, const char *cert, const char *b
 		} else if (X509_verify_cert(vctx) != 1) {
 			int e = X509_STORE_CTX_get_error(vctx);
 
-			certs_err(err, errlen, "certificate %s does not verify against bundle %s: %s (depth %d)",
+			certs_err(err, errlen,
+				  "certificate %s does not verify against bundle %s: %s (depth %d)",
 				  cert, bundle, X509_verify_cert_error_string(e),
 				  X509_STORE_CTX_get_error_depth(vctx));
 			rc = -1;
@@ -237,11 +237,11 @@ int tls_identity_load(const char *cert, const char *key, const char *bundle,
 		certs_err(err, errlen, "key %s does not match certificate %s", key, cert);
 		goto fail;
 	}
-	serr = spiffe_id_from_x509(id->leaf, id->spiffe_id, sizeof(id->spiffe_id),
-				   &id->spiffe_id_len);
+	serr =
+	    spiffe_id_from_x509(id->leaf, id->spiffe_id, sizeof(id->spiffe_id), &id->spiffe_id_len);
 	if (serr != SPIFFE_OK) {
-		certs_err(err, errlen, "certificate %s is not a SPIFFE workload certificate: %s", cert,
-			  spiffe_strerror(serr));
+		certs_err(err, errlen, "certificate %s is not a SPIFFE workload certificate: %s",
+			  cert, spiffe_strerror(serr));
 		goto fail;
 	}
 
@@ -271,9 +271,9 @@ struct ticket_key {
 };
 
 struct tls_ticket_keys {
-	pthread_rwlock_t lock;   /* writers: rotation (main); readers: handshakes */
-	struct ticket_key cur;   /* encrypts new tickets */
-	struct ticket_key prev;  /* still decrypts; its tickets get renewed */
+	pthread_rwlock_t lock;  /* writers: rotation (main); readers: handshakes */
+	struct ticket_key cur;  /* encrypts new tickets */
+	struct ticket_key prev; /* still decrypts; its tickets get renewed */
 	bool has_prev;
 	atomic_uint refs;
 };
@@ -333,17 +333,17 @@ struct tls_ctx_conf {
 	bool require_alpn;
 	unsigned char *alpn; /* wire format: length-prefixed ids */
 	size_t alpn_len;
-	char *own_td;        /* the identity's trust domain */
-	char **ids;          /* owned copies behind match.ids */
+	char *own_td; /* the identity's trust domain */
+	char **ids;   /* owned copies behind match.ids */
 	struct tls_peer_match match;
 	struct tls_ticket_keys *tickets;
 };
 
 /* What a connection learned during its handshake, freed with the SSL. */
 struct tls_conn {
-	enum tls_verdict verdict; /* first failure seen, or OK */
-	bool done;                /* tls_handshake_verdict() said OK */
-	const char *detail;       /* static string explaining it */
+	enum tls_verdict verdict;           /* first failure seen, or OK */
+	bool done;                          /* tls_handshake_verdict() said OK */
+	const char *detail;                 /* static string explaining it */
 	const struct tls_peer_match *match; /* borrowed override, or NULL */
 	char *peer_id;
 	size_t peer_id_len;
@@ -417,9 +417,6 @@ static void conn_fail(struct tls_conn *c, enum tls_verdict v, const char *detail
 		return;
 	c->verdict = v;
 	c->detail = detail;
-	OPENSSL_free(c->peer_id);
-	c->peer_id = NULL;
-	c->peer_id_len = 0;
 }
 
 /* ---- peer checks ---- */
@@ -476,9 +473,18 @@ static enum tls_verdict peer_check(const SSL *ssl, struct tls_conn *c, X509 *lea
 		conn_fail(c, TLS_VERDICT_BAD_SVID, spiffe_strerror(serr));
 		return c->verdict;
 	}
+	/* Kept before matching, so a refusal can be logged with the id. */
+	OPENSSL_free(c->peer_id);
+	c->peer_id = OPENSSL_strndup(buf, len);
+	c->peer_id_len = len;
+	if (!c->peer_id) {
+		conn_fail(c, TLS_VERDICT_NOMEM, "out of memory");
+		return c->verdict;
+	}
 	spiffe_id_parse(buf, len, &id);
 	if (!match_accepts(conf, c->match ? c->match : &conf->match, &id)) {
-		conn_fail(c, TLS_VERDICT_ID_MISMATCH, "peer SPIFFE id is not one this connection accepts");
+		conn_fail(c, TLS_VERDICT_ID_MISMATCH,
+			  "peer SPIFFE id is not one this connection accepts");
 		return c->verdict;
 	}
 	/* A client learns the server's ALPN choice before its certificate
@@ -486,13 +492,6 @@ static enum tls_verdict peer_check(const SSL *ssl, struct tls_conn *c, X509 *lea
 	 * server that chose nothing here, inside the handshake. */
 	if (conf->require_alpn && !alpn_negotiated(ssl)) {
 		conn_fail(c, TLS_VERDICT_NO_ALPN, "no application protocol negotiated");
-		return c->verdict;
-	}
-	OPENSSL_free(c->peer_id);
-	c->peer_id = OPENSSL_strndup(buf, len);
-	c->peer_id_len = len;
-	if (!c->peer_id) {
-		conn_fail(c, TLS_VERDICT_NOMEM, "out of memory");
 		return c->verdict;
 	}
 	return TLS_VERDICT_OK;
@@ -509,9 +508,9 @@ static int verify_cb(int ok, X509_STORE_CTX *sctx)
 		int e = X509_STORE_CTX_get_error(sctx);
 
 		conn_fail(c,
-			  e == X509_V_ERR_CERT_HAS_EXPIRED     ? TLS_VERDICT_EXPIRED :
-			  e == X509_V_ERR_CERT_NOT_YET_VALID   ? TLS_VERDICT_NOT_YET_VALID :
-								 TLS_VERDICT_UNTRUSTED,
+			  e == X509_V_ERR_CERT_HAS_EXPIRED     ? TLS_VERDICT_EXPIRED
+			  : e == X509_V_ERR_CERT_NOT_YET_VALID ? TLS_VERDICT_NOT_YET_VALID
+							       : TLS_VERDICT_UNTRUSTED,
 			  X509_verify_cert_error_string(e));
 		return 0;
 	}
@@ -553,7 +552,8 @@ static int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *ou
 
 	/* Server preference: the first of our ids the client also offers. */
 	if (SSL_select_next_proto((unsigned char **)out, outlen, conf->alpn,
-				  (unsigned int)conf->alpn_len, in, inlen) == OPENSSL_NPN_NEGOTIATED)
+				  (unsigned int)conf->alpn_len, in,
+				  inlen) == OPENSSL_NPN_NEGOTIATED)
 		return SSL_TLSEXT_ERR_OK;
 
 	struct tls_conn *c = conn_get(ssl, true);
@@ -563,8 +563,8 @@ static int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *ou
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
-static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
-			 EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+			 EVP_MAC_CTX *hctx, int enc)
 {
 	struct tls_ticket_keys *keys = conf_of(ssl)->tickets;
 	const struct ticket_key *k = NULL;
@@ -591,10 +591,10 @@ static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
 	}
 	if (k && ret > 0) {
 		OSSL_PARAM params[] = {
-			OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac_key,
-							  sizeof(k->hmac_key)),
-			OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-			OSSL_PARAM_construct_end(),
+		    OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac_key,
+						      sizeof(k->hmac_key)),
+		    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+		    OSSL_PARAM_construct_end(),
 		};
 
 		if (!EVP_MAC_CTX_set_params(hctx, params) ||
@@ -660,9 +660,12 @@ static struct tls_ctx_conf *conf_new(const struct tls_identity *id, bool server,
 		conf->own_td = OPENSSL_strndup(id->trust_domain, id->trust_domain_len);
 		conf->ids = peer->n_ids ? OPENSSL_zalloc(peer->n_ids * sizeof(char *)) : NULL;
 		conf->match.ids = (const char *const *)conf->ids;
-		conf->match.trust_domain = peer->trust_domain ? OPENSSL_strdup(peer->trust_domain) : NULL;
+		conf->match.trust_domain =
+		    peer->trust_domain ? OPENSSL_strdup(peer->trust_domain) : NULL;
 		rc = conf->own_td && (conf->ids || !peer->n_ids) &&
-			     (conf->match.trust_domain || !peer->trust_domain) ? 0 : -ENOMEM;
+			     (conf->match.trust_domain || !peer->trust_domain)
+			 ? 0
+			 : -ENOMEM;
 	}
 	for (size_t i = 0; rc == 0 && i < peer->n_ids; i++) {
 		conf->ids[i] = OPENSSL_strdup(peer->ids[i]);
@@ -697,27 +700,28 @@ static SSL_CTX *ctx_common(const struct tls_identity *id, struct tls_ctx_conf *c
 		return NULL;
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-				    SSL_OP_CIPHER_SERVER_PREFERENCE);
+				     SSL_OP_CIPHER_SERVER_PREFERENCE);
 	/* Send exactly the leaf and the configured chain; never complete it
 	 * from the trust store (that would send the root). */
 	SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
 	if (!SSL_CTX_set_min_proto_version(ctx, min_version ? min_version : TLS1_3_VERSION) ||
 	    !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) ||
 	    !SSL_CTX_set_cipher_list(ctx, tls12_ciphers) ||
-	    !SSL_CTX_set_ciphersuites(ctx, tls13_suites) || !SSL_CTX_set1_groups_list(ctx, groups)) {
+	    !SSL_CTX_set_ciphersuites(ctx, tls13_suites) ||
+	    !SSL_CTX_set1_groups_list(ctx, groups)) {
 		certs_err(err, errlen, "setting TLS versions and ciphers failed");
 		goto fail;
 	}
-	if (SSL_CTX_use_certificate(ctx, id->leaf) != 1 || SSL_CTX_use_PrivateKey(ctx, id->key) != 1 ||
-	    !SSL_CTX_set1_chain(ctx, id->chain) || SSL_CTX_check_private_key(ctx) != 1) {
+	if (SSL_CTX_use_certificate(ctx, id->leaf) != 1 ||
+	    SSL_CTX_use_PrivateKey(ctx, id->key) != 1 || !SSL_CTX_set1_chain(ctx, id->chain) ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
 		certs_err(err, errlen, "installing the certificate of %.*s failed",
 			  (int)id->spiffe_id_len, id->spiffe_id);
 		goto fail;
 	}
 	SSL_CTX_set1_cert_store(ctx, id->bundle);
-	SSL_CTX_set_verify(ctx,
-			   SSL_VERIFY_PEER | (conf->server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
-			   verify_cb);
+	SSL_CTX_set_verify(
+	    ctx, SSL_VERIFY_PEER | (conf->server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), verify_cb);
 	SSL_CTX_set_verify_depth(ctx, VERIFY_DEPTH);
 	return ctx;
 fail:
@@ -728,7 +732,7 @@ fail:
 SSL_CTX *tls_server_ctx_new(const struct tls_identity *id, const struct tls_server_opts *opts,
 			    char *err, size_t errlen)
 {
-	static const struct tls_server_opts defaults = { 0 };
+	static const struct tls_server_opts defaults = {0};
 	struct tls_ctx_conf *conf;
 	SSL_CTX *ctx;
 
@@ -736,8 +740,9 @@ SSL_CTX *tls_server_ctx_new(const struct tls_identity *id, const struct tls_serv
 		opts = &defaults;
 	pthread_once(&idx_once, idx_init);
 	if (ssl_idx < 0 || ctx_idx < 0 || version_check(opts->min_version) < 0) {
-		certs_err(err, errlen, ssl_idx < 0 || ctx_idx < 0 ? "OpenSSL ex_data unavailable"
-								  : "min_version must be TLS 1.2 or 1.3");
+		certs_err(err, errlen,
+			  ssl_idx < 0 || ctx_idx < 0 ? "OpenSSL ex_data unavailable"
+						     : "min_version must be TLS 1.2 or 1.3");
 		return NULL;
 	}
 	conf = conf_new(id, true, opts->alpn, opts->n_alpn, &opts->peer, err, errlen);
@@ -756,7 +761,8 @@ SSL_CTX *tls_server_ctx_new(const struct tls_identity *id, const struct tls_serv
 	/* Tickets only, no server-side cache: workers share nothing but the
 	 * ticket keys. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	if (!SSL_CTX_set_session_id_context(ctx, session_id_context, sizeof(session_id_context) - 1))
+	if (!SSL_CTX_set_session_id_context(ctx, session_id_context,
+					    sizeof(session_id_context) - 1))
 		goto fail;
 	if (conf->tickets) {
 		if (!SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_cb) ||
@@ -776,7 +782,7 @@ fail:
 SSL_CTX *tls_client_ctx_new(const struct tls_identity *id, const struct tls_client_opts *opts,
 			    char *err, size_t errlen)
 {
-	static const struct tls_client_opts defaults = { 0 };
+	static const struct tls_client_opts defaults = {0};
 	struct tls_ctx_conf *conf;
 	SSL_CTX *ctx;
 
@@ -784,8 +790,9 @@ SSL_CTX *tls_client_ctx_new(const struct tls_identity *id, const struct tls_clie
 		opts = &defaults;
 	pthread_once(&idx_once, idx_init);
 	if (ssl_idx < 0 || ctx_idx < 0 || version_check(opts->min_version) < 0) {
-		certs_err(err, errlen, ssl_idx < 0 || ctx_idx < 0 ? "OpenSSL ex_data unavailable"
-								  : "min_version must be TLS 1.2 or 1.3");
+		certs_err(err, errlen,
+			  ssl_idx < 0 || ctx_idx < 0 ? "OpenSSL ex_data unavailable"
+						     : "min_version must be TLS 1.2 or 1.3");
 		return NULL;
 	}
 	conf = conf_new(id, false, opts->alpn, opts->n_alpn, &opts->peer, err, errlen);
@@ -801,7 +808,8 @@ SSL_CTX *tls_client_ctx_new(const struct tls_identity *id, const struct tls_clie
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_set_session_cache_mode(ctx,
+				       SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	return ctx;
 }
 
@@ -920,19 +928,32 @@ enum tls_verdict tls_handshake_verdict(SSL *ssl, int ret)
 const char *tls_verdict_str(enum tls_verdict v)
 {
 	switch (v) {
-	case TLS_VERDICT_OK: return "ok";
-	case TLS_VERDICT_PENDING: return "pending";
-	case TLS_VERDICT_NO_PEER_CERT: return "no_peer_cert";
-	case TLS_VERDICT_UNTRUSTED: return "untrusted";
-	case TLS_VERDICT_EXPIRED: return "expired";
-	case TLS_VERDICT_NOT_YET_VALID: return "not_yet_valid";
-	case TLS_VERDICT_BAD_SVID: return "bad_svid";
-	case TLS_VERDICT_ID_MISMATCH: return "id_mismatch";
-	case TLS_VERDICT_NO_ALPN: return "no_alpn";
-	case TLS_VERDICT_PEER_REFUSED: return "peer_refused";
-	case TLS_VERDICT_PROTOCOL: return "protocol";
-	case TLS_VERDICT_CLOSED: return "closed";
-	case TLS_VERDICT_NOMEM: return "nomem";
+	case TLS_VERDICT_OK:
+		return "ok";
+	case TLS_VERDICT_PENDING:
+		return "pending";
+	case TLS_VERDICT_NO_PEER_CERT:
+		return "no_peer_cert";
+	case TLS_VERDICT_UNTRUSTED:
+		return "untrusted";
+	case TLS_VERDICT_EXPIRED:
+		return "expired";
+	case TLS_VERDICT_NOT_YET_VALID:
+		return "not_yet_valid";
+	case TLS_VERDICT_BAD_SVID:
+		return "bad_svid";
+	case TLS_VERDICT_ID_MISMATCH:
+		return "id_mismatch";
+	case TLS_VERDICT_NO_ALPN:
+		return "no_alpn";
+	case TLS_VERDICT_PEER_REFUSED:
+		return "peer_refused";
+	case TLS_VERDICT_PROTOCOL:
+		return "protocol";
+	case TLS_VERDICT_CLOSED:
+		return "closed";
+	case TLS_VERDICT_NOMEM:
+		return "nomem";
 	}
 	return "unknown";
 }
@@ -949,6 +970,17 @@ const char *tls_peer_spiffe_id(const SSL *ssl, size_t *len)
 	const struct tls_conn *c = SSL_get_ex_data(ssl, ssl_idx);
 
 	if (!c || !c->done || c->verdict != TLS_VERDICT_OK || !c->peer_id)
+		return NULL;
+	if (len)
+		*len = c->peer_id_len;
+	return c->peer_id;
+}
+
+const char *tls_refused_peer_id(const SSL *ssl, size_t *len)
+{
+	const struct tls_conn *c = SSL_get_ex_data(ssl, ssl_idx);
+
+	if (!c || c->verdict != TLS_VERDICT_ID_MISMATCH || !c->peer_id)
 		return NULL;
 	if (len)
 		*len = c->peer_id_len;

@@ -37,16 +37,16 @@
  * shared by reference (a rotation loads a new one). */
 struct tls_identity {
 	X509 *leaf;
-	STACK_OF(X509) *chain;   /* intermediates sent after the leaf; may be empty */
+	STACK_OF(X509) * chain; /* intermediates sent after the leaf; may be empty */
 	EVP_PKEY *key;
-	X509_STORE *bundle;      /* trust anchors peers must chain to */
-	char spiffe_id[SPIFFE_ID_MAX + 1];          /* the leaf's URI SAN */
+	X509_STORE *bundle;                /* trust anchors peers must chain to */
+	char spiffe_id[SPIFFE_ID_MAX + 1]; /* the leaf's URI SAN */
 	size_t spiffe_id_len;
 	char trust_domain[SPIFFE_TRUST_DOMAIN_MAX + 1];
 	size_t trust_domain_len;
 	time_t not_before;
-	time_t not_after;        /* for the seconds-to-expiry metric */
-	char serial[64];         /* hex, for logs: shows a rotation happened */
+	time_t not_after; /* for the seconds-to-expiry metric */
+	char serial[64];  /* hex, for logs: shows a rotation happened */
 	atomic_uint refs;
 };
 
@@ -93,22 +93,22 @@ struct tls_peer_match {
 };
 
 struct tls_server_opts {
-	int min_version;          /* 0: TLS 1.3; TLS1_2_VERSION allows 1.2 */
-	const char *const *alpn;  /* accepted ids, preferred first; NULL: h2,
-	                           * http/1.1, skiff-tcp */
+	int min_version;         /* 0: TLS 1.3; TLS1_2_VERSION allows 1.2 */
+	const char *const *alpn; /* accepted ids, preferred first; NULL: h2,
+				  * http/1.1, skiff-tcp */
 	size_t n_alpn;
-	bool allow_no_alpn;       /* accept clients offering no ALPN at all */
-	struct tls_peer_match peer; /* which clients are accepted */
+	bool allow_no_alpn;              /* accept clients offering no ALPN at all */
+	struct tls_peer_match peer;      /* which clients are accepted */
 	struct tls_ticket_keys *tickets; /* NULL: no resumption; else the
-	                                  * context takes a reference */
+					  * context takes a reference */
 };
 
 struct tls_client_opts {
-	int min_version;          /* 0: TLS 1.3; TLS1_2_VERSION allows 1.2 */
-	const char *const *alpn;  /* offered ids; NULL: h2, http/1.1, skiff-tcp */
+	int min_version;         /* 0: TLS 1.3; TLS1_2_VERSION allows 1.2 */
+	const char *const *alpn; /* offered ids; NULL: h2, http/1.1, skiff-tcp */
 	size_t n_alpn;
 	struct tls_peer_match peer; /* default for servers; tls_set_peer_match
-	                             * overrides per connection */
+				     * overrides per connection */
 };
 
 /* A server (inbound) context for `id`: TLS 1.3 minimum unless opts allow
@@ -125,8 +125,11 @@ SSL_CTX *tls_server_ctx_new(const struct tls_identity *id, const struct tls_serv
  * checking the server's chain and SPIFFE id (no hostname check: the SPIFFE
  * id is the name). A server that selects no ALPN id is refused. Sessions are
  * cached client-side without an internal store: to resume, keep
- * SSL_get1_session() per upstream endpoint after the first read, and
- * SSL_set_session() on the next connection. Same ownership as the server. */
+ * SSL_get1_session() per upstream endpoint after the first read (TLS 1.3
+ * tickets arrive after the handshake), and SSL_set_session() on the next
+ * connection. A ticket is used once (the server sends a fresh one on every
+ * resumption), and OpenSSL marks a session unusable when its connection is
+ * freed without SSL_shutdown(). Same ownership as the server. */
 SSL_CTX *tls_client_ctx_new(const struct tls_identity *id, const struct tls_client_opts *opts,
 			    char *err, size_t errlen);
 
@@ -173,5 +176,10 @@ const char *tls_verdict_detail(const SSL *ssl);
  * with its length in `*len` (when `len` is not NULL), valid until SSL_free.
  * NULL before that or after a refusal. */
 const char *tls_peer_spiffe_id(const SSL *ssl, size_t *len);
+
+/* After an ID_MISMATCH verdict, the id that was refused (its chain did
+ * verify), for the denial's log line; NULL otherwise. Never use it to
+ * authorize. Same lifetime as tls_peer_spiffe_id(). */
+const char *tls_refused_peer_id(const SSL *ssl, size_t *len);
 
 #endif

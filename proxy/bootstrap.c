@@ -90,6 +90,10 @@ const char bootstrap_default_yaml[] =
 #define MAX_VISITS 1000000u
 #define MAX_PATH 256
 #define SHOWN_MAX 48 /* bytes of a user's value quoted back in a message */
+/* The checks across listeners and clusters compare every pair; this keeps
+ * that well under a second, and far above any real sidecar or gateway. */
+#define MAX_LISTENERS 16384u
+#define MAX_CLUSTERS 16384u
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000u
 #define DEFAULT_IDLE_TIMEOUT_MS 3600000u
@@ -921,6 +925,8 @@ static int static_listeners(struct ctx *c, yaml_node_t *n, void *obj)
 	(void)obj;
 	if (err || !count)
 		return err;
+	if (count > MAX_LISTENERS)
+		return fail(c, n, "too many listeners: %zu (at most %u)", count, MAX_LISTENERS);
 	c->snap->listeners = calloc(count, sizeof(*c->snap->listeners));
 	c->lsrc = calloc(count, sizeof(*c->lsrc));
 	if (!c->snap->listeners || !c->lsrc)
@@ -944,6 +950,8 @@ static int static_clusters(struct ctx *c, yaml_node_t *n, void *obj)
 	(void)obj;
 	if (err || !count)
 		return err;
+	if (count > MAX_CLUSTERS)
+		return fail(c, n, "too many clusters: %zu (at most %u)", count, MAX_CLUSTERS);
 	c->snap->clusters = calloc(count, sizeof(*c->snap->clusters));
 	c->csrc = calloc(count, sizeof(*c->csrc));
 	if (!c->snap->clusters || !c->csrc)

@@ -10,6 +10,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "certs/cli.h"
 #include "proxy/admin.h"
 #include "proxy/bootstrap.h"
 #include "proxy/duration.h"
@@ -335,6 +336,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "run", cmd_run, "run the proxy" },
+	{ "certs", certs_cli_main, "a development CA for SPIFFE workload certificates" },
 	{ "version", cmd_version, "print the version" },
 };
 

@@ -335,6 +335,7 @@ fmt() { # number with a sensible number of decimals, or n/a
 }
 
 mark() { [[ -n ${ROUGH[$1.$2]:-} ]] && echo "~" || true; }
+mark_row() { local p; for p in $BENCH_PROXIES; do [[ -n ${ROUGH[$p.$1]:-} ]] && { echo "~"; return; }; done; }
 
 row() { # label, cells..., ratio
 	printf '%-18s %-20s' "$1" "$2"
@@ -358,11 +359,11 @@ for w in $BENCH_WORKLOADS; do
 
 	cells=(); for p in $BENCH_PROXIES; do cells+=("$(fmt "$(get "$p" "$w" "$rate_key")")$(mark "$p" "$w")"); done
 	row "${WL_DESC[$w]}" "$rate_lbl" "${cells[@]}" \
-		"$(ratio "$(get skiff "$w" "$rate_key")" "$(best_peer "$w" "$rate_key" max)")"
+		"$(ratio "$(get skiff "$w" "$rate_key")" "$(best_peer "$w" "$rate_key" max)")$(mark_row "$w")"
 
 	cells=(); for p in $BENCH_PROXIES; do cells+=("$(fmt "$(get "$p" "$w" "$cpu_key")")$(mark "$p" "$w")"); done
 	row "" "$cpu_lbl" "${cells[@]}" \
-		"$(ratio "$(get skiff "$w" "$cpu_key")" "$(best_peer "$w" "$cpu_key" min)")"
+		"$(ratio "$(get skiff "$w" "$cpu_key")" "$(best_peer "$w" "$cpu_key" min)")$(mark_row "$w")"
 
 	if [[ $mode != stream ]]; then
 		cells=()

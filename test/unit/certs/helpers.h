@@ -30,10 +30,10 @@ static inline void test_ca_new(struct test_ca *ca, const char *common_name)
 {
 	char err[256] = "";
 	struct dev_ca_cert_opts opts = {
-		.is_ca = true,
-		.common_name = common_name,
-		.not_before = time(NULL) - 24 * HOUR,
-		.not_after = time(NULL) + 24 * HOUR,
+	    .is_ca = true,
+	    .common_name = common_name,
+	    .not_before = time(NULL) - 24 * HOUR,
+	    .not_after = time(NULL) + 24 * HOUR,
 	};
 
 	ca->key = dev_ca_keygen();
@@ -56,12 +56,12 @@ static inline X509 *test_cert(const struct test_ca *ca, EVP_PKEY *key, bool is_c
 {
 	char err[256] = "";
 	struct dev_ca_cert_opts opts = {
-		.is_ca = is_ca,
-		.common_name = is_ca ? "test intermediate" : NULL,
-		.sans = sans,
-		.n_sans = n_sans,
-		.not_before = time(NULL) + nb,
-		.not_after = time(NULL) + na,
+	    .is_ca = is_ca,
+	    .common_name = is_ca ? "test intermediate" : NULL,
+	    .sans = sans,
+	    .n_sans = n_sans,
+	    .not_before = time(NULL) + nb,
+	    .not_after = time(NULL) + na,
 	};
 	X509 *x = dev_ca_sign(&opts, key, ca->cert, ca->key, err, sizeof(err));
 
@@ -73,7 +73,7 @@ static inline X509 *test_cert(const struct test_ca *ca, EVP_PKEY *key, bool is_c
 /* A workload leaf for SPIFFE id `id`, valid for the next hour. */
 static inline X509 *test_leaf(const struct test_ca *ca, EVP_PKEY *key, const char *id)
 {
-	struct dev_ca_san san = { GEN_URI, id, strlen(id) };
+	struct dev_ca_san san = {GEN_URI, id, strlen(id)};
 
 	return test_cert(ca, key, false, &san, 1, -60, HOUR);
 }
@@ -114,7 +114,7 @@ static inline void test_write_identity(const char *dir, X509 *leaf, X509 *chain,
 				       X509 *bundle)
 {
 	char err[256] = "";
-	X509 *certs[] = { leaf, chain };
+	X509 *certs[] = {leaf, chain};
 
 	if (dev_ca_write_certs(test_path(0, dir, "cert.pem"), certs, chain ? 2 : 1, err,
 			       sizeof(err)) < 0 ||

@@ -14,7 +14,7 @@
 
 static int cli(const char *first, ...)
 {
-	char *argv[32] = { "certs", (char *)first };
+	char *argv[32] = {"certs", (char *)first};
 	int argc = 2;
 	va_list ap;
 
@@ -117,7 +117,8 @@ static void test_issue_and_load(void **state)
 	/* A second issue: new key, new serial. */
 	struct tls_identity *id2 = NULL;
 
-	assert_int_equal(cli("issue", "--ca", d->ca, "--spiffe", ID_WEB, "--out", d->out2, NULL), 0);
+	assert_int_equal(cli("issue", "--ca", d->ca, "--spiffe", ID_WEB, "--out", d->out2, NULL),
+			 0);
 	assert_int_equal(load(d->out2, &id2, err, sizeof(err)), 0);
 	assert_string_not_equal(id->serial, id2->serial);
 	assert_int_equal(EVP_PKEY_eq(id->key, id2->key), 0);
@@ -137,28 +138,32 @@ static void test_validity_options(void **state)
 
 	/* Expired an hour ago. */
 	assert_int_equal(cli("issue", "--ca", d->ca, "--spiffe", ID_WEB, "--out", d->out,
-			     "--not-before", "-2h", "--not-after", "-1h", NULL), 0);
+			     "--not-before", "-2h", "--not-after", "-1h", NULL),
+			 0);
 	assert_int_equal(load(d->out, &id, err, sizeof(err)), -EINVAL);
 	assert_null(id);
 	assert_contains(err, "expired at");
 
 	/* Valid an hour from now. */
 	assert_int_equal(cli("issue", "--ca", d->ca, "--spiffe", ID_WEB, "--out", d->out,
-			     "--not-before", "+1h", "--ttl", "2h", NULL), 0);
+			     "--not-before", "+1h", "--ttl", "2h", NULL),
+			 0);
 	assert_int_equal(load(d->out, &id, err, sizeof(err)), -EINVAL);
 	assert_contains(err, "is not valid before");
 
 	/* Absolute times, and a compound duration. */
 	assert_int_equal(cli("issue", "--ca", d->ca, "--spiffe", ID_WEB, "--out", d->out,
 			     "--not-before", "2020-01-01T00:00:00Z", "--not-after",
-			     "2021-01-01T00:00:00Z", NULL), 0);
+			     "2021-01-01T00:00:00Z", NULL),
+			 0);
 	x = read_cert(test_path(0, d->out, "cert.pem"));
 	assert_int_equal(ASN1_TIME_cmp_time_t(X509_get0_notBefore(x), 1577836800), 0);
 	assert_int_equal(ASN1_TIME_cmp_time_t(X509_get0_notAfter(x), 1609459200), 0);
 	X509_free(x);
 
 	assert_int_equal(cli("issue", "--ca", d->ca, "--spiffe", ID_WEB, "--out", d->out,
-			     "--not-before", "now", "--ttl", "1h30m", NULL), 0);
+			     "--not-before", "now", "--ttl", "1h30m", NULL),
+			 0);
 	assert_int_equal(load(d->out, &id, err, sizeof(err)), 0);
 	assert_in_range(id->not_after - now, 5400, 5402);
 	assert_in_range(id->not_before - now, 0, 2);
@@ -168,7 +173,7 @@ static void test_validity_options(void **state)
 static void test_usage_errors(void **state)
 {
 	struct dirs *d = *state;
-	char *argv[] = { "certs" };
+	char *argv[] = {"certs"};
 
 	assert_int_equal(certs_cli_main(1, argv), 2);
 	assert_int_equal(cli("--help", NULL), 0);
@@ -180,19 +185,26 @@ static void test_usage_errors(void **state)
 	assert_int_equal(cli("ca", "--out", d->out, "--bogus", NULL), 2);
 	assert_int_equal(cli("issue", "--ca", d->ca, "--out", d->out, NULL), 2);
 	assert_int_equal(cli("issue", "--ca", d->ca, "--spiffe", ID_WEB, "--out", d->out,
-			     "--trust-domain", "x.org", NULL), 2);
+			     "--trust-domain", "x.org", NULL),
+			 2);
+	assert_int_equal(
+	    cli("issue", "--ca", d->ca, "--spiffe", ID_WEB, "--out", d->out, "--ttl", "1x", NULL),
+	    2);
+	assert_int_equal(
+	    cli("issue", "--ca", d->ca, "--spiffe", ID_WEB, "--out", d->out, "--ttl", "0s", NULL),
+	    2);
+	assert_int_equal(cli("issue", "--ca", d->ca, "--spiffe", ID_WEB, "--out", d->out, "--ttl",
+			     "1h", "--not-after", "+2h", NULL),
+			 2);
 	assert_int_equal(cli("issue", "--ca", d->ca, "--spiffe", ID_WEB, "--out", d->out,
-			     "--ttl", "1x", NULL), 2);
+			     "--not-before", "+2h", "--not-after", "+1h", NULL),
+			 2);
 	assert_int_equal(cli("issue", "--ca", d->ca, "--spiffe", ID_WEB, "--out", d->out,
-			     "--ttl", "0s", NULL), 2);
-	assert_int_equal(cli("issue", "--ca", d->ca, "--spiffe", ID_WEB, "--out", d->out,
-			     "--ttl", "1h", "--not-after", "+2h", NULL), 2);
-	assert_int_equal(cli("issue", "--ca", d->ca, "--spiffe", ID_WEB, "--out", d->out,
-			     "--not-before", "+2h", "--not-after", "+1h", NULL), 2);
-	assert_int_equal(cli("issue", "--ca", d->ca, "--spiffe", ID_WEB, "--out", d->out,
-			     "--not-before", "2020-13-01T00:00:00Z", NULL), 2);
-	assert_int_equal(cli("issue", "--ca", d->ca, "--spiffe", "spiffe://Example.org/x",
-			     "--out", d->out, NULL), 2);
+			     "--not-before", "2020-13-01T00:00:00Z", NULL),
+			 2);
+	assert_int_equal(cli("issue", "--ca", d->ca, "--spiffe", "spiffe://Example.org/x", "--out",
+			     d->out, NULL),
+			 2);
 	assert_int_equal(cli("ca", "--out", d->out, "--trust-domain", "Bad:80", NULL), 2);
 }
 
@@ -201,15 +213,17 @@ static void test_runtime_errors(void **state)
 	struct dirs *d = *state;
 
 	/* Another trust domain than the CA's. */
-	assert_int_equal(cli("issue", "--ca", d->ca, "--spiffe", "spiffe://other.org/x", "--out",
-			     d->out, NULL), 1);
+	assert_int_equal(
+	    cli("issue", "--ca", d->ca, "--spiffe", "spiffe://other.org/x", "--out", d->out, NULL),
+	    1);
 	/* No CA there. */
-	assert_int_equal(cli("issue", "--ca", d->out2, "--spiffe", ID_WEB, "--out", d->out, NULL), 1);
-	assert_int_equal(cli("issue", "--ca", "/nonexistent", "--spiffe", ID_WEB, "--out", d->out,
-			     NULL), 1);
+	assert_int_equal(cli("issue", "--ca", d->out2, "--spiffe", ID_WEB, "--out", d->out, NULL),
+			 1);
+	assert_int_equal(
+	    cli("issue", "--ca", "/nonexistent", "--spiffe", ID_WEB, "--out", d->out, NULL), 1);
 	/* Output where a directory cannot be. */
-	assert_int_equal(cli("issue", "--ca", d->ca, "--spiffe", ID_WEB, "--out",
-			     "/dev/null/x", NULL), 1);
+	assert_int_equal(
+	    cli("issue", "--ca", d->ca, "--spiffe", ID_WEB, "--out", "/dev/null/x", NULL), 1);
 }
 
 /* tls_identity_load() refuses mixed-up files, each with a reason naming the
@@ -231,12 +245,14 @@ static void test_load_refusals(void **state)
 
 	/* The key of another certificate. */
 	assert_int_equal(tls_identity_load(cert, test_path(3, d->out2, "key.pem"), bundle, &id, err,
-					   sizeof(err)), -EINVAL);
+					   sizeof(err)),
+			 -EINVAL);
 	assert_contains(err, "does not match certificate");
 
 	/* The bundle of another CA. */
-	assert_int_equal(tls_identity_load(cert, key, test_path(3, d->out2, "ca.pem"), &id, err,
-					   sizeof(err)), -EINVAL);
+	assert_int_equal(
+	    tls_identity_load(cert, key, test_path(3, d->out2, "ca.pem"), &id, err, sizeof(err)),
+	    -EINVAL);
 	assert_contains(err, "does not verify against bundle");
 
 	/* A leaf where the bundle should be. */
@@ -249,14 +265,16 @@ static void test_load_refusals(void **state)
 	assert_contains(err, "/nonexistent.pem: No such file");
 	f = fopen(test_path(3, d->out2, "empty.pem"), "w");
 	fclose(f);
-	assert_int_equal(tls_identity_load(test_path(3, d->out2, "empty.pem"), key, bundle, &id, err,
-					   sizeof(err)), -EINVAL);
+	assert_int_equal(tls_identity_load(test_path(3, d->out2, "empty.pem"), key, bundle, &id,
+					   err, sizeof(err)),
+			 -EINVAL);
 	assert_contains(err, "certificate 1 is not valid PEM");
 	f = fopen(test_path(3, d->out2, "junk.pem"), "w");
 	fputs("-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n", f);
 	fclose(f);
-	assert_int_equal(tls_identity_load(cert, test_path(3, d->out2, "junk.pem"), bundle, &id, err,
-					   sizeof(err)), -EINVAL);
+	assert_int_equal(tls_identity_load(cert, test_path(3, d->out2, "junk.pem"), bundle, &id,
+					   err, sizeof(err)),
+			 -EINVAL);
 	assert_contains(err, "no PEM private key");
 	assert_int_equal(tls_identity_load(cert, key, "/", &id, err, sizeof(err)), -EINVAL);
 	assert_contains(err, "not a regular file");
@@ -304,12 +322,9 @@ static void test_intermediate_chain(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_issue_and_load),
-		cmocka_unit_test(test_validity_options),
-		cmocka_unit_test(test_usage_errors),
-		cmocka_unit_test(test_runtime_errors),
-		cmocka_unit_test(test_load_refusals),
-		cmocka_unit_test(test_intermediate_chain),
+	    cmocka_unit_test(test_issue_and_load), cmocka_unit_test(test_validity_options),
+	    cmocka_unit_test(test_usage_errors),   cmocka_unit_test(test_runtime_errors),
+	    cmocka_unit_test(test_load_refusals),  cmocka_unit_test(test_intermediate_chain),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -11,35 +11,35 @@ struct id_case {
 };
 
 static const struct id_case id_cases[] = {
-	{ "workload id", "spiffe://example.org/ns/default/sa/web", 0, SPIFFE_OK },
-	{ "trust domain id (no path)", "spiffe://example.org", 0, SPIFFE_OK },
-	{ "all allowed characters", "spiffe://a-b_c.0/A-Z_a.z-09", 0, SPIFFE_OK },
-	{ "dots inside a segment", "spiffe://example.org/.well/..b/c..", 0, SPIFFE_OK },
-	{ "empty", "", 0, SPIFFE_ERR_EMPTY },
-	{ "other scheme", "https://example.org/x", 0, SPIFFE_ERR_SCHEME },
-	{ "uppercase scheme", "SPIFFE://example.org/x", 0, SPIFFE_ERR_SCHEME },
-	{ "one slash", "spiffe:/example.org/x", 0, SPIFFE_ERR_SCHEME },
-	{ "scheme only", "spiffe://", 0, SPIFFE_ERR_TD_EMPTY },
-	{ "no trust domain", "spiffe:///ns/x", 0, SPIFFE_ERR_TD_EMPTY },
-	{ "uppercase trust domain", "spiffe://Example.org/x", 0, SPIFFE_ERR_TD_CHAR },
-	{ "port", "spiffe://example.org:8443/x", 0, SPIFFE_ERR_TD_CHAR },
-	{ "userinfo", "spiffe://user@example.org/x", 0, SPIFFE_ERR_TD_CHAR },
-	{ "query without path", "spiffe://example.org?x=1", 0, SPIFFE_ERR_TD_CHAR },
-	{ "space in trust domain", "spiffe://exa mple.org/x", 0, SPIFFE_ERR_TD_CHAR },
-	{ "percent in trust domain", "spiffe://exa%41mple.org/x", 0, SPIFFE_ERR_TD_CHAR },
-	{ "query", "spiffe://example.org/x?y=1", 0, SPIFFE_ERR_PATH_CHAR },
-	{ "fragment", "spiffe://example.org/x#y", 0, SPIFFE_ERR_PATH_CHAR },
-	{ "percent-encoding", "spiffe://example.org/a%2Fb", 0, SPIFFE_ERR_PATH_CHAR },
-	{ "space in path", "spiffe://example.org/a b", 0, SPIFFE_ERR_PATH_CHAR },
-	{ "trailing slash only", "spiffe://example.org/", 0, SPIFFE_ERR_PATH_EMPTY_SEG },
-	{ "trailing slash", "spiffe://example.org/ns/", 0, SPIFFE_ERR_PATH_EMPTY_SEG },
-	{ "double slash", "spiffe://example.org//ns", 0, SPIFFE_ERR_PATH_EMPTY_SEG },
-	{ "dot segment", "spiffe://example.org/./ns", 0, SPIFFE_ERR_PATH_DOT_SEG },
-	{ "dot-dot segment", "spiffe://example.org/ns/..", 0, SPIFFE_ERR_PATH_DOT_SEG },
-	/* Bytes after a NUL must count, not vanish. */
-	{ "NUL in path", "spiffe://example.org/a\0b", 23, SPIFFE_ERR_PATH_CHAR },
-	{ "NUL in trust domain", "spiffe://exa\0mple.org/x", 23, SPIFFE_ERR_TD_CHAR },
-	{ "NUL at the end", "spiffe://example.org/a\0", 23, SPIFFE_ERR_PATH_CHAR },
+    {"workload id", "spiffe://example.org/ns/default/sa/web", 0, SPIFFE_OK},
+    {"trust domain id (no path)", "spiffe://example.org", 0, SPIFFE_OK},
+    {"all allowed characters", "spiffe://a-b_c.0/A-Z_a.z-09", 0, SPIFFE_OK},
+    {"dots inside a segment", "spiffe://example.org/.well/..b/c..", 0, SPIFFE_OK},
+    {"empty", "", 0, SPIFFE_ERR_EMPTY},
+    {"other scheme", "https://example.org/x", 0, SPIFFE_ERR_SCHEME},
+    {"uppercase scheme", "SPIFFE://example.org/x", 0, SPIFFE_ERR_SCHEME},
+    {"one slash", "spiffe:/example.org/x", 0, SPIFFE_ERR_SCHEME},
+    {"scheme only", "spiffe://", 0, SPIFFE_ERR_TD_EMPTY},
+    {"no trust domain", "spiffe:///ns/x", 0, SPIFFE_ERR_TD_EMPTY},
+    {"uppercase trust domain", "spiffe://Example.org/x", 0, SPIFFE_ERR_TD_CHAR},
+    {"port", "spiffe://example.org:8443/x", 0, SPIFFE_ERR_TD_CHAR},
+    {"userinfo", "spiffe://user@example.org/x", 0, SPIFFE_ERR_TD_CHAR},
+    {"query without path", "spiffe://example.org?x=1", 0, SPIFFE_ERR_TD_CHAR},
+    {"space in trust domain", "spiffe://exa mple.org/x", 0, SPIFFE_ERR_TD_CHAR},
+    {"percent in trust domain", "spiffe://exa%41mple.org/x", 0, SPIFFE_ERR_TD_CHAR},
+    {"query", "spiffe://example.org/x?y=1", 0, SPIFFE_ERR_PATH_CHAR},
+    {"fragment", "spiffe://example.org/x#y", 0, SPIFFE_ERR_PATH_CHAR},
+    {"percent-encoding", "spiffe://example.org/a%2Fb", 0, SPIFFE_ERR_PATH_CHAR},
+    {"space in path", "spiffe://example.org/a b", 0, SPIFFE_ERR_PATH_CHAR},
+    {"trailing slash only", "spiffe://example.org/", 0, SPIFFE_ERR_PATH_EMPTY_SEG},
+    {"trailing slash", "spiffe://example.org/ns/", 0, SPIFFE_ERR_PATH_EMPTY_SEG},
+    {"double slash", "spiffe://example.org//ns", 0, SPIFFE_ERR_PATH_EMPTY_SEG},
+    {"dot segment", "spiffe://example.org/./ns", 0, SPIFFE_ERR_PATH_DOT_SEG},
+    {"dot-dot segment", "spiffe://example.org/ns/..", 0, SPIFFE_ERR_PATH_DOT_SEG},
+    /* Bytes after a NUL must count, not vanish. */
+    {"NUL in path", "spiffe://example.org/a\0b", 23, SPIFFE_ERR_PATH_CHAR},
+    {"NUL in trust domain", "spiffe://exa\0mple.org/x", 23, SPIFFE_ERR_TD_CHAR},
+    {"NUL at the end", "spiffe://example.org/a\0", 23, SPIFFE_ERR_PATH_CHAR},
 };
 
 static void test_id_table(void **state)
@@ -150,14 +150,20 @@ static enum spiffe_err id_of(const struct dev_ca_san *sans, size_t n, bool is_ca
 	return err;
 }
 
-#define URI(s) { GEN_URI, s, sizeof(s) - 1 }
-#define DNS(s) { GEN_DNS, s, sizeof(s) - 1 }
+#define URI(s)                                                                                     \
+	{                                                                                          \
+		GEN_URI, s, sizeof(s) - 1                                                          \
+	}
+#define DNS(s)                                                                                     \
+	{                                                                                          \
+		GEN_DNS, s, sizeof(s) - 1                                                          \
+	}
 
 static void test_x509_good(void **state)
 {
-	struct dev_ca_san one[] = { URI("spiffe://example.org/ns/default/sa/web") };
-	struct dev_ca_san with_dns[] = { DNS("web.default.svc"),
-					 URI("spiffe://example.org/ns/default/sa/web") };
+	struct dev_ca_san one[] = {URI("spiffe://example.org/ns/default/sa/web")};
+	struct dev_ca_san with_dns[] = {DNS("web.default.svc"),
+					URI("spiffe://example.org/ns/default/sa/web")};
 	char buf[SPIFFE_ID_MAX + 1];
 
 	(void)state;
@@ -172,14 +178,14 @@ static void test_x509_good(void **state)
 
 static void test_x509_bad(void **state)
 {
-	struct dev_ca_san two[] = { URI("spiffe://example.org/a"), URI("spiffe://example.org/b") };
-	struct dev_ca_san dns_only[] = { DNS("web.default.svc") };
+	struct dev_ca_san two[] = {URI("spiffe://example.org/a"), URI("spiffe://example.org/b")};
+	struct dev_ca_san dns_only[] = {DNS("web.default.svc")};
 	/* "spiffe://example.org/web\0.evil" read as a C string would be a
 	 * valid id; read as the ASN.1 bytes it is not. */
-	struct dev_ca_san nul[] = { URI("spiffe://example.org/web\0.evil") };
-	struct dev_ca_san https[] = { URI("https://example.org/web") };
-	struct dev_ca_san no_path[] = { URI("spiffe://example.org") };
-	struct dev_ca_san good[] = { URI("spiffe://example.org/web") };
+	struct dev_ca_san nul[] = {URI("spiffe://example.org/web\0.evil")};
+	struct dev_ca_san https[] = {URI("https://example.org/web")};
+	struct dev_ca_san no_path[] = {URI("spiffe://example.org")};
+	struct dev_ca_san good[] = {URI("spiffe://example.org/web")};
 	char buf[SPIFFE_ID_MAX + 1];
 
 	(void)state;
@@ -210,8 +216,8 @@ static void test_x509_no_key_usage(void **state)
 	X509_gmtime_adj(X509_getm_notAfter(x), HOUR);
 	X509_set_pubkey(x, leaf_key);
 
-	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name,
-						  "URI:spiffe://example.org/web");
+	X509_EXTENSION *ext =
+	    X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, "URI:spiffe://example.org/web");
 
 	assert_non_null(ext);
 	X509_add_ext(x, ext, -1);
@@ -224,13 +230,10 @@ static void test_x509_no_key_usage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_id_table),
-		cmocka_unit_test(test_id_parts),
-		cmocka_unit_test(test_length_limits),
-		cmocka_unit_test(test_matching),
-		cmocka_unit_test(test_x509_good),
-		cmocka_unit_test(test_x509_bad),
-		cmocka_unit_test(test_x509_no_key_usage),
+	    cmocka_unit_test(test_id_table),          cmocka_unit_test(test_id_parts),
+	    cmocka_unit_test(test_length_limits),     cmocka_unit_test(test_matching),
+	    cmocka_unit_test(test_x509_good),         cmocka_unit_test(test_x509_bad),
+	    cmocka_unit_test(test_x509_no_key_usage),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

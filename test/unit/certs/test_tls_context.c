@@ -35,8 +35,8 @@ static struct tls_identity *make_identity(const struct test_ca *issuer, const ch
 		 * with the rogue bundle: it trusts itself, we do not. */
 		X509 *b = issuer->cert;
 
-		assert_int_equal(dev_ca_write_certs(test_path(0, path, "ca.pem"), &b, 1, err,
-						    sizeof(err)), 0);
+		assert_int_equal(
+		    dev_ca_write_certs(test_path(0, path, "ca.pem"), &b, 1, err, sizeof(err)), 0);
 	}
 	if (tls_identity_load(test_path(0, path, "cert.pem"), test_path(1, path, "key.pem"),
 			      test_path(2, path, "ca.pem"), &id, err, sizeof(err)) != 0)
@@ -103,8 +103,8 @@ static SSL_CTX *raw_client_ctx(X509 *leaf, EVP_PKEY *k, const char *alpn, int ma
 		assert_int_equal(SSL_CTX_use_PrivateKey(ctx, k), 1);
 	}
 	if (alpn)
-		assert_int_equal(SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)alpn,
-							 strlen(alpn)), 0);
+		assert_int_equal(
+		    SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)alpn, strlen(alpn)), 0);
 	if (max_version)
 		assert_true(SSL_CTX_set_max_proto_version(ctx, max_version));
 	return ctx;
@@ -162,7 +162,8 @@ static enum tls_verdict step(SSL *ssl)
 
 static void run(struct conn *c)
 {
-	for (int i = 0; i < 50 && (c->cv == TLS_VERDICT_PENDING || c->sv == TLS_VERDICT_PENDING); i++) {
+	for (int i = 0; i < 50 && (c->cv == TLS_VERDICT_PENDING || c->sv == TLS_VERDICT_PENDING);
+	     i++) {
 		if (c->cv == TLS_VERDICT_PENDING)
 			c->cv = step(c->client);
 		if (c->sv == TLS_VERDICT_PENDING)
@@ -231,6 +232,7 @@ static void test_mutual_ok(void **state)
 	run(&c);
 	expect(c.cv, TLS_VERDICT_OK, "client", c.client);
 	expect(c.sv, TLS_VERDICT_OK, "server", c.server);
+	assert_null(tls_refused_peer_id(c.server, NULL));
 	assert_string_equal(tls_peer_spiffe_id(c.server, &len), ID_CLIENT);
 	assert_int_equal(len, strlen(ID_CLIENT));
 	assert_string_equal(tls_peer_spiffe_id(c.client, NULL), ID_SERVER);
@@ -250,11 +252,11 @@ static void test_mutual_ok(void **state)
 
 static void test_expected_ids(void **state)
 {
-	const char *const want_other[] = { "spiffe://example.org/ns/default/sa/other" };
-	const char *const want_server[] = { "spiffe://example.org/ns/default/sa/x", ID_SERVER };
-	struct tls_client_opts copts = { .peer = { want_other, 1, NULL } };
-	struct tls_peer_match right = { want_server, 2, NULL };
-	struct tls_peer_match bad = { (const char *const[]){ "spiffe://Bad/x" }, 1, NULL };
+	const char *const want_other[] = {"spiffe://example.org/ns/default/sa/other"};
+	const char *const want_server[] = {"spiffe://example.org/ns/default/sa/x", ID_SERVER};
+	struct tls_client_opts copts = {.peer = {want_other, 1, NULL}};
+	struct tls_peer_match right = {want_server, 2, NULL};
+	struct tls_peer_match bad = {(const char *const[]){"spiffe://Bad/x"}, 1, NULL};
 	SSL_CTX *sctx = server_ctx(server_id, NULL), *cctx = client_ctx(client_id, &copts);
 	struct conn c;
 
@@ -264,6 +266,7 @@ static void test_expected_ids(void **state)
 	run(&c);
 	expect(c.cv, TLS_VERDICT_ID_MISMATCH, "client", c.client);
 	assert_null(tls_peer_spiffe_id(c.client, NULL));
+	assert_string_equal(tls_refused_peer_id(c.client, NULL), ID_SERVER);
 	assert_int_not_equal(c.sv, TLS_VERDICT_OK);
 	conn_free(&c);
 
@@ -279,7 +282,7 @@ static void test_expected_ids(void **state)
 	SSL_CTX_free(sctx);
 
 	/* A server accepting only another trust domain refuses our client. */
-	struct tls_server_opts sopts = { .peer = { NULL, 0, "other.org" } };
+	struct tls_server_opts sopts = {.peer = {NULL, 0, "other.org"}};
 
 	sctx = server_ctx(server_id, &sopts);
 	cctx = client_ctx(client_id, NULL);
@@ -342,18 +345,18 @@ static void test_no_client_cert(void **state)
 /* Client certificates the server must refuse, each for its own reason. */
 static void test_bad_client_certs(void **state)
 {
-	struct dev_ca_san one = { GEN_URI, ID_CLIENT, strlen(ID_CLIENT) };
-	struct dev_ca_san two[] = { one, { GEN_URI, ID_SERVER, strlen(ID_SERVER) } };
+	struct dev_ca_san one = {GEN_URI, ID_CLIENT, strlen(ID_CLIENT)};
+	struct dev_ca_san two[] = {one, {GEN_URI, ID_SERVER, strlen(ID_SERVER)}};
 	struct {
 		const char *desc;
 		X509 *leaf;
 		enum tls_verdict want;
 	} cases[] = {
-		{ "expired", test_cert(&ca, key, false, &one, 1, -2 * HOUR, -HOUR), TLS_VERDICT_EXPIRED },
-		{ "not yet valid", test_cert(&ca, key, false, &one, 1, HOUR, 2 * HOUR),
-		  TLS_VERDICT_NOT_YET_VALID },
-		{ "two URI SANs", test_cert(&ca, key, false, two, 2, -60, HOUR), TLS_VERDICT_BAD_SVID },
-		{ "no URI SAN", test_cert(&ca, key, false, NULL, 0, -60, HOUR), TLS_VERDICT_BAD_SVID },
+	    {"expired", test_cert(&ca, key, false, &one, 1, -2 * HOUR, -HOUR), TLS_VERDICT_EXPIRED},
+	    {"not yet valid", test_cert(&ca, key, false, &one, 1, HOUR, 2 * HOUR),
+	     TLS_VERDICT_NOT_YET_VALID},
+	    {"two URI SANs", test_cert(&ca, key, false, two, 2, -60, HOUR), TLS_VERDICT_BAD_SVID},
+	    {"no URI SAN", test_cert(&ca, key, false, NULL, 0, -60, HOUR), TLS_VERDICT_BAD_SVID},
 	};
 	SSL_CTX *sctx = server_ctx(server_id, NULL);
 
@@ -379,7 +382,7 @@ static void test_bad_client_certs(void **state)
 /* The client refuses an expired server certificate too. */
 static void test_expired_server(void **state)
 {
-	struct dev_ca_san one = { GEN_URI, ID_SERVER, strlen(ID_SERVER) };
+	struct dev_ca_san one = {GEN_URI, ID_SERVER, strlen(ID_SERVER)};
 	X509 *leaf = test_cert(&ca, key, false, &one, 1, -2 * HOUR, -HOUR);
 	SSL_CTX *sctx = raw_server_ctx(leaf, key);
 	SSL_CTX *cctx = client_ctx(client_id, NULL);
@@ -413,7 +416,7 @@ static void test_versions(void **state)
 	SSL_CTX_free(sctx);
 
 	/* Allowed by option, 1.2 negotiates a forward-secret AEAD suite. */
-	struct tls_server_opts sopts = { .min_version = TLS1_2_VERSION };
+	struct tls_server_opts sopts = {.min_version = TLS1_2_VERSION};
 
 	sctx = server_ctx(server_id, &sopts);
 	handshake(&c, cctx, sctx);
@@ -426,7 +429,8 @@ static void test_versions(void **state)
 
 	/* ... and never a CBC one, even when the client offers nothing else. */
 	cctx = raw_client_ctx(leaf, key, "\x02h2", TLS1_2_VERSION);
-	assert_true(SSL_CTX_set_cipher_list(cctx, "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384"));
+	assert_true(
+	    SSL_CTX_set_cipher_list(cctx, "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384"));
 	handshake(&c, cctx, sctx);
 	run(&c);
 	expect(c.sv, TLS_VERDICT_PROTOCOL, "server", c.server);
@@ -437,7 +441,7 @@ static void test_versions(void **state)
 
 	/* Only 1.2 and 1.3 are valid minimums. */
 	char err[128];
-	struct tls_server_opts old = { .min_version = TLS1_1_VERSION };
+	struct tls_server_opts old = {.min_version = TLS1_1_VERSION};
 
 	assert_null(tls_server_ctx_new(server_id, &old, err, sizeof(err)));
 	X509_free(leaf);
@@ -446,8 +450,8 @@ static void test_versions(void **state)
 static void test_alpn(void **state)
 {
 	X509 *leaf = test_leaf(&ca, key, ID_CLIENT);
-	const char *const spdy[] = { "spdy/3" };
-	struct tls_client_opts spdy_opts = { .alpn = spdy, .n_alpn = 1 };
+	const char *const spdy[] = {"spdy/3"};
+	struct tls_client_opts spdy_opts = {.alpn = spdy, .n_alpn = 1};
 	SSL_CTX *sctx = server_ctx(server_id, NULL);
 	SSL_CTX *cctx = client_ctx(client_id, &spdy_opts);
 	struct conn c;
@@ -470,7 +474,7 @@ static void test_alpn(void **state)
 	conn_free(&c);
 	SSL_CTX_free(sctx);
 
-	struct tls_server_opts lax = { .allow_no_alpn = true };
+	struct tls_server_opts lax = {.allow_no_alpn = true};
 
 	sctx = server_ctx(server_id, &lax);
 	handshake(&c, cctx, sctx);
@@ -481,8 +485,8 @@ static void test_alpn(void **state)
 	SSL_CTX_free(cctx);
 
 	/* The mesh TCP id is chosen when that is all the client offers. */
-	const char *const tcp[] = { TLS_ALPN_MESH_TCP };
-	struct tls_client_opts copts = { .alpn = tcp, .n_alpn = 1 };
+	const char *const tcp[] = {TLS_ALPN_MESH_TCP};
+	struct tls_client_opts copts = {.alpn = tcp, .n_alpn = 1};
 	const unsigned char *sel;
 	unsigned int sel_len;
 
@@ -561,7 +565,7 @@ static bool resumes(SSL_CTX *cctx, SSL_CTX *sctx, SSL_SESSION **sess,
 static void test_resumption(void **state)
 {
 	struct tls_ticket_keys *keys = tls_ticket_keys_new();
-	struct tls_server_opts sopts = { .tickets = keys };
+	struct tls_server_opts sopts = {.tickets = keys};
 	SSL_CTX *sctx = server_ctx(server_id, &sopts), *cctx = client_ctx(client_id, NULL);
 	SSL_CTX *sctx2 = server_ctx(server_id, &sopts);
 	enum tls_verdict cv;
@@ -589,8 +593,8 @@ static void test_resumption(void **state)
 
 	/* A session resumed for a connection that expects another server id
 	 * is refused although no certificate was exchanged. */
-	const char *const other[] = { "spiffe://example.org/ns/default/sa/other" };
-	struct tls_peer_match m = { other, 1, NULL };
+	const char *const other[] = {"spiffe://example.org/ns/default/sa/other"};
+	struct tls_peer_match m = {other, 1, NULL};
 
 	assert_true(resumes(cctx, sctx, &sess, &m, &cv));
 	expect(cv, TLS_VERDICT_ID_MISMATCH, "client", NULL);
@@ -613,9 +617,9 @@ static void test_resumption(void **state)
 static void test_bad_opts(void **state)
 {
 	char err[256];
-	const char *const empty[] = { "" };
-	struct tls_client_opts bad_alpn = { .alpn = empty, .n_alpn = 1 };
-	struct tls_client_opts bad_td = { .peer = { NULL, 0, "Example.ORG" } };
+	const char *const empty[] = {""};
+	struct tls_client_opts bad_alpn = {.alpn = empty, .n_alpn = 1};
+	struct tls_client_opts bad_td = {.peer = {NULL, 0, "Example.ORG"}};
 
 	(void)state;
 	assert_null(tls_client_ctx_new(client_id, &bad_alpn, err, sizeof(err)));
@@ -627,16 +631,11 @@ static void test_bad_opts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mutual_ok),
-		cmocka_unit_test(test_expected_ids),
-		cmocka_unit_test(test_wrong_ca),
-		cmocka_unit_test(test_no_client_cert),
-		cmocka_unit_test(test_bad_client_certs),
-		cmocka_unit_test(test_expired_server),
-		cmocka_unit_test(test_versions),
-		cmocka_unit_test(test_alpn),
-		cmocka_unit_test(test_resumption),
-		cmocka_unit_test(test_bad_opts),
+	    cmocka_unit_test(test_mutual_ok),        cmocka_unit_test(test_expected_ids),
+	    cmocka_unit_test(test_wrong_ca),         cmocka_unit_test(test_no_client_cert),
+	    cmocka_unit_test(test_bad_client_certs), cmocka_unit_test(test_expired_server),
+	    cmocka_unit_test(test_versions),         cmocka_unit_test(test_alpn),
+	    cmocka_unit_test(test_resumption),       cmocka_unit_test(test_bad_opts),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

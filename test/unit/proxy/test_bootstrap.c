@@ -645,6 +645,28 @@ static void test_alias_bomb(void **state)
 	free(yaml);
 }
 
+static void test_too_many(void **state)
+{
+	const char *kinds[] = { "listeners", "clusters" };
+	(void)state;
+	for (int k = 0; k < 2; k++) {
+		size_t cap = 4 * 16385 + 64, n = 0;
+		char *yaml = malloc(cap);
+		assert_non_null(yaml);
+		n += (size_t)snprintf(yaml, cap, "static_resources:\n  %s: [{}", kinds[k]);
+		for (int i = 1; i < 16385; i++)
+			n += (size_t)snprintf(yaml + n, cap - n, ",{}");
+		snprintf(yaml + n, cap - n, "]\n");
+		struct snapshot *snap = NULL;
+		char err[256], want[256];
+		assert_int_equal(load(yaml, &snap, err, sizeof(err)), -EINVAL);
+		snprintf(want, sizeof(want), "t.yaml:2: static_resources.%s: too many %s: 16385 (at most 16384)",
+			 kinds[k], kinds[k]);
+		assert_string_equal(err, want);
+		free(yaml);
+	}
+}
+
 static void test_error_buffer(void **state)
 {
 	struct snapshot *snap = NULL;
@@ -719,6 +741,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_anchors),
 		cmocka_unit_test(test_alias_bomb),
+		cmocka_unit_test(test_too_many),
 		cmocka_unit_test(test_error_buffer),
 		cmocka_unit_test(test_length_respected),
 		cmocka_unit_test(test_file),
