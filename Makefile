@@ -76,11 +76,11 @@ fuzz-build: $(FUZZ_BINS)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/skiff $(UNIT_BINS) $(FUZZ_BINS)
-	$(Q)bash test/run.sh
+	$(Q)BUILD=$(BUILD) bash test/run.sh
 
 fuzz: deps
 	$(Q)$(MAKE) --no-print-directory $(FUZZ_BINS)
-	$(Q)FUZZ_SECONDS=$${FUZZ_SECONDS:-60} bash test/fuzz/run.sh
+	$(Q)BUILD=$(BUILD) FUZZ_SECONDS=$${FUZZ_SECONDS:-60} bash test/fuzz/run.sh
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/skiff

@@ -100,8 +100,8 @@ struct skiff_flow {
 	__u8 orig_daddr[16]; /* original destination (outbound/inbound) */
 	__u16 orig_dport;
 	__u8 kind;           /* enum skiff_flow_kind */
-	__u8 flags;          /* SKIFF_FLOW_F_* */
-	__u32 pad;
+	__u8 pad;
+	__u32 flags;         /* SKIFF_FLOW_F_* (32 bits: updated atomically) */
 };
 
 /* Key of the excluded/included CIDR tries: IPv4 ranges are stored as
@@ -120,7 +120,7 @@ struct skiff_orig_dst {
 	__u8 kind;    /* enum skiff_flow_kind */
 };
 
-/* The settings an instance was attached with (map `config`, one entry):
+/* The settings an instance was attached with (map `settings`, one entry):
  * what `skiff bpf status` shows and what a second attach compares against. */
 #define SKIFF_CFG_SOCKMAP 0x1
 #define SKIFF_CFG_IPV6    0x2

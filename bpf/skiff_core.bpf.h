@@ -10,6 +10,9 @@
 #ifndef SOCK_STREAM
 #define SOCK_STREAM 1
 #endif
+/* vmlinux.h carries no errno macros. */
+#define E2BIG  7
+#define EEXIST 17
 
 /* 127.0.0.1 and 127.0.0.6 in network byte order. */
 #define SKIFF_LOOPBACK4    bpf_htonl(0x7f000001)
@@ -119,6 +122,8 @@ static __always_inline void tuple_reverse(struct skiff_tuple *out, const struct 
 
 struct sweep_ctx {
 	__u64 now;
+	/* A flag, not a count: the verifier walks the callback until its
+	 * state repeats, which a counter never does. */
 	__u32 freed;
 };
 
@@ -129,7 +134,7 @@ static long flow_sweep_one(void *map, struct skiff_tuple *key, struct skiff_flow
 {
 	if (f->closed_ns && sc->now - f->closed_ns > cfg_flow_linger_ns) {
 		if (bpf_map_delete_elem(map, key) == 0) {
-			sc->freed++;
+			sc->freed = 1;
 			count(SKIFF_CNT_FLOW_AGED);
 		}
 	}

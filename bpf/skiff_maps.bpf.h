@@ -9,6 +9,9 @@
 #include <bpf/bpf_helpers.h>
 #include "bpf/skiff_abi.h"
 
+/* sk_storage, sockhash redirect and sk_lookup need a GPL-compatible program. */
+char LICENSE[] SEC("license") __weak = "GPL";
+
 /* Tunables, set by the loader through the skeleton before load. */
 const volatile __u32 cfg_proxy_uid __weak = SKIFF_DEFAULT_PROXY_UID;
 const volatile __u16 cfg_outbound_port __weak = SKIFF_DEFAULT_OUTBOUND_PORT;
@@ -130,6 +133,6 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct skiff_config);
-} config SEC(".maps") __weak;
+} settings SEC(".maps") __weak;
 
 #endif

@@ -29,6 +29,7 @@ struct side {
 	struct io io;
 	bool readable;
 	bool writable;
+	bool peer_closed; /* epoll said EPOLLRDHUP: a read will meet EOF */
 	bool read_eof;   /* the peer sent FIN */
 	bool shut_wr;    /* we sent FIN */
 	struct buf *pending; /* read from this side, not yet written to the other */
@@ -198,6 +199,12 @@ static int pump(struct session *s, struct side *src, struct side *dst, bool src_
 			ssize_t n = read(src->io.fd, src->pending->data + src->pending->end,
 					 buf_space(src->pending));
 			if (n > 0) {
+				/* A short read emptied the socket: with edge-triggered
+				 * epoll, more data brings a new event, so skip the read
+				 * that would only say EAGAIN. Not once the peer has
+				 * closed: its FIN raised no event of its own. */
+				if ((size_t)n < buf_space(src->pending) && !src->peer_closed)
+					src->readable = false;
 				src->pending->end += (uint32_t)n;
 				src->bytes_in += (uint64_t)n;
 				stats_add(src_stats, STAT_RX_BYTES, (uint64_t)n);
@@ -269,6 +276,8 @@ static void note_events(struct side *side, uint32_t events)
 {
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		side->readable = true; /* read() reports EOF or the error */
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		side->peer_closed = true;
 	if (events & EPOLLOUT)
 		side->writable = true;
 }
@@ -297,8 +306,11 @@ static void on_up_event(struct io *io, uint32_t events)
 	if (s->state == DONE)
 		return;
 	if (s->state == CONNECTING) {
-		int err = socket_error(io->fd);
-		if (err) {
+		/* Linux reports a failed connect with EPOLLERR; only then is the
+		 * error worth a getsockopt. */
+		int err = events & (EPOLLERR | EPOLLHUP) ? socket_error(io->fd) : 0;
+		if (err || (events & (EPOLLERR | EPOLLHUP))) {
+			err = err ? err : ECONNRESET;
 			stats_add(s->cstats, STAT_CONNECT_FAIL, 1);
 			log_debug("conn=%llu upstream connect failed: %s", (unsigned long long)s->id,
 				  strerror(err));
@@ -389,9 +401,9 @@ void tcp_proxy_accept(struct worker *w, struct worker_listener *wl, int fd)
 		close_fd(fd, true);
 		return;
 	}
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* Addresses cost a syscall each: ask only when someone will read them. */
+	/* TCP_NODELAY comes from the listening socket: Linux copies it to every
+	 * accepted socket. Addresses cost a syscall each: ask only when someone
+	 * will read them. */
 	bool logged = s->listener->access_log.path || log_min_level <= LOG_DEBUG;
 	if (logged) {
 		s->peer.len = sizeof(s->peer.ss);

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -201,6 +203,8 @@ static int worker_init(struct worker *w, unsigned index, unsigned n, struct snap
 			return fd;
 		}
 		wl->io.fd = fd;
+		int one = 1; /* inherited by every accepted socket */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if ((rc = loop_add(&w->loop, &wl->io, EPOLLIN)) < 0) {
 			snprintf(err, errlen, "listener %s: epoll: %s", l->name, strerror(-rc));
 			return rc;
