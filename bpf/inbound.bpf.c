@@ -60,8 +60,8 @@ int skiff_lookup(struct bpf_sk_lookup *ctx)
 {
 	enum skiff_counter verdict;
 	struct inbound_req r = {};
-	struct bpf_sock *sk;
-	__u32 zero = 0;
+	struct bpf_sock *sk = NULL;
+	__u32 start;
 	long err;
 
 	if (ctx->protocol != SKIFF_IPPROTO_TCP)
@@ -86,7 +86,14 @@ int skiff_lookup(struct bpf_sk_lookup *ctx)
 	}
 	/* Fail closed, as iptables REDIRECT does: with no proxy listening the
 	 * application must not be reached around mTLS and authorization. */
-	sk = bpf_map_lookup_elem(&inbound_listener, &zero);
+	start = r.remote_port;
+	for (__u32 i = 0; i < SKIFF_INBOUND_SLOTS; i++) {
+		__u32 slot = (start + i) & (SKIFF_INBOUND_SLOTS - 1);
+
+		sk = bpf_map_lookup_elem(&inbound_listener, &slot);
+		if (sk)
+			break;
+	}
 	if (!sk) {
 		count(SKIFF_CNT_LOOKUP_NO_LISTENER);
 		return SK_DROP;

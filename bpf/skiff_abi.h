@@ -13,7 +13,7 @@
 
 /* Pins: /sys/fs/bpf/skiff/<instance>/{flows,counters,...} and
  * /sys/fs/bpf/skiff/<instance>/links/<program>. Instance names are
- * [A-Za-z0-9_.-]{1,63} (checked by the loader: they become paths). */
+ * [A-Za-z0-9_-]{1,63} (bpffs refuses dots) (checked by the loader: they become paths). */
 #define SKIFF_BPFFS           "/sys/fs/bpf"
 #define SKIFF_PIN_ROOT        SKIFF_BPFFS "/skiff"
 #define SKIFF_INSTANCE_MAX    64
@@ -45,6 +45,9 @@
 #define SKIFF_SOCKHASH_MAX       65536
 #define SKIFF_EXCLUDED_PORTS_MAX 256
 #define SKIFF_CIDRS_MAX          256
+/* Slots for the inbound listener's sockets (one per SO_REUSEPORT member, by
+ * socket cookie; collisions only overwrite an equivalent member). */
+#define SKIFF_INBOUND_SLOTS      16
 
 /* One TCP connection seen from one end: `s` is the local side, `d` the
  * remote. Addresses in network byte order; IPv4 in the first 4 bytes (the
@@ -173,7 +176,9 @@ struct skiff_config {
 	X(FLOW_CREATED, "flow_created", "flow entry created") \
 	X(FLOW_DROPPED, "flow_dropped", "flows map full: flow not recorded") \
 	X(FLOW_AGED, "flow_aged", "closed flow removed to make room") \
-	X(SOCK_STORAGE_FAIL, "sock_storage_fail", "socket storage allocation failed")
+	X(SOCK_STORAGE_FAIL, "sock_storage_fail", "socket storage allocation failed") \
+	X(LISTENER_REGISTERED, "listener_registered", "inbound listener socket registered at listen()") \
+	X(LISTENER_REGISTER_FAIL, "listener_register_fail", "inbound listener socket could not be registered")
 
 enum skiff_counter {
 #define SKIFF_X_ENUM(name, label, help) SKIFF_CNT_##name,

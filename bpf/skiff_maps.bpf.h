@@ -83,12 +83,16 @@ struct {
 	__type(value, __u64);
 } sockhash SEC(".maps") __weak;
 
-/* The proxy's inbound listening socket (key 0) for sk_lookup. With
- * SO_REUSEPORT one member is enough: the kernel runs reuseport selection
- * within the group after sk_assign. */
+/* The proxy's inbound listening sockets for sk_lookup, in slot
+ * cookie % SKIFF_INBOUND_SLOTS. sockops fills it when a socket of the cgroup
+ * listens on the inbound port, so the proxy needs no privilege (and an
+ * unmodified proxy works); a node daemon outside the pod's cgroup registers
+ * its socket through bpf_datapath_set_inbound_socket(). Any member of an
+ * SO_REUSEPORT group will do: the kernel runs reuseport selection within the
+ * group after sk_assign. A closed socket leaves the map by itself. */
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKMAP);
-	__uint(max_entries, 1);
+	__uint(max_entries, SKIFF_INBOUND_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } inbound_listener SEC(".maps") __weak;

@@ -3,7 +3,8 @@
  * app<->proxy connections into the sockhash (the sk_msg program in
  * redirect.bpf.c then moves their bytes socket to socket), creates the flow
  * entries and keeps their TCP counters, RTT and retransmits current, and
- * marks flows closed so they can age out. */
+ * marks flows closed so they can age out. It also registers the proxy's
+ * inbound listener for sk_lookup when it starts listening. */
 #include "bpf/skiff_core.bpf.h"
 
 #define CB_FLAGS (BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RTT_CB_FLAG | \
@@ -197,6 +198,21 @@ static __always_inline void on_close(struct bpf_sock_ops *skops, struct bpf_sock
 	}
 }
 
+/* A socket of the cgroup starts listening: if it is on the inbound port it
+ * is (a member of) the proxy's inbound listener, which sk_lookup needs. */
+static __always_inline void on_listen(struct bpf_sock_ops *skops, const struct skiff_tuple *own)
+{
+	__u32 slot;
+
+	if (own->sport != cfg_inbound_port)
+		return;
+	slot = (__u32)bpf_get_socket_cookie(skops) & (SKIFF_INBOUND_SLOTS - 1);
+	if (bpf_sock_map_update(skops, &inbound_listener, &slot, BPF_ANY))
+		count(SKIFF_CNT_LISTENER_REGISTER_FAIL);
+	else
+		count(SKIFF_CNT_LISTENER_REGISTERED);
+}
+
 SEC("sockops")
 int skiff_sockops(struct bpf_sock_ops *skops)
 {
@@ -206,7 +222,8 @@ int skiff_sockops(struct bpf_sock_ops *skops)
 
 	if (op != BPF_SOCK_OPS_TCP_CONNECT_CB && op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB &&
 	    op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB && op != BPF_SOCK_OPS_RTT_CB &&
-	    op != BPF_SOCK_OPS_RETRANS_CB && op != BPF_SOCK_OPS_STATE_CB)
+	    op != BPF_SOCK_OPS_RETRANS_CB && op != BPF_SOCK_OPS_STATE_CB &&
+	    op != BPF_SOCK_OPS_TCP_LISTEN_CB)
 		return 1;
 	/* Read the socket pointer once: the verifier rejects a ctx pointer the
 	 * compiler has offset and kept for a second load. */
@@ -226,6 +243,9 @@ int skiff_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_RTT_CB:
 	case BPF_SOCK_OPS_RETRANS_CB:
 		on_progress(skops, sk, &own);
+		break;
+	case BPF_SOCK_OPS_TCP_LISTEN_CB:
+		on_listen(skops, &own);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
 		if (skops->args[1] == BPF_TCP_CLOSE)

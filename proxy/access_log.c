@@ -128,18 +128,23 @@ void access_log_tcp(struct access_log_set *set, struct access_log_file *f,
 	listener[json_string(listener, sizeof(listener) - 1, rec->listener)] = '\0';
 	cluster[json_string(cluster, sizeof(cluster) - 1, rec->cluster)] = '\0';
 
-	char line[1024];
+	char principal[300];
+	principal[json_string(principal, sizeof(principal) - 1,
+			      rec->peer_principal ? rec->peer_principal : "")] = '\0';
+	char line[1536];
 	int n = snprintf(line, sizeof(line),
 			 "{\"start_time\":\"%s\",\"duration\":%llu,\"connection_id\":%llu,"
 			 "\"bytes_received\":%llu,\"bytes_sent\":%llu,"
 			 "\"downstream_remote_address\":\"%s\",\"downstream_local_address\":\"%s\","
 			 "\"original_destination\":\"%s\",\"upstream_host\":\"%s\","
 			 "\"listener_name\":%s,\"upstream_cluster\":%s,"
+			 "\"downstream_peer_uri_san\":%s,\"transport_failure_reason\":\"%s\","
 			 "\"response_flags\":\"%s\",\"termination_reason\":\"%s\"}\n",
 			 when, (unsigned long long)rec->duration_ms,
 			 (unsigned long long)rec->connection_id,
 			 (unsigned long long)rec->bytes_received, (unsigned long long)rec->bytes_sent,
-			 remote, local, orig, upstream, listener, cluster, rec->response_flags,
+			 remote, local, orig, upstream, listener, cluster, principal,
+			 rec->transport_failure ? rec->transport_failure : "", rec->response_flags,
 			 rec->termination);
 	if (n < 0 || (size_t)n >= sizeof(line)) {
 		set->dropped++;

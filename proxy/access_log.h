@@ -41,6 +41,8 @@ struct tcp_flow_record {
 	const struct sock_addr *downstream_local;
 	const struct sock_addr *original_dst;  /* NULL if none */
 	const struct sock_addr *upstream_host; /* NULL if never chosen */
+	const char *peer_principal;            /* downstream SPIFFE id, NULL if none */
+	const char *transport_failure;         /* TLS verdict when a handshake failed */
 	const char *response_flags;            /* Envoy's, "-" when none */
 	const char *termination;               /* skiff's reason, see tcp_proxy.h */
 };

@@ -581,7 +581,7 @@ static int read_admin(struct ctx *c, yaml_node_t *n, void *obj)
 static int file_log_path(struct ctx *c, yaml_node_t *n, void *obj)
 {
 	struct listener_src *ls = obj;
-	return read_name(c, n, &ls->l->access_log.path);
+	return read_name(c, n, &ls->l->chains[0].tcp_proxy.access_log.path);
 }
 
 static int access_log_name(struct ctx *c, yaml_node_t *n, void *obj)
@@ -621,20 +621,20 @@ static int tcp_proxy_access_log(struct ctx *c, yaml_node_t *n, void *obj)
 static int tcp_proxy_stat_prefix(struct ctx *c, yaml_node_t *n, void *obj)
 {
 	struct listener_src *ls = obj;
-	return read_name(c, n, &ls->l->stat_prefix);
+	return read_name(c, n, &ls->l->chains[0].tcp_proxy.stat_prefix);
 }
 
 static int tcp_proxy_cluster(struct ctx *c, yaml_node_t *n, void *obj)
 {
 	struct listener_src *ls = obj;
 	ls->cluster = n;
-	return read_name(c, n, &ls->l->cluster_name);
+	return read_name(c, n, &ls->l->chains[0].tcp_proxy.cluster_name);
 }
 
 static int tcp_proxy_idle_timeout(struct ctx *c, yaml_node_t *n, void *obj)
 {
 	struct listener_src *ls = obj;
-	return read_duration(c, n, &ls->l->idle_timeout_ms);
+	return read_duration(c, n, &ls->l->chains[0].tcp_proxy.idle_timeout_ms);
 }
 
 static int filter_typed_config(struct ctx *c, yaml_node_t *n, void *obj)
@@ -725,7 +725,8 @@ static int read_listener(struct ctx *c, yaml_node_t *n, void *obj)
 	};
 	struct listener_src *ls = obj;
 	ls->node = n;
-	ls->l->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+	ls->l->n_chains = 1;
+	ls->l->chains[0].tcp_proxy.idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
 	return WALK(c, n, fields, ls);
 }
 
@@ -1127,12 +1128,13 @@ static int check_listeners(struct ctx *c)
 			return fail(c, c->lsrc[i].address, "%s is also the admin address",
 				    sock_addr_format(&l->addr, a, sizeof(a)));
 		}
-		l->cluster = snapshot_find_cluster(s, l->cluster_name);
-		if (!l->cluster) {
+		struct tcp_proxy_config *tp = &l->chains[0].tcp_proxy;
+		tp->cluster = snapshot_find_cluster(s, tp->cluster_name);
+		if (!tp->cluster) {
 			path_set(c, "static_resources.listeners[%zu].filter_chains[0].filters[0]."
 				    "typed_config.cluster", i);
 			return fail(c, c->lsrc[i].cluster, "no cluster named \"%s\" in "
-				    "static_resources.clusters", l->cluster_name);
+				    "static_resources.clusters", tp->cluster_name);
 		}
 	}
 	return 0;

@@ -11,6 +11,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+struct ssl_ctx_st;   /* OpenSSL's SSL_CTX */
+struct tls_identity; /* certs/tls_context.h */
+
 /* One resolved socket address (IPv4 or IPv6). */
 struct sock_addr {
 	struct sockaddr_storage ss;
@@ -46,6 +49,7 @@ struct cluster {
 	struct sock_addr source_address;
 	struct endpoint *endpoints;
 	size_t n_endpoints;
+	struct tls_config *tls;       /* transport_socket: UpstreamTlsContext; NULL: plaintext */
 	uint32_t stats_id;            /* filled by snapshot_publish (stats.h) */
 };
 
@@ -54,17 +58,91 @@ struct access_log_config {
 	char *path; /* NULL: no access log */
 };
 
-struct listener {
+/* A transport_socket envoy.transport_sockets.tls: DownstreamTlsContext on a
+ * filter chain, UpstreamTlsContext on a cluster (CommonTlsContext inside). */
+struct tls_config {
+	char *cert_chain_file;   /* tls_certificates[0].certificate_chain.filename */
+	char *private_key_file;  /* tls_certificates[0].private_key.filename */
+	char *trusted_ca_file;   /* validation_context.trusted_ca.filename */
+	/* validation_context.match_typed_subject_alt_names, san_type URI,
+	 * matcher.exact: the peer's SPIFFE id must be one of these. Empty: any
+	 * id of the trust bundle's trust domain. */
+	char **match_sans;
+	size_t n_match_sans;
+	char **alpn;             /* alpn_protocols, in preference order */
+	size_t n_alpn;
+	uint16_t min_version;    /* tls_params.tls_minimum_protocol_version: 0x0303
+				  * (TLSv1_2) or 0x0304 (TLSv1_3, the default) */
+	bool require_client_certificate; /* downstream only */
+	char *sni;               /* upstream only */
+	/* Built from the files when the snapshot is prepared (tls_setup.h);
+	 * freed with the snapshot. */
+	struct ssl_ctx_st *ctx;
+	struct tls_identity *identity;
+};
+
+/* The envoy.filters.network.rbac filter: allow or deny a connection by the
+ * peer's identity and the port it was going to. */
+enum rbac_action { RBAC_ALLOW, RBAC_DENY };
+
+struct rbac_principal {
+	bool any;             /* any: true */
+	char *principal_name; /* authenticated.principal_name.exact (a SPIFFE id) */
+};
+
+struct rbac_permission {
+	bool any;             /* any: true */
+	uint32_t destination_port; /* destination_port (when !any) */
+};
+
+struct rbac_policy {
 	char *name;
-	struct sock_addr addr;
-	bool use_original_dst;
-	enum traffic_direction direction;
-	/* The tcp_proxy network filter, the only filter of its one filter chain. */
+	struct rbac_permission *permissions; /* one must match */
+	size_t n_permissions;
+	struct rbac_principal *principals;   /* one must match */
+	size_t n_principals;
+};
+
+struct rbac_config {
+	char *stat_prefix;
+	enum rbac_action action;
+	struct rbac_policy *policies; /* ALLOW: one must match; DENY: none may */
+	size_t n_policies;
+};
+
+/* The tcp_proxy network filter. */
+struct tcp_proxy_config {
 	char *stat_prefix;
 	char *cluster_name;
 	const struct cluster *cluster; /* resolved: points into the same snapshot */
 	uint32_t idle_timeout_ms;      /* 0 disables; Envoy's default: 1h */
 	struct access_log_config access_log;
+};
+
+/* filter_chain_match.transport_protocol, as Envoy's tls_inspector sets it. */
+enum chain_match { CHAIN_MATCH_ANY, CHAIN_MATCH_RAW_BUFFER, CHAIN_MATCH_TLS };
+
+/* One filter chain: [rbac] then tcp_proxy, over plaintext or TLS. */
+struct filter_chain {
+	char *name;
+	enum chain_match match;
+	struct tls_config *tls;   /* transport_socket; NULL: plaintext */
+	struct rbac_config *rbac; /* NULL: no authorization filter */
+	struct tcp_proxy_config tcp_proxy;
+};
+
+/* At most two chains: one alone, or a TLS chain beside a plaintext one. A
+ * listener whose only chain is TLS is strict mTLS; TLS beside plaintext is
+ * permissive (the first bytes choose, Istio's PERMISSIVE mode). */
+#define LISTENER_MAX_CHAINS 2
+
+struct listener {
+	char *name;
+	struct sock_addr addr;
+	bool use_original_dst;
+	enum traffic_direction direction;
+	struct filter_chain chains[LISTENER_MAX_CHAINS];
+	size_t n_chains;
 	uint32_t stats_id;             /* filled by snapshot_publish (stats.h) */
 };
 

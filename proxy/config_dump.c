@@ -145,7 +145,7 @@ static const char *direction_name(enum traffic_direction d)
 	}
 }
 
-static void dump_tcp_proxy(struct jbuf *b, const struct listener *l)
+static void dump_tcp_proxy(struct jbuf *b, const struct tcp_proxy_config *l)
 {
 	jb_raw(b, "{\"name\":\"envoy.filters.network.tcp_proxy\",\"typed_config\":{\"@type\":\"" TYPE_PREFIX
 		  "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\"");
@@ -174,9 +174,13 @@ static void dump_listeners(struct jbuf *b, const struct snapshot *snap)
 		dump_address(b, &l->addr);
 		jb_printf(b, ",\"use_original_dst\":%s", l->use_original_dst ? "true" : "false");
 		jb_member_str(b, false, "traffic_direction", direction_name(l->direction));
-		jb_raw(b, ",\"filter_chains\":[{\"filters\":[");
-		dump_tcp_proxy(b, l);
-		jb_raw(b, "]}]}}");
+		jb_raw(b, ",\"filter_chains\":[");
+		for (size_t j = 0; j < l->n_chains; j++) {
+			jb_raw(b, j ? ",{\"filters\":[" : "{\"filters\":[");
+			dump_tcp_proxy(b, &l->chains[j].tcp_proxy);
+			jb_raw(b, "]}");
+		}
+		jb_raw(b, "]}}");
 	}
 	jb_raw(b, "]}");
 }

@@ -12,7 +12,7 @@
 
 #include "certs/cli.h"
 #include "proxy/admin.h"
-#include "proxy/bootstrap.h"
+#include "proxy/config_source.h"
 #include "proxy/duration.h"
 #include "proxy/log.h"
 #include "proxy/loop.h"
@@ -70,6 +70,22 @@ static void hook_quit(void)
 }
 
 static const struct admin_hooks hooks = { hook_snapshot, hook_draining, hook_quit };
+
+/* Makes snap (whose reference this takes) the configuration: workers take
+ * it up at their next turn, connections open under the old one keep it. */
+static void publish(struct snapshot *snap)
+{
+	snapshot_ref(snap);
+	if (snapshot_publish(snap) < 0) {
+		log_error("new configuration not applied: statistics could not be registered");
+		snapshot_unref(snap);
+		return;
+	}
+	snapshot_unref(main_snap);
+	main_snap = snap;
+	workers_notify();
+	log_info("configuration version %llu applied", (unsigned long long)snap->version);
+}
 
 static void usage_run(FILE *f)
 {
@@ -174,21 +190,6 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 	return 0;
 }
 
-static struct snapshot *load_config(const struct run_opts *o)
-{
-	struct snapshot *snap = NULL;
-	char err[512];
-	int rc = o->config_path
-		? bootstrap_load_file(o->config_path, &snap, err, sizeof(err))
-		: bootstrap_load_string("<embedded>", bootstrap_default_yaml,
-					strlen(bootstrap_default_yaml), &snap, err, sizeof(err));
-	if (rc < 0) {
-		fprintf(stderr, "skiff: %s\n", err);
-		return NULL;
-	}
-	return snap;
-}
-
 static void raise_fd_limit(void)
 {
 	/* A proxy holds two descriptors per flow: take all the kernel allows. */
@@ -266,11 +267,16 @@ static int serve(const struct run_opts *o, struct snapshot *snap)
 		log_error("start-up: %s", err);
 		goto out;
 	}
+	if (config_source_watch(&loop, snap, publish, err, sizeof(err)) < 0) {
+		log_error("start-up: watching certificates: %s", err);
+		goto out;
+	}
 	log_info("skiff %s serving %zu listeners with %u workers (config %s)", SKIFF_VERSION,
 		 snap->n_listeners, o->concurrency, snap->source);
 	for (;;) {
 		loop_run_once(&loop, 100);
 		snapshot_collect();
+		config_source_tick();
 		if (!draining)
 			continue;
 		unsigned open = workers_live_sessions();
@@ -284,6 +290,7 @@ static int serve(const struct run_opts *o, struct snapshot *snap)
 	rc = 0;
 out:
 	workers_stop();
+	config_source_close(&loop);
 	admin_close_all(&loop);
 	loop_close(&loop);
 	if (sig.fd >= 0)
@@ -302,12 +309,17 @@ static int cmd_run(int argc, char **argv)
 	int rc = parse_run_opts(argc, argv, &o);
 	if (rc)
 		return rc > 0 ? 0 : EXIT_USAGE;
-	struct snapshot *snap = load_config(&o);
-	if (!snap)
+	char err[1024];
+	struct snapshot *snap = config_source_load(o.config_path, err, sizeof(err));
+	if (!snap) {
+		fprintf(stderr, "skiff: %s\n", err);
+		config_source_close(NULL);
 		return EXIT_USAGE;
+	}
 	if (o.validate_only) {
 		printf("configuration '%s' OK\n", snap->source);
 		snapshot_unref(snap);
+		config_source_close(NULL);
 		return 0;
 	}
 	raise_fd_limit();

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ssl.h>
+
+#include "certs/tls_context.h"
 #include "proxy/sock_addr.h"
 #include "proxy/stats.h"
 
@@ -38,18 +41,67 @@ void snapshot_ref(struct snapshot *snap)
 	atomic_fetch_add_explicit(&snap->refs, 1, memory_order_relaxed);
 }
 
+static void free_strings(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void tls_config_free(struct tls_config *tls)
+{
+	if (!tls)
+		return;
+	free(tls->cert_chain_file);
+	free(tls->private_key_file);
+	free(tls->trusted_ca_file);
+	free_strings(tls->match_sans, tls->n_match_sans);
+	free_strings(tls->alpn, tls->n_alpn);
+	free(tls->sni);
+	SSL_CTX_free(tls->ctx);
+	tls_identity_unref(tls->identity);
+	free(tls);
+}
+
+static void rbac_config_free(struct rbac_config *rbac)
+{
+	if (!rbac)
+		return;
+	for (size_t i = 0; i < rbac->n_policies; i++) {
+		struct rbac_policy *p = &rbac->policies[i];
+		free(p->name);
+		free(p->permissions);
+		for (size_t j = 0; j < p->n_principals; j++)
+			free(p->principals[j].principal_name);
+		free(p->principals);
+	}
+	free(rbac->policies);
+	free(rbac->stat_prefix);
+	free(rbac);
+}
+
+static void filter_chain_free(struct filter_chain *c)
+{
+	free(c->name);
+	tls_config_free(c->tls);
+	rbac_config_free(c->rbac);
+	free(c->tcp_proxy.stat_prefix);
+	free(c->tcp_proxy.cluster_name);
+	free(c->tcp_proxy.access_log.path);
+}
+
 static void snapshot_free(struct snapshot *snap)
 {
 	for (size_t i = 0; i < snap->n_listeners; i++) {
 		struct listener *l = &snap->listeners[i];
 		free(l->name);
-		free(l->stat_prefix);
-		free(l->cluster_name);
-		free(l->access_log.path);
+		for (size_t j = 0; j < l->n_chains; j++)
+			filter_chain_free(&l->chains[j]);
 	}
 	for (size_t i = 0; i < snap->n_clusters; i++) {
 		free(snap->clusters[i].name);
 		free(snap->clusters[i].endpoints);
+		tls_config_free(snap->clusters[i].tls);
 	}
 	free(snap->listeners);
 	free(snap->clusters);

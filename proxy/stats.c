@@ -106,6 +106,19 @@ uint64_t stats_sum(uint32_t id, enum stats_counter c)
 	return sum;
 }
 
+/* Envoy's names where Envoy has the counter, skiff's beside them. */
+#define SSL_COUNTER_NAMES                                              \
+	[STAT_SSL_HANDSHAKE] = "ssl.handshake",                        \
+	[STAT_SSL_SESSION_REUSED] = "ssl.session_reused",              \
+	[STAT_SSL_UNTRUSTED] = "ssl.fail_verify_error",                \
+	[STAT_SSL_EXPIRED] = "ssl.fail_verify_expired",                \
+	[STAT_SSL_NOT_YET_VALID] = "ssl.fail_verify_not_yet_valid",    \
+	[STAT_SSL_BAD_SVID] = "ssl.fail_verify_svid",                  \
+	[STAT_SSL_ID_MISMATCH] = "ssl.fail_verify_san",                \
+	[STAT_SSL_NO_ALPN] = "ssl.fail_no_alpn",                       \
+	[STAT_SSL_ERROR] = "ssl.connection_error",                     \
+	[STAT_SSL_TIMEOUT] = "ssl.handshake_timeout"
+
 const char *stats_counter_name(enum stats_kind kind, enum stats_counter c)
 {
 	static const char *const listener[STAT__COUNT] = {
@@ -116,6 +129,12 @@ const char *stats_counter_name(enum stats_kind kind, enum stats_counter c)
 		[STAT_IDLE_TIMEOUT] = "downstream_cx_idle_timeout",
 		[STAT_NO_DESTINATION] = "downstream_cx_no_destination",
 		[STAT_OVERFLOW] = "downstream_cx_overflow",
+		SSL_COUNTER_NAMES,
+		[STAT_SSL_NO_CERT] = "ssl.fail_verify_no_cert",
+		[STAT_PLAINTEXT] = "downstream_cx_plaintext",
+		[STAT_PLAINTEXT_REFUSED] = "downstream_cx_plaintext_refused",
+		[STAT_RBAC_ALLOWED] = "rbac.allowed",
+		[STAT_RBAC_DENIED] = "rbac.denied",
 	};
 	static const char *const cluster[STAT__COUNT] = {
 		[STAT_CX_TOTAL] = "upstream_cx_total",
@@ -124,6 +143,7 @@ const char *stats_counter_name(enum stats_kind kind, enum stats_counter c)
 		[STAT_TX_BYTES] = "upstream_cx_tx_bytes_total",
 		[STAT_CONNECT_FAIL] = "upstream_cx_connect_fail",
 		[STAT_CONNECT_TIMEOUT] = "upstream_cx_connect_timeout",
+		SSL_COUNTER_NAMES,
 	};
 	return kind == STATS_LISTENER ? listener[c] : cluster[c];
 }

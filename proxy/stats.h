@@ -24,6 +24,22 @@ enum stats_counter {
 	STAT_IDLE_TIMEOUT,      /* listener: tcp_proxy idle_timeout expired */
 	STAT_NO_DESTINATION,    /* listener: no original destination / no endpoint */
 	STAT_OVERFLOW,          /* listener: accept failed for lack of fds or memory */
+	/* TLS handshakes, one counter per outcome (certs/tls_context.h) */
+	STAT_SSL_HANDSHAKE,     /* completed and the peer accepted */
+	STAT_SSL_SESSION_REUSED,
+	STAT_SSL_NO_CERT,       /* listener: the client sent no certificate */
+	STAT_SSL_UNTRUSTED,     /* chain does not verify against the bundle */
+	STAT_SSL_EXPIRED,
+	STAT_SSL_NOT_YET_VALID,
+	STAT_SSL_BAD_SVID,      /* not an X.509-SVID */
+	STAT_SSL_ID_MISMATCH,   /* an SVID, but not an id this side accepts */
+	STAT_SSL_NO_ALPN,
+	STAT_SSL_ERROR,         /* protocol error, peer refused us, peer went away */
+	STAT_SSL_TIMEOUT,       /* handshake did not finish in time */
+	STAT_PLAINTEXT,         /* listener: plaintext accepted (permissive) */
+	STAT_PLAINTEXT_REFUSED, /* listener: plaintext on a TLS-only (strict) port */
+	STAT_RBAC_ALLOWED,
+	STAT_RBAC_DENIED,
 	STAT__COUNT
 };
 

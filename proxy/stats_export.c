@@ -66,9 +66,16 @@ static void put_label_value(FILE *f, const char *s)
 	}
 }
 
-static void put_family(FILE *f, enum stats_kind kind, const char *metric, const char *type,
+static void put_family(FILE *f, enum stats_kind kind, const char *stat, const char *type,
 		       int counter)
 {
+	/* Prometheus names allow no dots: "ssl.handshake" becomes
+	 * "ssl_handshake", as Envoy renders it. */
+	char metric[64];
+	snprintf(metric, sizeof(metric), "%s", stat);
+	for (char *p = metric; *p; p++)
+		if (*p == '.')
+			*p = '_';
 	fprintf(f, "# TYPE envoy_%s_%s %s\n", kind_prefix[kind], metric, type);
 	for (uint32_t id = 0; id < stats_scope_count(); id++) {
 		enum stats_kind k;

@@ -18,6 +18,11 @@ enum tcp_termination {
 	TERM_NO_DESTINATION,    /* no original destination, or no endpoint */
 	TERM_OUT_OF_MEMORY,
 	TERM_DRAIN_TIMEOUT,
+	TERM_TLS_FAILED,          /* downstream handshake refused or broken */
+	TERM_UPSTREAM_TLS_FAILED, /* upstream handshake refused or broken */
+	TERM_TLS_TIMEOUT,         /* a handshake (or the first bytes) took too long */
+	TERM_PLAINTEXT_REFUSED,   /* plaintext on a TLS-only listener */
+	TERM_RBAC_DENIED,
 };
 
 const char *tcp_termination_name(enum tcp_termination t);

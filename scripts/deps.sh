@@ -14,6 +14,8 @@ packages=(
   iproute2 iptables procps python3 curl util-linux
   # benchmarks: the peer proxies
   haproxy nginx libnginx-mod-stream
+  # mTLS interop peers (Go crypto/tls), the TLS benchmark's nghttpx, TLS scan
+  golang-go nghttp2-proxy sslscan
   # fuzz targets: libFuzzer's runtime for clang -fsanitize=fuzzer (a
   # Recommends of libclang-common-14-dev, which --no-install-recommends skips)
   libclang-rt-14-dev

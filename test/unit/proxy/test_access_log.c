@@ -40,6 +40,7 @@ static void record(struct tcp_flow_record *rec, struct sock_addr *a, struct sock
 		.downstream_local = a,
 		.original_dst = b,
 		.upstream_host = NULL,
+		.peer_principal = "spiffe://td/ns/a/sa/b",
 		.response_flags = "UF",
 		.termination = "connect_failed",
 	};
@@ -69,6 +70,7 @@ static void test_line_has_envoy_fields(void **state)
 		"\"downstream_remote_address\":\"10.1.2.3:40000\",\"downstream_local_address\":\"10.1.2.3:40000\","
 		"\"original_destination\":\"[::1]:8080\",\"upstream_host\":\"-\","
 		"\"listener_name\":\"virtualOutbound\",\"upstream_cluster\":\"PassthroughCluster\","
+		"\"downstream_peer_uri_san\":\"spiffe://td/ns/a/sa/b\",\"transport_failure_reason\":\"\","
 		"\"response_flags\":\"UF\",\"termination_reason\":\"connect_failed\"}\n");
 	access_log_close(&set);
 	unlink(path);

@@ -432,16 +432,16 @@ static void test_embedded_default(void **state)
 	assert_addr(&out->addr, "0.0.0.0:15001");
 	assert_true(out->use_original_dst);
 	assert_int_equal(out->direction, DIRECTION_OUTBOUND);
-	assert_string_equal(out->cluster_name, "PassthroughCluster");
-	assert_ptr_equal(out->cluster, &snap->clusters[0]);
-	assert_int_equal(out->idle_timeout_ms, 3600000);
-	assert_string_equal(out->access_log.path, "/dev/stdout");
+	assert_string_equal(out->chains[0].tcp_proxy.cluster_name, "PassthroughCluster");
+	assert_ptr_equal(out->chains[0].tcp_proxy.cluster, &snap->clusters[0]);
+	assert_int_equal(out->chains[0].tcp_proxy.idle_timeout_ms, 3600000);
+	assert_string_equal(out->chains[0].tcp_proxy.access_log.path, "/dev/stdout");
 	assert_string_equal(in->name, "virtualInbound");
 	assert_addr(&in->addr, "0.0.0.0:15006");
 	assert_true(in->use_original_dst);
 	assert_int_equal(in->direction, DIRECTION_INBOUND);
-	assert_ptr_equal(in->cluster, &snap->clusters[1]);
-	assert_string_equal(in->access_log.path, "/dev/stdout");
+	assert_ptr_equal(in->chains[0].tcp_proxy.cluster, &snap->clusters[1]);
+	assert_string_equal(in->chains[0].tcp_proxy.access_log.path, "/dev/stdout");
 
 	assert_int_equal(snap->n_clusters, 2);
 	const struct cluster *pass = &snap->clusters[0], *inpass = &snap->clusters[1];
@@ -542,14 +542,14 @@ static void test_full(void **state)
 	assert_addr(&in->addr, "[::]:8443");
 	assert_false(in->use_original_dst);
 	assert_int_equal(in->direction, DIRECTION_UNSPECIFIED);
-	assert_string_equal(in->stat_prefix, "in \"quoted\"");
-	assert_ptr_equal(in->cluster, &snap->clusters[0]);
-	assert_int_equal(in->idle_timeout_ms, 0);
-	assert_null(in->access_log.path);
+	assert_string_equal(in->chains[0].tcp_proxy.stat_prefix, "in \"quoted\"");
+	assert_ptr_equal(in->chains[0].tcp_proxy.cluster, &snap->clusters[0]);
+	assert_int_equal(in->chains[0].tcp_proxy.idle_timeout_ms, 0);
+	assert_null(in->chains[0].tcp_proxy.access_log.path);
 	assert_addr(&tls->addr, "10.1.2.3:0");
-	assert_ptr_equal(tls->cluster, &snap->clusters[1]);
-	assert_int_equal(tls->idle_timeout_ms, 1500);
-	assert_string_equal(tls->access_log.path, "/var/log/a.log");
+	assert_ptr_equal(tls->chains[0].tcp_proxy.cluster, &snap->clusters[1]);
+	assert_int_equal(tls->chains[0].tcp_proxy.idle_timeout_ms, 1500);
+	assert_string_equal(tls->chains[0].tcp_proxy.access_log.path, "/var/log/a.log");
 
 	assert_int_equal(snap->n_clusters, 3);
 	const struct cluster *be = &snap->clusters[0];
@@ -582,10 +582,10 @@ static void test_defaults(void **state)
 
 	snap = load_ok("static_resources:\n  listeners:\n" LISTENER("l", "80", "c") CLUSTERS_C
 		       "  - name: o\n    type: ORIGINAL_DST\n");
-	assert_int_equal(snap->listeners[0].idle_timeout_ms, 3600000);
+	assert_int_equal(snap->listeners[0].chains[0].tcp_proxy.idle_timeout_ms, 3600000);
 	assert_false(snap->listeners[0].use_original_dst);
 	assert_int_equal(snap->listeners[0].direction, DIRECTION_UNSPECIFIED);
-	assert_null(snap->listeners[0].access_log.path);
+	assert_null(snap->listeners[0].chains[0].tcp_proxy.access_log.path);
 	assert_int_equal(snap->clusters[0].connect_timeout_ms, 5000);
 	assert_int_equal(snap->clusters[0].type, CLUSTER_STATIC);
 	assert_int_equal(snap->clusters[0].lb_policy, LB_ROUND_ROBIN);

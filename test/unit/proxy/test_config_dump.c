@@ -236,9 +236,10 @@ static void test_large(void **state)
 	for (size_t i = 2; i < N; i++) {
 		more[i] = more[i % 2];
 		more[i].name = strdup(more[i % 2].name);
-		more[i].stat_prefix = strdup(more[i % 2].stat_prefix);
-		more[i].cluster_name = strdup(more[i % 2].cluster_name);
-		more[i].access_log.path = NULL;
+		struct tcp_proxy_config *tp = &more[i].chains[0].tcp_proxy;
+		tp->stat_prefix = strdup(tp->stat_prefix);
+		tp->cluster_name = strdup(tp->cluster_name);
+		tp->access_log.path = NULL;
 		snap->n_listeners = i + 1;
 	}
 	size_t len;

@@ -1,0 +1,110 @@
+/* TLS contexts for a snapshot; see tls_setup.h. */
+#include "proxy/tls_setup.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/ssl.h>
+
+#include "certs/tls_context.h"
+
+static int load_identity(struct tls_config *tls, char *err, size_t errlen)
+{
+	if (!tls->cert_chain_file || !tls->private_key_file || !tls->trusted_ca_file) {
+		snprintf(err, errlen, "tls_certificates and validation_context.trusted_ca are required");
+		return -EINVAL;
+	}
+	return tls_identity_load(tls->cert_chain_file, tls->private_key_file, tls->trusted_ca_file,
+				 &tls->identity, err, errlen);
+}
+
+static struct tls_peer_match peer_match(const struct tls_config *tls)
+{
+	return (struct tls_peer_match){ .ids = (const char *const *)tls->match_sans,
+					.n_ids = tls->n_match_sans };
+}
+
+static int min_version(const struct tls_config *tls)
+{
+	return tls->min_version == TLS1_2_VERSION ? TLS1_2_VERSION : 0;
+}
+
+static int setup_server(struct tls_config *tls, struct tls_ticket_keys *tickets, char *err,
+			size_t errlen)
+{
+	if (!tls->require_client_certificate) {
+		snprintf(err, errlen, "require_client_certificate: skiff terminates mutual TLS only; "
+				      "set it to true");
+		return -EINVAL;
+	}
+	int rc = load_identity(tls, err, errlen);
+	if (rc)
+		return rc;
+	struct tls_server_opts opts = {
+		.min_version = min_version(tls),
+		.alpn = tls->n_alpn ? (const char *const *)tls->alpn : NULL,
+		.n_alpn = tls->n_alpn,
+		.peer = peer_match(tls),
+		.tickets = tickets,
+	};
+	tls->ctx = tls_server_ctx_new(tls->identity, &opts, err, errlen);
+	return tls->ctx ? 0 : -EINVAL;
+}
+
+static int setup_client(struct tls_config *tls, char *err, size_t errlen)
+{
+	int rc = load_identity(tls, err, errlen);
+	if (rc)
+		return rc;
+	struct tls_client_opts opts = {
+		.min_version = min_version(tls),
+		.alpn = tls->n_alpn ? (const char *const *)tls->alpn : NULL,
+		.n_alpn = tls->n_alpn,
+		.peer = peer_match(tls),
+	};
+	tls->ctx = tls_client_ctx_new(tls->identity, &opts, err, errlen);
+	return tls->ctx ? 0 : -EINVAL;
+}
+
+int tls_setup_snapshot(struct snapshot *snap, struct tls_ticket_keys *tickets, char *err,
+		       size_t errlen)
+{
+	char why[400];
+	for (size_t i = 0; i < snap->n_listeners; i++) {
+		struct listener *l = &snap->listeners[i];
+		for (size_t j = 0; j < l->n_chains; j++) {
+			if (!l->chains[j].tls)
+				continue;
+			int rc = setup_server(l->chains[j].tls, tickets, why, sizeof(why));
+			if (rc) {
+				snprintf(err, errlen, "listener %s: filter_chains[%zu]: %s", l->name, j, why);
+				return rc;
+			}
+		}
+	}
+	for (size_t i = 0; i < snap->n_clusters; i++) {
+		struct cluster *c = &snap->clusters[i];
+		if (!c->tls)
+			continue;
+		int rc = setup_client(c->tls, why, sizeof(why));
+		if (rc) {
+			snprintf(err, errlen, "cluster %s: transport_socket: %s", c->name, why);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+void tls_setup_each(const struct snapshot *snap, void (*fn)(const struct tls_config *tls, void *arg),
+		    void *arg)
+{
+	for (size_t i = 0; i < snap->n_listeners; i++)
+		for (size_t j = 0; j < snap->listeners[i].n_chains; j++)
+			if (snap->listeners[i].chains[j].tls)
+				fn(snap->listeners[i].chains[j].tls, arg);
+	for (size_t i = 0; i < snap->n_clusters; i++)
+		if (snap->clusters[i].tls)
+			fn(snap->clusters[i].tls, arg);
+}

@@ -1,0 +1,3 @@
+module skiff.test/interop
+
+go 1.19
