@@ -26,6 +26,7 @@
 #include "proxy/snapshot.h"
 #include "proxy/sock_addr.h"
 #include "proxy/stats.h"
+#include "proxy/tls_session_cache.h"
 #include "proxy/transport.h"
 
 /* Buffers moved per side per turn before other connections get theirs. */
@@ -200,9 +201,23 @@ static void session_finish(struct session *s, enum tcp_termination why)
 	atomic_store_explicit(&s->w->live_sessions, s->w->n_sessions, memory_order_relaxed);
 }
 
+/* Keeps the upstream's newest ticket for the next connection to the same
+ * endpoint (sidecar to sidecar, resumption saves the certificate checks). */
+static void keep_upstream_session(struct session *s)
+{
+	if (!s->up.t.ssl || !SSL_is_init_finished(s->up.t.ssl))
+		return;
+	SSL_SESSION *session = SSL_get1_session(s->up.t.ssl);
+	if (session && SSL_SESSION_is_resumable(session))
+		tls_session_cache_put(&s->w->tls_sessions, s->cluster->stats_id, &s->upstream, session);
+	else
+		SSL_SESSION_free(session);
+}
+
 static void session_free(struct session *s)
 {
 	struct worker *w = s->w;
+	keep_upstream_session(s);
 	buf_pool_put(&w->bufs, s->down.pending);
 	buf_pool_put(&w->bufs, s->up.pending);
 	s->down.t.ops->release(&s->down.t);
@@ -486,6 +501,12 @@ static bool start_tls(struct session *s, struct side *side, const struct tls_con
 		SSL_set_connect_state(ssl);
 		if (tls->sni)
 			SSL_set_tlsext_host_name(ssl, tls->sni);
+		SSL_SESSION *resume = tls_session_cache_take(&s->w->tls_sessions,
+							     s->cluster->stats_id, &s->upstream);
+		if (resume) {
+			SSL_set_session(ssl, resume);
+			SSL_SESSION_free(resume);
+		}
 	}
 	return true;
 }

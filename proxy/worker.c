@@ -231,6 +231,7 @@ static void worker_free(struct worker *w)
 		free(ws);
 	}
 	buf_pool_drain(&w->bufs);
+	tls_session_cache_clear(&w->tls_sessions);
 	if (w->wake.fd >= 0)
 		close(w->wake.fd);
 	loop_close(&w->loop);

@@ -13,6 +13,7 @@
 #include "proxy/config.h"
 #include "proxy/list.h"
 #include "proxy/loop.h"
+#include "proxy/tls_session_cache.h"
 
 /* A snapshot as a worker holds it: connections count against the one they
  * started under, which stays alive until the last of them closes. */
@@ -47,6 +48,7 @@ struct worker {
 	size_t n_listeners;
 	struct buf_pool bufs;
 	struct access_log_set logs;
+	struct tls_session_cache tls_sessions; /* upstream tickets, to resume */
 	uint64_t next_conn_seq;
 	uint32_t rr;                    /* round-robin position, shared by clusters */
 	unsigned n_workers;

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -281,6 +280,9 @@ func (o *clientOpts) exchange(r *connResult, c net.Conn, tc *tls.Conn, deadline 
 	if err != nil {
 		return o.fail(r, err, "io")
 	}
+	if o.send != "" && !o.expectSet && len(reply) == 0 {
+		return o.fail(r, errors.New("peer closed without a reply"), "closed")
+	}
 	if o.expectSet && r.Reply != o.expect {
 		return o.fail(r, fmt.Errorf("reply %q, want %q", truncate(r.Reply, 80), truncate(o.expect, 80)), "reply_mismatch")
 	}
@@ -294,11 +296,6 @@ func (o *clientOpts) refresh(r *connResult, tc *tls.Conn) {
 	if tc != nil {
 		fillState(r, tc.ConnectionState())
 	}
-}
-
-func jsonLine(v interface{}) ([]byte, error) {
-	b, err := json.Marshal(v)
-	return append(b, '\n'), err
 }
 
 func truncate(s string, n int) string {

@@ -9,6 +9,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -21,13 +22,23 @@ var outMu sync.Mutex
 
 // emit prints v as one JSON line on stdout.
 func emit(v interface{}) {
-	b, err := json.Marshal(v)
+	b, err := jsonLine(v)
 	if err != nil {
-		b = []byte(fmt.Sprintf(`{"ok":false,"error":%q}`, err.Error()))
+		b = []byte(fmt.Sprintf("{\"ok\":false,\"error\":%q}\n", err.Error()))
 	}
 	outMu.Lock()
-	os.Stdout.Write(append(b, '\n'))
+	os.Stdout.Write(b)
 	outMu.Unlock()
+}
+
+// jsonLine encodes v as one line, without HTML escaping (replies are shown
+// as they came).
+func jsonLine(v interface{}) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(v)
+	return buf.Bytes(), err
 }
 
 func usageExit(format string, args ...interface{}) {
