@@ -22,13 +22,16 @@ static __always_inline void flow_key_of(struct skiff_tuple *key, const struct sk
 }
 
 /* Copies the owning socket's TCP counters into its flow. Bytes are TCP
- * bytes plus what sk_msg redirected (which TCP never saw). */
+ * bytes plus what sk_msg redirected (which TCP never saw). The kernel's
+ * counters are in sequence space: an active socket's bytes_acked includes
+ * its SYN, and either counter includes a FIN once one went that way
+ * (`fin_out`, `fin_in`: 0 or 1, known at close). */
 static __always_inline void flow_snapshot(struct bpf_sock_ops *skops, const struct skiff_tuple *own,
-					  const struct skiff_sock *st)
+					  const struct skiff_sock *st, __u32 fin_out, __u32 fin_in)
 {
 	struct skiff_tuple key;
 	struct skiff_flow *f;
-	__u64 out, in;
+	__u64 out, in, seq_out;
 	__u32 segs_out, segs_in;
 
 	flow_key_of(&key, own, st);
@@ -37,6 +40,9 @@ static __always_inline void flow_snapshot(struct bpf_sock_ops *skops, const stru
 		return;
 	out = skops->bytes_acked;
 	in = skops->bytes_received;
+	seq_out = fin_out + ((st->flags & SKIFF_SOCK_SERVER) ? 0 : 1);
+	out = out > seq_out ? out - seq_out : 0;
+	in = in > fin_in ? in - fin_in : 0;
 	segs_out = skops->data_segs_out;
 	segs_in = skops->data_segs_in;
 	if (st->flags & SKIFF_SOCK_SERVER) {
@@ -173,12 +179,18 @@ static __always_inline void on_progress(struct bpf_sock_ops *skops, struct bpf_s
 
 	st = bpf_sk_storage_get(&sock_state, sk, 0, 0);
 	if (st && (st->flags & SKIFF_SOCK_OWNER))
-		flow_snapshot(skops, own, st);
+		flow_snapshot(skops, own, st, 0, 0);
 }
 
 static __always_inline void on_close(struct bpf_sock_ops *skops, struct bpf_sock *sk,
-					const struct skiff_tuple *own)
+					const struct skiff_tuple *own, __u32 old_state)
 {
+	/* Which FINs the sequence counters hold, from the state closed from:
+	 * FIN_WAIT2, CLOSING and LAST_ACK end an orderly close (both FINs
+	 * sent and acknowledged); CLOSE_WAIT received one and then aborted. */
+	bool orderly = old_state == BPF_TCP_FIN_WAIT2 || old_state == BPF_TCP_CLOSING ||
+		       old_state == BPF_TCP_LAST_ACK;
+	__u32 fin_in = orderly || old_state == BPF_TCP_CLOSE_WAIT;
 	struct skiff_tuple key;
 	struct skiff_sock *st;
 	struct skiff_flow *f;
@@ -189,7 +201,7 @@ static __always_inline void on_close(struct bpf_sock_ops *skops, struct bpf_sock
 	st = bpf_sk_storage_get(&sock_state, sk, 0, 0);
 	if (!st || !(st->flags & SKIFF_SOCK_OWNER))
 		return;
-	flow_snapshot(skops, own, st);
+	flow_snapshot(skops, own, st, orderly, fin_in);
 	flow_key_of(&key, own, st);
 	f = bpf_map_lookup_elem(&flows, &key);
 	if (f) {
@@ -249,7 +261,7 @@ int skiff_sockops(struct bpf_sock_ops *skops)
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
 		if (skops->args[1] == BPF_TCP_CLOSE)
-			on_close(skops, sk, &own);
+			on_close(skops, sk, &own, skops->args[0]);
 		break;
 	}
 	return 1;

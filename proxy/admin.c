@@ -82,6 +82,20 @@ static const char *reason(int status)
 	}
 }
 
+/* Appends the process's other metrics to a stats body. */
+static void append_extra(struct response *r, const struct admin_hooks *h, bool prometheus)
+{
+	size_t len = 0;
+	char *extra = r->body ? h->extra_metrics(prometheus, &len) : NULL;
+	char *joined = extra ? realloc(r->body, r->len + len + 1) : NULL;
+	if (joined) {
+		memcpy(joined + r->len, extra, len + 1);
+		r->body = joined;
+		r->len += len;
+	}
+	free(extra);
+}
+
 static void route(const struct admin_listener *l, const char *method, const char *path,
 		  struct response *r)
 {
@@ -95,6 +109,7 @@ static void route(const struct admin_listener *l, const char *method, const char
 		r->status = 200;
 		r->type = "text/plain; version=0.0.4";
 		r->body = stats_export_prometheus(&r->len);
+		append_extra(r, h, true);
 	} else if (l->role == ADMIN_HEALTH && strcmp(path, "/healthz/ready") == 0) {
 		text(r, ready ? 200 : 503, ready ? "\n" : "draining\n");
 	} else if (full && strcmp(path, "/ready") == 0) {
@@ -103,6 +118,7 @@ static void route(const struct admin_listener *l, const char *method, const char
 		r->status = 200;
 		r->type = "text/plain; charset=utf-8";
 		r->body = stats_export_text(&r->len);
+		append_extra(r, h, false);
 	} else if (full && strcmp(path, "/config_dump") == 0) {
 		r->status = 200;
 		r->type = "application/json";

@@ -21,6 +21,9 @@ struct admin_hooks {
 	const struct snapshot *(*snapshot)(void); /* configuration to dump */
 	bool (*draining)(void);
 	void (*quit)(void);                       /* POST /quitquitquit */
+	/* Metrics that are not counters of stats.h (certificate expiry), in
+	 * text or Prometheus form: a malloc'd string, or NULL. */
+	char *(*extra_metrics)(bool prometheus, size_t *len);
 };
 
 /* Listens on addr for role; connections are served on loop. Returns 0 or

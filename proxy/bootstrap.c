@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "certs/spiffe.h"
 #include "proxy/duration.h"
 #include "proxy/snapshot.h"
 #include "proxy/sock_addr.h"
@@ -102,12 +103,37 @@ const char bootstrap_default_yaml[] =
 #define TCP_PROXY_TYPE "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 #define FILE_LOG_NAME "envoy.access_loggers.file"
 #define FILE_LOG_TYPE "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
+#define RBAC_NAME "envoy.filters.network.rbac"
+#define RBAC_TYPE "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC"
+#define TLS_SOCKET_NAME "envoy.transport_sockets.tls"
+#define TLS_TYPE_PREFIX "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3."
+#define DOWNSTREAM_TLS_TYPE TLS_TYPE_PREFIX "DownstreamTlsContext"
+#define UPSTREAM_TLS_TYPE TLS_TYPE_PREFIX "UpstreamTlsContext"
+#define TLS_INSPECTOR_NAME "envoy.filters.listener.tls_inspector"
+#define TLS_INSPECTOR_TYPE \
+	"type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
+#define ORIGINAL_DST_NAME "envoy.filters.listener.original_dst"
+#define ORIGINAL_DST_TYPE \
+	"type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst"
+
+/* Far above what a mesh sends (Istio: a few of each), low enough that a
+ * config cannot make every handshake walk a long list. */
+#define MAX_ALPN 16u
+#define MAX_MATCH_SANS 256u
 
 /* Where a listener's and a cluster's fields were, for the checks made after
  * the walk. */
+struct chain_src {
+	struct filter_chain *fc;
+	yaml_node_t *node, *name, *protocol, *transport_socket, *cluster;
+	size_t tcp_proxy_at; /* index of the tcp_proxy in filters */
+};
+
 struct listener_src {
 	struct listener *l;
-	yaml_node_t *node, *name, *address, *cluster;
+	yaml_node_t *node, *name, *address;
+	bool has_tls_inspector;
+	struct chain_src chains[LISTENER_MAX_CHAINS];
 };
 
 struct cluster_src {
@@ -417,15 +443,28 @@ static int read_enum(struct ctx *c, yaml_node_t *n, const char *const *allowed,
 	return fail(c, n, "expected one of %s, got \"%s\"", names, shown(n, buf));
 }
 
-/* A string that must be exactly `want`: a filter or extension name. */
-static int read_exact(struct ctx *c, yaml_node_t *n, const char *want)
+/* A string that must be one of `names` (NULL-terminated): a filter or
+ * extension name. Sets *out to its index. */
+static int read_extension(struct ctx *c, yaml_node_t *n, const char *const *names, int *out)
 {
-	char buf[SHOWN_MAX + 4];
+	char buf[SHOWN_MAX + 4], list[256];
 	if (n->type != YAML_SCALAR_NODE)
 		return fail(c, n, "expected a string");
-	if (!scalar_is(n, want))
-		return fail(c, n, "not supported by skiff: \"%s\" (supported: %s)", shown(n, buf), want);
-	return 0;
+	for (int i = 0; names[i]; i++) {
+		if (scalar_is(n, names[i])) {
+			*out = i;
+			return 0;
+		}
+	}
+	list_names(list, sizeof(list), names);
+	return fail(c, n, "not supported by skiff: \"%s\" (supported: %s)", shown(n, buf), list);
+}
+
+static int read_exact(struct ctx *c, yaml_node_t *n, const char *want)
+{
+	const char *names[] = { want, NULL };
+	int i;
+	return read_extension(c, n, names, &i);
 }
 
 /* typed_config: its "@type" is checked before any other field, so a config
@@ -576,12 +615,593 @@ static int read_admin(struct ctx *c, yaml_node_t *n, void *obj)
 	return WALK(c, n, fields, obj);
 }
 
+/* Readers of the fields Envoy has and skiff refuses, each saying why. */
+#define REFUSE(fn, why)                                         \
+	static int fn(struct ctx *c, yaml_node_t *n, void *obj) \
+	{                                                       \
+		(void)obj;                                      \
+		return fail(c, n, "%s", why);                   \
+	}
+
+REFUSE(refuse_unsupported, "not supported by skiff")
+REFUSE(refuse_inline, "not supported yet: skiff reads certificates and keys from files (filename)")
+REFUSE(refuse_sds, "not supported yet: SDS comes with xDS (use tls_certificates and "
+		   "validation_context with filename)")
+REFUSE(refuse_inexact, "not supported by skiff (supported: exact; SPIFFE ids compare exactly)")
+REFUSE(refuse_untyped_sans, "not supported by skiff (use match_typed_subject_alt_names with "
+			    "san_type URI)")
+REFUSE(refuse_ciphers, "not supported by skiff (it offers forward-secret AEAD ciphers only)")
+REFUSE(refuse_curves, "not supported by skiff (it offers X25519, P-256 and P-384)")
+REFUSE(refuse_permission, "not supported by skiff (supported: any, destination_port)")
+REFUSE(refuse_principal, "not supported by skiff (supported: any, authenticated.principal_name.exact)")
+REFUSE(refuse_rbac_matcher, "not supported by skiff (use rules)")
+REFUSE(refuse_chain_match, "not supported by skiff (supported: transport_protocol)")
+
+/* ---- TLS transport sockets --------------------------------------------- */
+
+/* A transport_socket being read: DownstreamTlsContext on a filter chain,
+ * UpstreamTlsContext on a cluster. */
+struct tls_src {
+	struct tls_config *tls;
+	yaml_node_t *common; /* common_tls_context */
+	bool has_validation;
+	uint16_t max_version; /* 0: not set */
+	yaml_node_t *max_node;
+};
+
+
+static int data_source_filename(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	return read_name(c, n, obj);
+}
+
+/* config.core.v3.DataSource: a file name only. The file is not opened here:
+ * the module that builds the TLS context loads it and reports. */
+static int read_data_source(struct ctx *c, yaml_node_t *n, char **out)
+{
+	static const struct field fields[] = {
+		{ "filename", data_source_filename, true },
+		{ "inline_string", refuse_inline, false },
+		{ "inline_bytes", refuse_inline, false },
+		{ "environment_variable", refuse_inline, false },
+	};
+	return WALK(c, n, fields, out);
+}
+
+/* A SPIFFE id a peer's must equal: a workload's, so with a path. */
+static int read_spiffe_id(struct ctx *c, yaml_node_t *n, char **out)
+{
+	char buf[SHOWN_MAX + 4];
+	int err = read_string(c, n, out);
+	if (err)
+		return err;
+	struct spiffe_id id;
+	enum spiffe_err e = spiffe_id_parse(*out, strlen(*out), &id);
+	if (e == SPIFFE_OK && !id.path_len)
+		e = SPIFFE_ERR_NO_PATH;
+	if (e != SPIFFE_OK)
+		return fail(c, n, "expected a SPIFFE id like spiffe://cluster.local/ns/default/sa/web, "
+				  "got \"%s\": %s", shown(n, buf), spiffe_strerror(e));
+	return 0;
+}
+
+static int matcher_exact(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	return read_spiffe_id(c, n, obj);
+}
+
+/* type.matcher.v3.StringMatcher holding a SPIFFE id: exact only. */
+static int read_id_matcher(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "exact", matcher_exact, true },
+		{ "prefix", refuse_inexact, false },
+		{ "suffix", refuse_inexact, false },
+		{ "contains", refuse_inexact, false },
+		{ "safe_regex", refuse_inexact, false },
+		{ "ignore_case", refuse_inexact, false },
+	};
+	return WALK(c, n, fields, obj);
+}
+
+static int tls_cert_chain(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct tls_src *ts = obj;
+	return read_data_source(c, n, &ts->tls->cert_chain_file);
+}
+
+static int tls_private_key(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct tls_src *ts = obj;
+	return read_data_source(c, n, &ts->tls->private_key_file);
+}
+
+static int read_tls_certificate(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "certificate_chain", tls_cert_chain, true },
+		{ "private_key", tls_private_key, true },
+	};
+	return WALK(c, n, fields, obj);
+}
+
+static int common_tls_certificates(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	return walk_one(c, n, "TLS certificate", read_tls_certificate, obj);
+}
+
+static int validation_trusted_ca(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct tls_src *ts = obj;
+	return read_data_source(c, n, &ts->tls->trusted_ca_file);
+}
+
+static int san_type(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const char *const names[] = { "URI", NULL };
+	static const char *const envoy_only[] = { "SAN_TYPE_UNSPECIFIED", "EMAIL", "DNS",
+						  "IP_ADDRESS", "OTHER_NAME", NULL };
+	int v;
+	(void)obj;
+	return read_enum(c, n, names, envoy_only, &v);
+}
+
+static int san_matcher(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct tls_src *ts = obj;
+	return read_id_matcher(c, n, &ts->tls->match_sans[ts->tls->n_match_sans - 1]);
+}
+
+static int read_san_matcher(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "san_type", san_type, true },
+		{ "matcher", san_matcher, true },
+	};
+	struct tls_src *ts = obj;
+	ts->tls->n_match_sans++; /* the slot is freed with the snapshot even on error */
+	return WALK(c, n, fields, obj);
+}
+
+static int validation_match_sans(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct tls_src *ts = obj;
+	size_t count = 0;
+	int err = expect_sequence(c, n, &count);
+	if (err || !count)
+		return err;
+	if (count > MAX_MATCH_SANS)
+		return fail(c, n, "too many SAN matchers: %zu (at most %u)", count, MAX_MATCH_SANS);
+	if (!(ts->tls->match_sans = calloc(count, sizeof(char *))))
+		return fail_nomem(c);
+	return walk_sequence(c, n, read_san_matcher, obj);
+}
+
+static int common_validation_context(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "trusted_ca", validation_trusted_ca, true },
+		{ "match_typed_subject_alt_names", validation_match_sans, false },
+		{ "match_subject_alt_names", refuse_untyped_sans, false },
+	};
+	struct tls_src *ts = obj;
+	ts->has_validation = true;
+	return WALK(c, n, fields, obj);
+}
+
+static int read_alpn(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct tls_src *ts = obj;
+	char **slot = &ts->tls->alpn[ts->tls->n_alpn++];
+	int err = read_name(c, n, slot);
+	if (!err && strlen(*slot) > 255) /* RFC 7301, section 3.1 */
+		return fail(c, n, "longer than 255 bytes");
+	return err;
+}
+
+static int common_alpn_protocols(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct tls_src *ts = obj;
+	size_t count = 0;
+	int err = expect_sequence(c, n, &count);
+	if (err || !count)
+		return err;
+	if (count > MAX_ALPN)
+		return fail(c, n, "too many ALPN protocols: %zu (at most %u)", count, MAX_ALPN);
+	if (!(ts->tls->alpn = calloc(count, sizeof(char *))))
+		return fail_nomem(c);
+	return walk_sequence(c, n, read_alpn, obj);
+}
+
+/* tls_params versions; TLS_AUTO is skiff's default, TLS 1.3. */
+static int read_tls_version(struct ctx *c, yaml_node_t *n, uint16_t *out)
+{
+	static const char *const names[] = { "TLS_AUTO", "TLSv1_2", "TLSv1_3", NULL };
+	static const char *const envoy_only[] = { "TLSv1_0", "TLSv1_1", NULL };
+	static const uint16_t versions[] = { 0x0304, 0x0303, 0x0304 };
+	int v;
+	int err = read_enum(c, n, names, envoy_only, &v);
+	if (!err)
+		*out = versions[v];
+	return err;
+}
+
+static int tls_min_version(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct tls_src *ts = obj;
+	return read_tls_version(c, n, &ts->tls->min_version);
+}
+
+/* Kept only to check it against the minimum: skiff never offers more than
+ * TLS 1.3, and serving below a maximum is not asked for. */
+static int tls_max_version(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct tls_src *ts = obj;
+	ts->max_node = n;
+	return read_tls_version(c, n, &ts->max_version);
+}
+
+static int common_tls_params(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "tls_minimum_protocol_version", tls_min_version, false },
+		{ "tls_maximum_protocol_version", tls_max_version, false },
+		{ "cipher_suites", refuse_ciphers, false },
+		{ "ecdh_curves", refuse_curves, false },
+	};
+	struct tls_src *ts = obj;
+	int err = WALK(c, n, fields, obj);
+	if (!err && ts->max_version && ts->max_version < ts->tls->min_version) {
+		path_push_field(c, "tls_maximum_protocol_version");
+		return fail(c, ts->max_node, "below tls_minimum_protocol_version (TLSv1_3 unless set)");
+	}
+	return err;
+}
+
+static int tls_common_context(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "tls_params", common_tls_params, false },
+		{ "tls_certificates", common_tls_certificates, true },
+		{ "validation_context", common_validation_context, false },
+		{ "alpn_protocols", common_alpn_protocols, false },
+		{ "tls_certificate_sds_secret_configs", refuse_sds, false },
+		{ "validation_context_sds_secret_config", refuse_sds, false },
+		{ "combined_validation_context", refuse_sds, false },
+	};
+	struct tls_src *ts = obj;
+	ts->common = n;
+	return WALK(c, n, fields, obj);
+}
+
+static int tls_require_client_cert(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct tls_src *ts = obj;
+	return read_bool(c, n, &ts->tls->require_client_certificate);
+}
+
+static int tls_sni(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct tls_src *ts = obj;
+	int err = read_name(c, n, &ts->tls->sni);
+	if (!err && strlen(ts->tls->sni) > 255) /* a DNS name; Envoy's limit too */
+		return fail(c, n, "longer than 255 bytes");
+	return err;
+}
+
+static int downstream_tls_context(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "@type", NULL, true },
+		{ "common_tls_context", tls_common_context, true },
+		{ "require_client_certificate", tls_require_client_cert, false },
+	};
+	struct tls_src *ts = obj;
+	int err = walk_typed_config(c, n, DOWNSTREAM_TLS_TYPE, fields, 3, obj);
+	if (!err && ts->tls->require_client_certificate && !ts->has_validation) {
+		path_push_field(c, "common_tls_context.validation_context");
+		return fail(c, ts->common, "required with require_client_certificate (client "
+				  "certificates are verified against its trusted_ca)");
+	}
+	return err;
+}
+
+static int upstream_tls_context(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "@type", NULL, true },
+		{ "common_tls_context", tls_common_context, true },
+		{ "sni", tls_sni, false },
+	};
+	struct tls_src *ts = obj;
+	int err = walk_typed_config(c, n, UPSTREAM_TLS_TYPE, fields, 3, obj);
+	if (!err && !ts->has_validation) {
+		path_push_field(c, "common_tls_context.validation_context");
+		return fail(c, ts->common, "required (skiff verifies every server it connects to "
+				  "over TLS)");
+	}
+	return err;
+}
+
+static int transport_socket_name(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	(void)obj;
+	return read_exact(c, n, TLS_SOCKET_NAME);
+}
+
+/* config.core.v3.TransportSocket envoy.transport_sockets.tls into a new
+ * tls_config at *out, owned by the snapshot from the start so an error
+ * half-way frees it. */
+static int read_transport_socket(struct ctx *c, yaml_node_t *n, bool upstream,
+				 struct tls_config **out)
+{
+	static const struct field down[] = {
+		{ "name", transport_socket_name, true },
+		{ "typed_config", downstream_tls_context, true },
+	};
+	static const struct field up[] = {
+		{ "name", transport_socket_name, true },
+		{ "typed_config", upstream_tls_context, true },
+	};
+	struct tls_src ts = { .tls = calloc(1, sizeof(struct tls_config)) };
+	if (!ts.tls)
+		return fail_nomem(c);
+	ts.tls->min_version = 0x0304;
+	*out = ts.tls;
+	return upstream ? WALK(c, n, up, &ts) : WALK(c, n, down, &ts);
+}
+
+/* ---- the rbac network filter ------------------------------------------- */
+
+
+/* A Permission or a Principal: a oneof, so exactly one field. */
+struct rbac_rule_src {
+	void *rule; /* struct rbac_permission or struct rbac_principal */
+	unsigned set;
+};
+
+static int oneof_once(struct ctx *c, yaml_node_t *n, struct rbac_rule_src *rs, const char *names)
+{
+	if (rs->set++)
+		return fail(c, n, "only one of %s may be set", names);
+	return 0;
+}
+
+static int read_any_true(struct ctx *c, yaml_node_t *n, bool *out)
+{
+	int err = read_bool(c, n, out);
+	if (!err && !*out)
+		return fail(c, n, "must be true");
+	return err;
+}
+
+static int permission_any(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct rbac_rule_src *rs = obj;
+	struct rbac_permission *p = rs->rule;
+	int err = oneof_once(c, n, rs, "any, destination_port");
+	return err ? err : read_any_true(c, n, &p->any);
+}
+
+static int permission_port(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct rbac_rule_src *rs = obj;
+	struct rbac_permission *p = rs->rule;
+	int err = oneof_once(c, n, rs, "any, destination_port");
+	return err ? err : read_uint(c, n, 65535, &p->destination_port);
+}
+
+static int read_permission(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "any", permission_any, false },
+		{ "destination_port", permission_port, false },
+		{ "and_rules", refuse_permission, false },
+		{ "or_rules", refuse_permission, false },
+		{ "not_rule", refuse_permission, false },
+		{ "header", refuse_permission, false },
+		{ "url_path", refuse_permission, false },
+		{ "destination_ip", refuse_permission, false },
+		{ "destination_port_range", refuse_permission, false },
+		{ "metadata", refuse_permission, false },
+		{ "requested_server_name", refuse_permission, false },
+		{ "matcher", refuse_permission, false },
+		{ "uri_template", refuse_permission, false },
+	};
+	struct rbac_rule_src rs = { .rule = obj };
+	int err = WALK(c, n, fields, &rs);
+	if (!err && !rs.set)
+		return fail(c, n, "expected one of any, destination_port");
+	return err;
+}
+
+static int authenticated_principal_name(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct rbac_principal *p = obj;
+	return read_id_matcher(c, n, &p->principal_name);
+}
+
+static int principal_authenticated(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	/* Envoy lets principal_name out to mean any authenticated peer; skiff
+	 * asks for the id, so that an empty matcher cannot open a port. */
+	static const struct field fields[] = {
+		{ "principal_name", authenticated_principal_name, true },
+	};
+	struct rbac_rule_src *rs = obj;
+	int err = oneof_once(c, n, rs, "any, authenticated");
+	return err ? err : WALK(c, n, fields, rs->rule);
+}
+
+static int principal_any(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct rbac_rule_src *rs = obj;
+	struct rbac_principal *p = rs->rule;
+	int err = oneof_once(c, n, rs, "any, authenticated");
+	return err ? err : read_any_true(c, n, &p->any);
+}
+
+static int read_principal(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "any", principal_any, false },
+		{ "authenticated", principal_authenticated, false },
+		{ "and_ids", refuse_principal, false },
+		{ "or_ids", refuse_principal, false },
+		{ "not_id", refuse_principal, false },
+		{ "source_ip", refuse_principal, false },
+		{ "direct_remote_ip", refuse_principal, false },
+		{ "remote_ip", refuse_principal, false },
+		{ "header", refuse_principal, false },
+		{ "url_path", refuse_principal, false },
+		{ "metadata", refuse_principal, false },
+		{ "filter_state", refuse_principal, false },
+		{ "sourced_metadata", refuse_principal, false },
+	};
+	struct rbac_rule_src rs = { .rule = obj };
+	int err = WALK(c, n, fields, &rs);
+	if (!err && !rs.set)
+		return fail(c, n, "expected one of any, authenticated");
+	return err;
+}
+
+/* permissions and principals: each a non-empty list, as Envoy has them. */
+static int read_rule_list(struct ctx *c, yaml_node_t *n, const char *what, size_t size,
+			  void **items, size_t *n_items, field_read_fn read)
+{
+	size_t count = 0;
+	int err = expect_sequence(c, n, &count);
+	if (err)
+		return err;
+	if (!count)
+		return fail(c, n, "expected at least one %s", what);
+	if (!(*items = calloc(count, size)))
+		return fail_nomem(c);
+	*n_items = count;
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *item = seq_item(c, n, i);
+		size_t old = path_push(c, "[%zu]", i);
+		if ((err = visit(c, item)) || (err = read(c, item, (char *)*items + i * size)))
+			return err;
+		path_pop(c, old);
+	}
+	return 0;
+}
+
+static int policy_permissions(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct rbac_policy *p = obj;
+	return read_rule_list(c, n, "permission", sizeof(*p->permissions), (void **)&p->permissions,
+			      &p->n_permissions, read_permission);
+}
+
+static int policy_principals(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct rbac_policy *p = obj;
+	return read_rule_list(c, n, "principal", sizeof(*p->principals), (void **)&p->principals,
+			      &p->n_principals, read_principal);
+}
+
+static int read_policy(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "permissions", policy_permissions, true },
+		{ "principals", policy_principals, true },
+		{ "condition", refuse_unsupported, false },
+		{ "checked_condition", refuse_unsupported, false },
+	};
+	return WALK(c, n, fields, obj);
+}
+
+/* rules.policies: a map from policy name to policy (proto map<string,
+ * Policy>). Envoy evaluates them in name order; ALLOW and DENY do not depend
+ * on the order, so they are kept as written. */
+static int rules_policies(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct rbac_config *rbac = obj;
+	int err = expect_mapping(c, n);
+	if (err)
+		return err;
+	size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+	if (!count)
+		return 0;
+	if (!(rbac->policies = calloc(count, sizeof(*rbac->policies))))
+		return fail_nomem(c);
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_pair_t *pair = &n->data.mapping.pairs.start[i];
+		yaml_node_t *key = yaml_document_get_node(c->doc, pair->key);
+		struct rbac_policy *p = &rbac->policies[i];
+		char buf[SHOWN_MAX + 4];
+		if ((err = visit(c, key)))
+			return err;
+		if (key->type != YAML_SCALAR_NODE)
+			return fail(c, key, "expected a policy name, not a %s",
+				    key->type == YAML_MAPPING_NODE ? "mapping" : "sequence");
+		size_t old = path_push_field(c, shown(key, buf));
+		rbac->n_policies = i + 1;
+		if ((err = read_name(c, key, &p->name)))
+			return err;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(p->name, rbac->policies[j].name) == 0)
+				return fail(c, key, "duplicate policy");
+		if ((err = read_policy(c, yaml_document_get_node(c->doc, pair->value), p)))
+			return err;
+		path_pop(c, old);
+	}
+	return 0;
+}
+
+static int rules_action(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	/* Same order as enum rbac_action. */
+	static const char *const names[] = { "ALLOW", "DENY", NULL };
+	static const char *const envoy_only[] = { "LOG", NULL };
+	struct rbac_config *rbac = obj;
+	int v;
+	int err = read_enum(c, n, names, envoy_only, &v);
+	if (!err)
+		rbac->action = (enum rbac_action)v;
+	return err;
+}
+
+static int rbac_rules(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "action", rules_action, false },
+		{ "policies", rules_policies, false },
+	};
+	return WALK(c, n, fields, obj);
+}
+
+static int rbac_stat_prefix(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct rbac_config *rbac = obj;
+	return read_name(c, n, &rbac->stat_prefix);
+}
+
+/* Envoy without `rules` enforces nothing; skiff asks for them, so that an
+ * authorization filter always authorizes. */
+static int rbac_typed_config(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "@type", NULL, true },
+		{ "stat_prefix", rbac_stat_prefix, true },
+		{ "rules", rbac_rules, true },
+		{ "shadow_rules", refuse_unsupported, false },
+		{ "shadow_rules_stat_prefix", refuse_unsupported, false },
+		{ "matcher", refuse_rbac_matcher, false },
+		{ "shadow_matcher", refuse_unsupported, false },
+		{ "enforcement_type", refuse_unsupported, false },
+	};
+	return walk_typed_config(c, n, RBAC_TYPE, fields, sizeof(fields) / sizeof(fields[0]), obj);
+}
+
 /* ---- listeners --------------------------------------------------------- */
 
 static int file_log_path(struct ctx *c, yaml_node_t *n, void *obj)
 {
-	struct listener_src *ls = obj;
-	return read_name(c, n, &ls->l->chains[0].tcp_proxy.access_log.path);
+	struct chain_src *cs = obj;
+	return read_name(c, n, &cs->fc->tcp_proxy.access_log.path);
 }
 
 static int access_log_name(struct ctx *c, yaml_node_t *n, void *obj)
@@ -620,24 +1240,24 @@ static int tcp_proxy_access_log(struct ctx *c, yaml_node_t *n, void *obj)
 
 static int tcp_proxy_stat_prefix(struct ctx *c, yaml_node_t *n, void *obj)
 {
-	struct listener_src *ls = obj;
-	return read_name(c, n, &ls->l->chains[0].tcp_proxy.stat_prefix);
+	struct chain_src *cs = obj;
+	return read_name(c, n, &cs->fc->tcp_proxy.stat_prefix);
 }
 
 static int tcp_proxy_cluster(struct ctx *c, yaml_node_t *n, void *obj)
 {
-	struct listener_src *ls = obj;
-	ls->cluster = n;
-	return read_name(c, n, &ls->l->chains[0].tcp_proxy.cluster_name);
+	struct chain_src *cs = obj;
+	cs->cluster = n;
+	return read_name(c, n, &cs->fc->tcp_proxy.cluster_name);
 }
 
 static int tcp_proxy_idle_timeout(struct ctx *c, yaml_node_t *n, void *obj)
 {
-	struct listener_src *ls = obj;
-	return read_duration(c, n, &ls->l->chains[0].tcp_proxy.idle_timeout_ms);
+	struct chain_src *cs = obj;
+	return read_duration(c, n, &cs->fc->tcp_proxy.idle_timeout_ms);
 }
 
-static int filter_typed_config(struct ctx *c, yaml_node_t *n, void *obj)
+static int tcp_proxy_typed_config(struct ctx *c, yaml_node_t *n, void *obj)
 {
 	static const struct field fields[] = {
 		{ "@type", NULL, true },
@@ -649,32 +1269,171 @@ static int filter_typed_config(struct ctx *c, yaml_node_t *n, void *obj)
 	return walk_typed_config(c, n, TCP_PROXY_TYPE, fields, 5, obj);
 }
 
-static int filter_name(struct ctx *c, yaml_node_t *n, void *obj)
+static yaml_node_t *mapping_get(struct ctx *c, yaml_node_t *n, const char *key)
 {
-	(void)obj;
-	return read_exact(c, n, TCP_PROXY_NAME);
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++)
+		if (scalar_is(yaml_document_get_node(c->doc, p->key), key))
+			return yaml_document_get_node(c->doc, p->value);
+	return NULL;
 }
 
-static int read_filter(struct ctx *c, yaml_node_t *n, void *obj)
+/* Which of the extensions `names` the item `n` of a filter list is: its
+ * name decides what its typed_config holds, so it is read first, wherever
+ * it is. Without a name, the typed_config's @type (`types`, same order)
+ * decides, else the first, so that the errors inside typed_config come
+ * before the missing name, as the walk finds them. */
+static int extension_kind(struct ctx *c, yaml_node_t *n, const char *const *names,
+			  const char *const *types, int *kind)
+{
+	int err = expect_mapping(c, n);
+	if (err)
+		return err;
+	*kind = 0;
+	yaml_node_t *name = mapping_get(c, n, "name");
+	if (name) {
+		size_t old = path_push_field(c, "name");
+		if ((err = read_extension(c, name, names, kind)))
+			return err;
+		path_pop(c, old);
+		return 0;
+	}
+	yaml_node_t *tc = mapping_get(c, n, "typed_config");
+	yaml_node_t *type = tc && tc->type == YAML_MAPPING_NODE ? mapping_get(c, tc, "@type") : NULL;
+	for (int i = 0; type && types[i]; i++)
+		if (scalar_is(type, types[i]))
+			*kind = i;
+	return 0;
+}
+
+enum filter_kind { FILTER_TCP_PROXY, FILTER_RBAC };
+
+static int read_filter(struct ctx *c, yaml_node_t *n, struct chain_src *cs, enum filter_kind *kind)
+{
+	/* Same order as enum filter_kind. */
+	static const char *const names[] = { TCP_PROXY_NAME, RBAC_NAME, NULL };
+	static const char *const types[] = { TCP_PROXY_TYPE, RBAC_TYPE, NULL };
+	static const struct field tcp_proxy[] = {
+		{ "name", NULL, true },
+		{ "typed_config", tcp_proxy_typed_config, true },
+	};
+	static const struct field rbac[] = {
+		{ "name", NULL, true },
+		{ "typed_config", rbac_typed_config, true },
+	};
+	int k;
+	int err = extension_kind(c, n, names, types, &k);
+	if (err)
+		return err;
+	*kind = (enum filter_kind)k;
+	if (*kind == FILTER_TCP_PROXY)
+		return WALK(c, n, tcp_proxy, cs);
+	if (cs->fc->rbac)
+		return fail(c, n, "at most one " RBAC_NAME " filter (skiff supports one)");
+	if (!(cs->fc->rbac = calloc(1, sizeof(*cs->fc->rbac))))
+		return fail_nomem(c);
+	cs->fc->rbac->action = RBAC_ALLOW; /* Envoy's default */
+	return WALK(c, n, rbac, cs->fc->rbac);
+}
+
+/* [rbac,] tcp_proxy: the proxy ends the chain, as it takes the bytes. */
+static int chain_filters(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct chain_src *cs = obj;
+	enum filter_kind kind = FILTER_RBAC;
+	size_t count = 0;
+	int err = expect_sequence(c, n, &count);
+	if (err)
+		return err;
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *item = seq_item(c, n, i);
+		size_t old = path_push(c, "[%zu]", i);
+		if ((err = visit(c, item)) || (err = read_filter(c, item, cs, &kind)))
+			return err;
+		if (kind == FILTER_TCP_PROXY && i + 1 < count)
+			return fail(c, item, TCP_PROXY_NAME " must be the last filter");
+		path_pop(c, old);
+	}
+	if (kind != FILTER_TCP_PROXY)
+		return fail(c, n, "must end with an " TCP_PROXY_NAME " filter");
+	cs->tcp_proxy_at = count - 1;
+	return 0;
+}
+
+
+static int match_transport_protocol(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const char *const names[] = { "raw_buffer", "tls", NULL };
+	struct chain_src *cs = obj;
+	int v;
+	int err = read_enum(c, n, names, NULL, &v);
+	if (!err) {
+		cs->fc->match = v ? CHAIN_MATCH_TLS : CHAIN_MATCH_RAW_BUFFER;
+		cs->protocol = n;
+	}
+	return err;
+}
+
+static int chain_filter_chain_match(struct ctx *c, yaml_node_t *n, void *obj)
 {
 	static const struct field fields[] = {
-		{ "name", filter_name, true },
-		{ "typed_config", filter_typed_config, true },
+		{ "transport_protocol", match_transport_protocol, false },
+		{ "destination_port", refuse_chain_match, false },
+		{ "prefix_ranges", refuse_chain_match, false },
+		{ "address_suffix", refuse_chain_match, false },
+		{ "suffix_len", refuse_chain_match, false },
+		{ "direct_source_prefix_ranges", refuse_chain_match, false },
+		{ "source_type", refuse_chain_match, false },
+		{ "source_prefix_ranges", refuse_chain_match, false },
+		{ "source_ports", refuse_chain_match, false },
+		{ "server_names", refuse_chain_match, false },
+		{ "application_protocols", refuse_chain_match, false },
 	};
 	return WALK(c, n, fields, obj);
 }
 
-static int chain_filters(struct ctx *c, yaml_node_t *n, void *obj)
+static int chain_transport_socket(struct ctx *c, yaml_node_t *n, void *obj)
 {
-	return walk_one(c, n, "filter", read_filter, obj);
+	struct chain_src *cs = obj;
+	cs->transport_socket = n;
+	return read_transport_socket(c, n, false, &cs->fc->tls);
+}
+
+static int chain_name(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct chain_src *cs = obj;
+	cs->name = n;
+	return read_name(c, n, &cs->fc->name);
+}
+
+/* The match and the transport must agree: TLS bytes go to a TLS socket,
+ * plaintext bytes to none. */
+static int check_chain(struct ctx *c, struct chain_src *cs)
+{
+	if (cs->fc->match == CHAIN_MATCH_TLS && !cs->fc->tls) {
+		path_push_field(c, "transport_socket");
+		return fail(c, cs->node, "required with filter_chain_match.transport_protocol tls");
+	}
+	if (cs->fc->match == CHAIN_MATCH_RAW_BUFFER && cs->fc->tls) {
+		path_push_field(c, "transport_socket");
+		return fail(c, cs->transport_socket, "must be absent with "
+			    "filter_chain_match.transport_protocol raw_buffer (plaintext)");
+	}
+	return 0;
 }
 
 static int read_filter_chain(struct ctx *c, yaml_node_t *n, void *obj)
 {
 	static const struct field fields[] = {
+		{ "name", chain_name, false },
+		{ "filter_chain_match", chain_filter_chain_match, false },
+		{ "transport_socket", chain_transport_socket, false },
 		{ "filters", chain_filters, true },
 	};
-	return WALK(c, n, fields, obj);
+	struct chain_src *cs = obj;
+	cs->node = n;
+	cs->fc->tcp_proxy.idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+	int err = WALK(c, n, fields, obj);
+	return err ? err : check_chain(c, cs);
 }
 
 static int listener_name(struct ctx *c, yaml_node_t *n, void *obj)
@@ -711,7 +1470,109 @@ static int listener_direction(struct ctx *c, yaml_node_t *n, void *obj)
 
 static int listener_filter_chains(struct ctx *c, yaml_node_t *n, void *obj)
 {
-	return walk_one(c, n, "filter chain", read_filter_chain, obj);
+	struct listener_src *ls = obj;
+	size_t count = 0;
+	int err = expect_sequence(c, n, &count);
+	if (err)
+		return err;
+	if (count < 1 || count > LISTENER_MAX_CHAINS)
+		return fail(c, n, "expected one or two filter chains (a TLS chain beside a "
+				  "plaintext one), got %zu", count);
+	ls->l->n_chains = count;
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *item = seq_item(c, n, i);
+		size_t old = path_push(c, "[%zu]", i);
+		ls->chains[i].fc = &ls->l->chains[i];
+		if ((err = visit(c, item)) || (err = read_filter_chain(c, item, &ls->chains[i])))
+			return err;
+		path_pop(c, old);
+	}
+	return 0;
+}
+
+static int tls_inspector_typed_config(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "@type", NULL, true },
+	};
+	return walk_typed_config(c, n, TLS_INSPECTOR_TYPE, fields, 1, obj);
+}
+
+static int original_dst_typed_config(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "@type", NULL, true },
+	};
+	return walk_typed_config(c, n, ORIGINAL_DST_TYPE, fields, 1, obj);
+}
+
+/* tls_inspector lets the chains match on transport_protocol; original_dst
+ * is what use_original_dst already does. */
+static int read_listener_filter(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const char *const names[] = { TLS_INSPECTOR_NAME, ORIGINAL_DST_NAME, NULL };
+	static const char *const types[] = { TLS_INSPECTOR_TYPE, ORIGINAL_DST_TYPE, NULL };
+	static const struct field tls_inspector[] = {
+		{ "name", NULL, true },
+		{ "typed_config", tls_inspector_typed_config, false },
+	};
+	static const struct field original_dst[] = {
+		{ "name", NULL, true },
+		{ "typed_config", original_dst_typed_config, false },
+	};
+	struct listener_src *ls = obj;
+	int kind;
+	int err = extension_kind(c, n, names, types, &kind);
+	if (err)
+		return err;
+	if (kind == 1)
+		return WALK(c, n, original_dst, obj);
+	ls->has_tls_inspector = true;
+	return WALK(c, n, tls_inspector, obj);
+}
+
+static int listener_listener_filters(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	return walk_sequence(c, n, read_listener_filter, obj);
+}
+
+/* The rules between a listener's chains. Two chains are Istio's permissive
+ * mode: the tls_inspector reads the first bytes, a TLS ClientHello picks
+ * the tls chain, anything else the other, so that one is plaintext. */
+static int check_chains(struct ctx *c, struct listener_src *ls)
+{
+	struct listener *l = ls->l;
+	size_t n_tls = 0, tls_at = 0;
+	for (size_t i = 0; i < l->n_chains; i++) {
+		if (l->chains[i].match == CHAIN_MATCH_TLS) {
+			n_tls++;
+			tls_at = i;
+		}
+	}
+	if (l->n_chains == 2 && l->chains[0].name && l->chains[1].name &&
+	    strcmp(l->chains[0].name, l->chains[1].name) == 0) {
+		path_push(c, ".filter_chains[1].name");
+		return fail(c, ls->chains[1].name, "duplicate name \"%s\" (also filter_chains[0])",
+			    l->chains[1].name);
+	}
+	if (l->n_chains == 2 && n_tls != 1) {
+		struct chain_src *second = &ls->chains[1];
+		path_push(c, ".filter_chains[1].filter_chain_match");
+		return fail(c, second->protocol ? second->protocol : second->node,
+			    "with two filter chains, one must match transport_protocol tls and "
+			    "the other raw_buffer or nothing");
+	}
+	if (l->n_chains == 2 && l->chains[1 - tls_at].tls) {
+		path_push(c, ".filter_chains[%zu].transport_socket", 1 - tls_at);
+		return fail(c, ls->chains[1 - tls_at].transport_socket, "must be absent on the "
+			    "plaintext chain beside a transport_protocol tls chain");
+	}
+	if (n_tls && !ls->has_tls_inspector) {
+		path_push(c, ".filter_chains[%zu].filter_chain_match.transport_protocol", tls_at);
+		return fail(c, ls->chains[tls_at].protocol,
+			    "needs the " TLS_INSPECTOR_NAME " listener filter");
+	}
+	return 0;
 }
 
 static int read_listener(struct ctx *c, yaml_node_t *n, void *obj)
@@ -721,13 +1582,13 @@ static int read_listener(struct ctx *c, yaml_node_t *n, void *obj)
 		{ "address", listener_address, true },
 		{ "use_original_dst", listener_original_dst, false },
 		{ "traffic_direction", listener_direction, false },
+		{ "listener_filters", listener_listener_filters, false },
 		{ "filter_chains", listener_filter_chains, true },
 	};
 	struct listener_src *ls = obj;
 	ls->node = n;
-	ls->l->n_chains = 1;
-	ls->l->chains[0].tcp_proxy.idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
-	return WALK(c, n, fields, ls);
+	int err = WALK(c, n, fields, ls);
+	return err ? err : check_chains(c, ls);
 }
 
 /* ---- clusters ---------------------------------------------------------- */
@@ -869,6 +1730,12 @@ static int cluster_connect_timeout(struct ctx *c, yaml_node_t *n, void *obj)
 	return read_duration(c, n, &cs->cl->connect_timeout_ms);
 }
 
+static int cluster_transport_socket(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct cluster_src *cs = obj;
+	return read_transport_socket(c, n, true, &cs->cl->tls);
+}
+
 /* The rules between fields of one cluster, as Envoy has them. */
 static int check_cluster(struct ctx *c, struct cluster_src *cs)
 {
@@ -908,6 +1775,7 @@ static int read_cluster(struct ctx *c, yaml_node_t *n, void *obj)
 		{ "lb_policy", cluster_lb_policy, false },
 		{ "upstream_bind_config", cluster_bind_config, false },
 		{ "load_assignment", cluster_load_assignment, false },
+		{ "transport_socket", cluster_transport_socket, false },
 	};
 	struct cluster_src *cs = obj;
 	cs->node = n;
@@ -1100,8 +1968,26 @@ static void path_set(struct ctx *c, const char *fmt, ...)
 	c->path_len = strlen(c->path);
 }
 
+/* Points each chain's tcp_proxy at its cluster. */
+static int resolve_clusters(struct ctx *c, size_t i)
+{
+	struct listener *l = &c->snap->listeners[i];
+	for (size_t j = 0; j < l->n_chains; j++) {
+		struct tcp_proxy_config *tp = &l->chains[j].tcp_proxy;
+		tp->cluster = snapshot_find_cluster(c->snap, tp->cluster_name);
+		if (!tp->cluster) {
+			path_set(c, "static_resources.listeners[%zu].filter_chains[%zu].filters[%zu]."
+				    "typed_config.cluster", i, j, c->lsrc[i].chains[j].tcp_proxy_at);
+			return fail(c, c->lsrc[i].chains[j].cluster, "no cluster named \"%s\" in "
+				    "static_resources.clusters", tp->cluster_name);
+		}
+	}
+	return 0;
+}
+
 static int check_listeners(struct ctx *c)
 {
+	int err;
 	struct snapshot *s = c->snap;
 	char a[SOCK_ADDR_STRLEN];
 	for (size_t i = 0; i < s->n_listeners; i++) {
@@ -1128,14 +2014,8 @@ static int check_listeners(struct ctx *c)
 			return fail(c, c->lsrc[i].address, "%s is also the admin address",
 				    sock_addr_format(&l->addr, a, sizeof(a)));
 		}
-		struct tcp_proxy_config *tp = &l->chains[0].tcp_proxy;
-		tp->cluster = snapshot_find_cluster(s, tp->cluster_name);
-		if (!tp->cluster) {
-			path_set(c, "static_resources.listeners[%zu].filter_chains[0].filters[0]."
-				    "typed_config.cluster", i);
-			return fail(c, c->lsrc[i].cluster, "no cluster named \"%s\" in "
-				    "static_resources.clusters", tp->cluster_name);
-		}
+		if ((err = resolve_clusters(c, i)))
+			return err;
 	}
 	return 0;
 }

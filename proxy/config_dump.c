@@ -145,21 +145,170 @@ static const char *direction_name(enum traffic_direction d)
 	}
 }
 
-static void dump_tcp_proxy(struct jbuf *b, const struct tcp_proxy_config *l)
+static void dump_tcp_proxy(struct jbuf *b, const struct tcp_proxy_config *tp)
 {
 	jb_raw(b, "{\"name\":\"envoy.filters.network.tcp_proxy\",\"typed_config\":{\"@type\":\"" TYPE_PREFIX
 		  "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\"");
-	jb_member_str(b, false, "stat_prefix", l->stat_prefix);
-	jb_member_str(b, false, "cluster", l->cluster_name);
-	jb_duration(b, "idle_timeout", l->idle_timeout_ms);
-	if (l->access_log.path) {
+	jb_member_str(b, false, "stat_prefix", tp->stat_prefix);
+	jb_member_str(b, false, "cluster", tp->cluster_name);
+	jb_duration(b, "idle_timeout", tp->idle_timeout_ms);
+	if (tp->access_log.path) {
 		jb_raw(b, ",\"access_log\":[{\"name\":\"envoy.access_loggers.file\",\"typed_config\":{"
 			  "\"@type\":\"" TYPE_PREFIX
 			  "envoy.extensions.access_loggers.file.v3.FileAccessLog\"");
-		jb_member_str(b, false, "path", l->access_log.path);
+		jb_member_str(b, false, "path", tp->access_log.path);
 		jb_raw(b, "}}]");
 	}
 	jb_raw(b, "}}");
+}
+
+static void dump_rbac_policy(struct jbuf *b, const struct rbac_policy *p)
+{
+	jb_str(b, p->name);
+	jb_raw(b, ":{\"permissions\":[");
+	for (size_t i = 0; i < p->n_permissions; i++) {
+		jb_raw(b, i ? "," : "");
+		if (p->permissions[i].any)
+			jb_raw(b, "{\"any\":true}");
+		else
+			jb_printf(b, "{\"destination_port\":%u}", p->permissions[i].destination_port);
+	}
+	jb_raw(b, "],\"principals\":[");
+	for (size_t i = 0; i < p->n_principals; i++) {
+		jb_raw(b, i ? "," : "");
+		if (p->principals[i].any) {
+			jb_raw(b, "{\"any\":true}");
+		} else {
+			jb_raw(b, "{\"authenticated\":{\"principal_name\":{\"exact\":");
+			jb_str(b, p->principals[i].principal_name);
+			jb_raw(b, "}}}");
+		}
+	}
+	jb_raw(b, "]}");
+}
+
+/* An empty policies map is left out, as protobuf's JSON mapping does. */
+static void dump_rbac(struct jbuf *b, const struct rbac_config *rbac)
+{
+	jb_raw(b, "{\"name\":\"envoy.filters.network.rbac\",\"typed_config\":{\"@type\":\"" TYPE_PREFIX
+		  "envoy.extensions.filters.network.rbac.v3.RBAC\",\"rules\":{");
+	jb_member_str(b, true, "action", rbac->action == RBAC_DENY ? "DENY" : "ALLOW");
+	if (rbac->n_policies) {
+		jb_raw(b, ",\"policies\":{");
+		for (size_t i = 0; i < rbac->n_policies; i++) {
+			jb_raw(b, i ? "," : "");
+			dump_rbac_policy(b, &rbac->policies[i]);
+		}
+		jb_raw(b, "}");
+	}
+	jb_raw(b, "}");
+	jb_member_str(b, false, "stat_prefix", rbac->stat_prefix);
+	jb_raw(b, "}}");
+}
+
+static void dump_filename(struct jbuf *b, const char *key, const char *file)
+{
+	jb_printf(b, "\"%s\":{\"filename\":", key);
+	jb_str(b, file);
+	jb_raw(b, "}");
+}
+
+static void dump_strings(struct jbuf *b, char *const *v, size_t n)
+{
+	jb_raw(b, "[");
+	for (size_t i = 0; i < n; i++) {
+		jb_raw(b, i ? "," : "");
+		jb_str(b, v[i]);
+	}
+	jb_raw(b, "]");
+}
+
+/* CommonTlsContext: file names only, never the contents, as Envoy shows. */
+static void dump_common_tls(struct jbuf *b, const struct tls_config *tls)
+{
+	jb_raw(b, "\"common_tls_context\":{\"tls_params\":{");
+	jb_member_str(b, true, "tls_minimum_protocol_version",
+		      tls->min_version == 0x0303 ? "TLSv1_2" : "TLSv1_3");
+	jb_raw(b, "},\"tls_certificates\":[{");
+	dump_filename(b, "certificate_chain", tls->cert_chain_file);
+	jb_raw(b, ",");
+	dump_filename(b, "private_key", tls->private_key_file);
+	jb_raw(b, "}]");
+	if (tls->trusted_ca_file) {
+		jb_raw(b, ",\"validation_context\":{");
+		dump_filename(b, "trusted_ca", tls->trusted_ca_file);
+		if (tls->n_match_sans) {
+			jb_raw(b, ",\"match_typed_subject_alt_names\":[");
+			for (size_t i = 0; i < tls->n_match_sans; i++) {
+				jb_raw(b, i ? ",{\"san_type\":\"URI\",\"matcher\":{\"exact\":"
+					    : "{\"san_type\":\"URI\",\"matcher\":{\"exact\":");
+				jb_str(b, tls->match_sans[i]);
+				jb_raw(b, "}}");
+			}
+			jb_raw(b, "]");
+		}
+		jb_raw(b, "}");
+	}
+	if (tls->n_alpn) {
+		jb_raw(b, ",\"alpn_protocols\":");
+		dump_strings(b, tls->alpn, tls->n_alpn);
+	}
+	jb_raw(b, "}");
+}
+
+/* ,"transport_socket":{...}: DownstreamTlsContext on a filter chain,
+ * UpstreamTlsContext on a cluster. */
+static void dump_transport_socket(struct jbuf *b, const struct tls_config *tls, bool upstream)
+{
+	jb_raw(b, ",\"transport_socket\":{\"name\":\"envoy.transport_sockets.tls\",\"typed_config\":{"
+		  "\"@type\":\"" TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3.");
+	jb_raw(b, upstream ? "UpstreamTlsContext\"," : "DownstreamTlsContext\",");
+	dump_common_tls(b, tls);
+	if (!upstream)
+		jb_printf(b, ",\"require_client_certificate\":%s",
+			  tls->require_client_certificate ? "true" : "false");
+	else if (tls->sni)
+		jb_member_str(b, false, "sni", tls->sni);
+	jb_raw(b, "}}");
+}
+
+/* A FilterChain, members in Envoy's field order. */
+static void dump_chain(struct jbuf *b, const struct filter_chain *fc)
+{
+	jb_raw(b, "{");
+	if (fc->match != CHAIN_MATCH_ANY) {
+		jb_raw(b, "\"filter_chain_match\":{");
+		jb_member_str(b, true, "transport_protocol",
+			      fc->match == CHAIN_MATCH_TLS ? "tls" : "raw_buffer");
+		jb_raw(b, "},");
+	}
+	jb_raw(b, "\"filters\":[");
+	if (fc->rbac) {
+		dump_rbac(b, fc->rbac);
+		jb_raw(b, ",");
+	}
+	dump_tcp_proxy(b, &fc->tcp_proxy);
+	jb_raw(b, "]");
+	if (fc->tls)
+		dump_transport_socket(b, fc->tls, false);
+	if (fc->name)
+		jb_member_str(b, false, "name", fc->name);
+	jb_raw(b, "}");
+}
+
+/* The snapshot keeps no listener filters: a chain matching tls is what
+ * needed the tls_inspector (the bootstrap reader checks it was there), and
+ * original_dst is use_original_dst. */
+static void dump_listener_filters(struct jbuf *b, const struct listener *l)
+{
+	for (size_t i = 0; i < l->n_chains; i++) {
+		if (l->chains[i].match == CHAIN_MATCH_TLS) {
+			jb_raw(b, ",\"listener_filters\":[{\"name\":\"envoy.filters.listener.tls_inspector\","
+				  "\"typed_config\":{\"@type\":\"" TYPE_PREFIX
+				  "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector\"}}]");
+			return;
+		}
+	}
 }
 
 static void dump_listeners(struct jbuf *b, const struct snapshot *snap)
@@ -174,11 +323,11 @@ static void dump_listeners(struct jbuf *b, const struct snapshot *snap)
 		dump_address(b, &l->addr);
 		jb_printf(b, ",\"use_original_dst\":%s", l->use_original_dst ? "true" : "false");
 		jb_member_str(b, false, "traffic_direction", direction_name(l->direction));
+		dump_listener_filters(b, l);
 		jb_raw(b, ",\"filter_chains\":[");
 		for (size_t j = 0; j < l->n_chains; j++) {
-			jb_raw(b, j ? ",{\"filters\":[" : "{\"filters\":[");
-			dump_tcp_proxy(b, &l->chains[j].tcp_proxy);
-			jb_raw(b, "]}");
+			jb_raw(b, j ? "," : "");
+			dump_chain(b, &l->chains[j]);
 		}
 		jb_raw(b, "]}}");
 	}
@@ -210,6 +359,8 @@ static void dump_cluster(struct jbuf *b, const struct cluster *cl)
 		}
 		jb_raw(b, "]}]}");
 	}
+	if (cl->tls)
+		dump_transport_socket(b, cl->tls, true);
 	jb_raw(b, "}}");
 }
 

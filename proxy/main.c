@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "certs/cli.h"
@@ -19,6 +20,7 @@
 #include "proxy/snapshot.h"
 #include "proxy/sock_addr.h"
 #include "proxy/stats.h"
+#include "proxy/tls_setup.h"
 #include "proxy/worker.h"
 
 #define EXIT_USAGE 2
@@ -69,7 +71,32 @@ static void hook_quit(void)
 	start_drain("/quitquitquit");
 }
 
-static const struct admin_hooks hooks = { hook_snapshot, hook_draining, hook_quit };
+static char *hook_extra_metrics(bool prometheus, size_t *len)
+{
+	return tls_setup_expiry_metrics(main_snap, time(NULL), prometheus, len);
+}
+
+static const struct admin_hooks hooks = { hook_snapshot, hook_draining, hook_quit,
+					  hook_extra_metrics };
+
+#define EXPIRY_WARNING_SECONDS (24 * 3600)
+#define EXPIRY_CHECK_MS (60 * 1000)
+
+/* Warns, once a minute, while a certificate in use expires within a day:
+ * rotation should have replaced it long before. */
+static void check_expiry(void)
+{
+	static uint64_t next_check;
+	uint64_t now = loop_now_ms();
+	if (now < next_check)
+		return;
+	next_check = now + EXPIRY_CHECK_MS;
+	int64_t left = tls_setup_first_expiry(main_snap, time(NULL));
+	if (left < 0)
+		log_warn("a certificate in use has expired %lld s ago", (long long)-left);
+	else if (left < EXPIRY_WARNING_SECONDS)
+		log_warn("a certificate in use expires in %lld s", (long long)left);
+}
 
 /* Makes snap (whose reference this takes) the configuration: workers take
  * it up at their next turn, connections open under the old one keep it. */
@@ -277,6 +304,7 @@ static int serve(const struct run_opts *o, struct snapshot *snap)
 		loop_run_once(&loop, 100);
 		snapshot_collect();
 		config_source_tick();
+		check_expiry();
 		if (!draining)
 			continue;
 		unsigned open = workers_live_sessions();

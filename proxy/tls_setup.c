@@ -108,3 +108,69 @@ void tls_setup_each(const struct snapshot *snap, void (*fn)(const struct tls_con
 		if (snap->clusters[i].tls)
 			fn(snap->clusters[i].tls, arg);
 }
+
+struct expiry {
+	int64_t first;
+	time_t now;
+	FILE *f; /* NULL: only compute first */
+};
+
+static void note_expiry(const struct tls_config *tls, void *arg)
+{
+	struct expiry *e = arg;
+	if (!tls->identity)
+		return;
+	int64_t left = (int64_t)tls->identity->not_after - (int64_t)e->now;
+	if (left < e->first)
+		e->first = left;
+	if (!e->f)
+		return;
+	/* File names and SPIFFE ids hold no quote or backslash worth escaping
+	 * beyond these two. */
+	fputs("skiff_certificate_expiry_seconds{file=\"", e->f);
+	for (const char *p = tls->cert_chain_file; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fputc('\\', e->f);
+		fputc(*p, e->f);
+	}
+	fprintf(e->f, "\",spiffe_id=\"%s\",serial=\"%s\"} %lld\n", tls->identity->spiffe_id,
+		tls->identity->serial, (long long)left);
+}
+
+int64_t tls_setup_first_expiry(const struct snapshot *snap, time_t now)
+{
+	struct expiry e = { INT64_MAX, now, NULL };
+	tls_setup_each(snap, note_expiry, &e);
+	return e.first;
+}
+
+char *tls_setup_expiry_metrics(const struct snapshot *snap, time_t now, bool prometheus,
+			       size_t *len)
+{
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, len);
+	if (!f)
+		return NULL;
+	struct expiry e = { INT64_MAX, now, prometheus ? f : NULL };
+	if (prometheus)
+		fputs("# TYPE skiff_certificate_expiry_seconds gauge\n", f);
+	tls_setup_each(snap, note_expiry, &e);
+	if (e.first != INT64_MAX) {
+		long long days = e.first / 86400;
+		if (prometheus)
+			fprintf(f, "# TYPE envoy_server_days_until_first_cert_expiring gauge\n"
+				   "envoy_server_days_until_first_cert_expiring %lld\n"
+				   "# TYPE skiff_server_seconds_until_first_cert_expiring gauge\n"
+				   "skiff_server_seconds_until_first_cert_expiring %lld\n",
+				days, (long long)e.first);
+		else
+			fprintf(f, "server.days_until_first_cert_expiring: %lld\n"
+				   "server.seconds_until_first_cert_expiring: %lld\n",
+				days, (long long)e.first);
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}

@@ -25,6 +25,7 @@ type connResult struct {
 	Resumed    bool   `json:"resumed"`
 	Serial     string `json:"serial"`
 	Reply      string `json:"reply"`
+	Local      string `json:"local,omitempty"`
 }
 
 // summary is the JSON line of --count runs.
@@ -220,6 +221,7 @@ func (o *clientOpts) oneConn() *connResult {
 	}
 	defer raw.Close()
 	raw.SetDeadline(deadline)
+	r.Local = raw.LocalAddr().String()
 
 	var c net.Conn = raw
 	var tc *tls.Conn
