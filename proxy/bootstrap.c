@@ -1137,6 +1137,8 @@ static int rules_policies(struct ctx *c, yaml_node_t *n, void *obj)
 		if (key->type != YAML_SCALAR_NODE)
 			return fail(c, key, "expected a policy name, not a %s",
 				    key->type == YAML_MAPPING_NODE ? "mapping" : "sequence");
+		if (!key->data.scalar.length)
+			return fail(c, key, "a policy name must not be empty");
 		size_t old = path_push_field(c, shown(key, buf));
 		rbac->n_policies = i + 1;
 		if ((err = read_name(c, key, &p->name)))

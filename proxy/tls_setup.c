@@ -46,6 +46,9 @@ static int setup_server(struct tls_config *tls, struct tls_ticket_keys *tickets,
 		.min_version = min_version(tls),
 		.alpn = tls->n_alpn ? (const char *const *)tls->alpn : NULL,
 		.n_alpn = tls->n_alpn,
+		/* A client that offers other protocols is refused; one that offers
+		 * none at all gets the bytes of tcp_proxy, which need no name. */
+		.allow_no_alpn = true,
 		.peer = peer_match(tls),
 		.tickets = tickets,
 	};

@@ -84,7 +84,7 @@ static inline bool test_self_cgroup(char *out, size_t len)
 /* Moves the whole process into cgroup directory `dir`. */
 static inline int test_enter_cgroup(const char *dir)
 {
-	char path[4200];
+	char path[4400];
 	FILE *f;
 	int rc;
 

@@ -60,8 +60,6 @@ static const struct lookup_case cases[] = {
 	  false, -1 },
 	{ "IPv6 is left alone while IPv6 capture is off", AF_INET6, IPPROTO_TCP, "fd00::9", 40007,
 	  "fd00::3", 8080, SK_PASS, false, SKIFF_CNT_LOOKUP_IPV6_OFF },
-	{ "a v4-mapped peer of a dual-stack lookup is still IPv6 here", AF_INET6, IPPROTO_TCP,
-	  "fd00::9", 40008, "fd00::3", 15021, SK_PASS, false, SKIFF_CNT_LOOKUP_IPV6_OFF },
 };
 
 static uint64_t counter(struct fixture *fx, int c)

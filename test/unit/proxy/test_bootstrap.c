@@ -171,11 +171,13 @@ static const struct bad_case bad_cases[] = {
 	{ L_START L_ADDR "    per_connection_buffer_limit_bytes: 1024\n" L_CHAINS CLUSTERS_C,
 	  "t.yaml:5: static_resources.listeners[0].per_connection_buffer_limit_bytes: unknown field" },
 	{ L_START L_ADDR "    filter_chains: []\n" CLUSTERS_C,
-	  "t.yaml:5: static_resources.listeners[0].filter_chains: expected exactly one filter chain "
-	  "(skiff supports one), got 0" },
+	  "t.yaml:5: static_resources.listeners[0].filter_chains: expected one or two filter chains "
+	  "(a TLS chain beside a plaintext one), got 0" },
+	{ L_START L_ADDR "    filter_chains: [{}, {}, {}]\n" CLUSTERS_C,
+	  "t.yaml:5: static_resources.listeners[0].filter_chains: expected one or two filter chains "
+	  "(a TLS chain beside a plaintext one), got 3" },
 	{ L_START L_ADDR "    filter_chains: [{}, {}]\n" CLUSTERS_C,
-	  "t.yaml:5: static_resources.listeners[0].filter_chains: expected exactly one filter chain "
-	  "(skiff supports one), got 2" },
+	  "t.yaml:5: static_resources.listeners[0].filter_chains[0].filters: required" },
 	{ L_START L_ADDR "    filter_chains: {}\n" CLUSTERS_C,
 	  "t.yaml:5: static_resources.listeners[0].filter_chains: expected a sequence" },
 	{ L_START L_ADDR "    filter_chains: [a]\n" CLUSTERS_C,
@@ -183,10 +185,10 @@ static const struct bad_case bad_cases[] = {
 	{ L_START L_ADDR "    filter_chains: [{}]\n" CLUSTERS_C,
 	  "t.yaml:5: static_resources.listeners[0].filter_chains[0].filters: required" },
 	{ L_START L_ADDR "    filter_chains: [{filter_chain_match: {}}]\n" CLUSTERS_C,
-	  "t.yaml:5: static_resources.listeners[0].filter_chains[0].filter_chain_match: unknown field" },
+	  "t.yaml:5: static_resources.listeners[0].filter_chains[0].filters: required" },
 	{ L_START L_ADDR "    filter_chains: [{filters: []}]\n" CLUSTERS_C,
-	  "t.yaml:5: static_resources.listeners[0].filter_chains[0].filters: expected exactly one "
-	  "filter (skiff supports one), got 0" },
+	  "t.yaml:5: static_resources.listeners[0].filter_chains[0].filters: must end with an "
+	  "envoy.filters.network.tcp_proxy filter" },
 	{ L_START L_ADDR "    filter_chains: [{filters: [{typed_config: {}}]}]\n" CLUSTERS_C,
 	  "t.yaml:5: static_resources.listeners[0].filter_chains[0].filters[0].typed_config.@type: required" },
 	{ L_START L_ADDR "    filter_chains: [{filters: [{name: envoy.filters.network.tcp_proxy}]}]\n" CLUSTERS_C,
@@ -196,7 +198,7 @@ static const struct bad_case bad_cases[] = {
 	{ L_START L_ADDR "    filter_chains: [{filters: [{name: envoy.filters.network.http_connection_manager}]}]\n" CLUSTERS_C,
 	  "t.yaml:5: static_resources.listeners[0].filter_chains[0].filters[0].name: not supported by "
 	  "skiff: \"envoy.filters.network.http_connection_manager\" (supported: "
-	  "envoy.filters.network.tcp_proxy)" },
+	  "envoy.filters.network.tcp_proxy, envoy.filters.network.rbac)" },
 	{ L_START L_ADDR "    filter_chains: [{filters: [{name: [x]}]}]\n" CLUSTERS_C,
 	  "t.yaml:5: static_resources.listeners[0].filter_chains[0].filters[0].name: expected a string" },
 	{ L_START L_ADDR "    filter_chains: [{filters: [{name: envoy.filters.network.tcp_proxy, typed_config: x}]}]\n" CLUSTERS_C,
