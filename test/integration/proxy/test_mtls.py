@@ -345,6 +345,39 @@ def certificate_rotation_under_load_drops_nothing():
 
 
 @test
+def bad_new_certificate_is_refused_and_the_old_one_keeps_serving():
+    pki = Pki()
+    server, client = pki.issue("server", SERVER_ID), pki.issue("client", CLIENT_ID)
+    app()
+    s = Skiff(inbound_config(server))
+    before = go_client(client)
+    assert before["ok"]
+    with open(os.path.join(server, "cert.pem.tmp"), "w") as f:
+        f.write("-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n")
+    os.rename(os.path.join(server, "cert.pem.tmp"), os.path.join(server, "cert.pem"))
+    wait_for(lambda: "certificate rotation refused" in s.log(), what="the refusal log line")
+    assert "cert.pem" in s.log().split("certificate rotation refused")[1].splitlines()[0]
+    after = go_client(client)
+    assert after["ok"] and after["serial"] == before["serial"], after
+
+
+@test
+def silent_client_on_a_strict_port_times_out():
+    pki = Pki()
+    app()
+    s = Skiff(inbound_config(pki.issue("server", SERVER_ID)))
+    c = socket.create_connection(("127.0.0.1", INBOUND))
+    started = time.monotonic()
+    c.settimeout(5)
+    try:
+        assert c.recv(1) == b""
+    except ConnectionResetError:
+        pass
+    assert 0.8 < time.monotonic() - started < 3
+    assert s.stat("listener.127.0.0.1_16006.ssl.handshake_timeout") == 1
+
+
+@test
 def tls_scan_shows_only_tls12_13_forward_secret_aead():
     pki = Pki()
     app()
