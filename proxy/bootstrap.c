@@ -680,8 +680,8 @@ static int read_spiffe_id(struct ctx *c, yaml_node_t *n, char **out)
 	if (e == SPIFFE_OK && !id.path_len)
 		e = SPIFFE_ERR_NO_PATH;
 	if (e != SPIFFE_OK)
-		return fail(c, n, "expected a SPIFFE id like spiffe://cluster.local/ns/default/sa/web, "
-				  "got \"%s\": %s", shown(n, buf), spiffe_strerror(e));
+		return fail(c, n, "expected a SPIFFE id (spiffe://<trust-domain>/<path>), got \"%s\": %s",
+			    shown(n, buf), spiffe_strerror(e));
 	return 0;
 }
 

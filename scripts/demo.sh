@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo of skiff's main job, as far as it is built: two pods, each with an
 # app and a skiff sidecar, the app in pod A calling the app in pod B through
-# both sidecars. A "pod" is a network namespace (joined to the other by a
+# both sidecars, mutual TLS with SPIFFE identities between them. A "pod" is a network namespace (joined to the other by a
 # veth pair, addresses from the documentation range 192.0.2.0/24 that exist
 # only inside them). Needs root; cleans up after itself.
 set -euo pipefail
@@ -43,10 +43,20 @@ in_pod a iptables -t nat -A OUTPUT -p tcp -d $POD_B -m owner ! --uid-owner 1337 
 in_pod b iptables -t nat -A PREROUTING -p tcp --dport 8080 -j REDIRECT --to-ports 15006
 echo "ok"
 
-step "sidecars: skiff run (embedded default: transparent passthrough) as UID 1337 in each pod"
+step "identities: a development CA and one SPIFFE id per pod (skiff certs)"
+"$SKIFF" certs ca --out "$work/certs/ca" --trust-domain cluster.local
+for pod in a b; do
+	"$SKIFF" certs issue --ca "$work/certs/ca" --spiffe spiffe://cluster.local/ns/default/sa/pod-$pod \
+		--ttl 1h --out "$work/certs/pod-$pod"
+	sed "s|CERTS|$work/certs|g" scripts/demo/pod-$pod.yaml >"$work/pod-$pod.yaml"
+done
+chown -R 1337:1337 "$work/certs" # the sidecar's UID reads its own key
+
+step "sidecars: skiff run as UID 1337 in each pod (A: outbound mTLS, B: inbound strict mTLS + RBAC)"
 for pod in a b; do
 	in_pod $pod setpriv --reuid=1337 --regid=1337 --clear-groups \
-		"$SKIFF" run --concurrency 1 >"$work/access-$pod.log" 2>"$work/skiff-$pod.log" &
+		"$SKIFF" run -c "$work/pod-$pod.yaml" --concurrency 1 \
+		>"$work/access-$pod.log" 2>"$work/skiff-$pod.log" &
 	pids+=($!)
 done
 for pod in a b; do
@@ -71,12 +81,20 @@ for _ in 1 2 3; do in_pod a curl -s http://$POD_B:8080/; done
 step "pod B's app saw the requests come from its sidecar (127.0.0.6):"
 tail -3 "$work/app-b.log"
 
-step "pod A sidecar, outbound listener and cluster counters (/stats):"
-in_pod a curl -s http://127.0.0.1:15000/stats | grep -E '15001\.downstream_cx_total|^cluster\.PassthroughCluster\.upstream_cx_(total|tx_bytes|rx_bytes)'
-step "pod B sidecar, inbound listener counters (Prometheus on :15090):"
-in_pod b curl -s http://127.0.0.1:15090/stats/prometheus | grep -E '^envoy_listener_downstream_cx_(total|rx_bytes_total).*15006'
+step "pod A's sidecar: outbound counters, mTLS handshakes and resumed sessions (/stats):"
+in_pod a curl -s http://127.0.0.1:15000/stats |
+	grep -E '15001\.downstream_cx_total|outbound-mtls\.(upstream_cx_total|ssl\.handshake|ssl\.session_reused)'
+step "pod B's sidecar: inbound mTLS and authorization (Prometheus on :15090):"
+in_pod b curl -s http://127.0.0.1:15090/stats/prometheus |
+	grep -E '^envoy_listener_(ssl_handshake|ssl_session_reused|rbac_allowed|downstream_cx_total)\{.*15006'
+
+step "a connection that skips pod A's sidecar (UID 1337 is never captured) is plaintext: pod B refuses it"
+in_pod a setpriv --reuid=1337 --regid=1337 --clear-groups curl -s -m 2 http://$POD_B:8080/ ||
+	echo "curl failed, as it should"
+in_pod b curl -s http://127.0.0.1:15000/stats | grep -E '15006\.downstream_cx_plaintext_refused'
 
 sleep 0.3 # access log lines are flushed every 100 ms
-step "access log of pod A's sidecar (one JSON line per flow):"
+step "access logs (one JSON line per flow): pod A saw pod B's address, pod B saw pod A's identity"
 head -1 "$work/access-a.log"
-step "done: still to come in this demo as they land: BPF capture and sockmap, mTLS, HTTP/2, xDS route push, skiff flows"
+head -1 "$work/access-b.log"
+step "done: still to come in this demo as they land: BPF capture and sockmap, HTTP/2, xDS route push, skiff flows"

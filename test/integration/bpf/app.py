@@ -23,6 +23,7 @@ TIMEOUT = 20
 
 def serve(conn):
     conn.settimeout(TIMEOUT)
+    local, peer = list(conn.getsockname()), list(conn.getpeername())
     h, n = hashlib.sha256(), 0
     while True:
         data = conn.recv(1 << 16)
@@ -30,8 +31,7 @@ def serve(conn):
             break
         h.update(data)
         n += len(data)
-    line = json.dumps({"local": list(conn.getsockname()), "peer": list(conn.getpeername()),
-                       "bytes": n, "sha256": h.hexdigest()})
+    line = json.dumps({"local": local, "peer": peer, "bytes": n, "sha256": h.hexdigest()})
     conn.sendall(line.encode() + b"\n")
     conn.close()
     print(line, flush=True)
@@ -60,6 +60,7 @@ def server(host, ports):
 def client(host, port, n):
     data = os.urandom(n)
     c = socket.create_connection((host, port), timeout=TIMEOUT)
+    local, peer = list(c.getsockname()), list(c.getpeername())
     c.sendall(data)
     c.shutdown(socket.SHUT_WR)
     reply = b""
@@ -68,7 +69,7 @@ def client(host, port, n):
         if not chunk:
             break
         reply += chunk
-    print(json.dumps({"local": list(c.getsockname()), "peer": list(c.getpeername()), "sent": n,
+    print(json.dumps({"local": local, "peer": peer, "sent": n,
                       "sha256": hashlib.sha256(data).hexdigest(),
                       "reply": json.loads(reply) if reply else None}), flush=True)
 

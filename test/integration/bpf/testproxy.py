@@ -52,6 +52,9 @@ def pipe(src, dst, counter):
 
 
 def serve(conn, listener, upstream_for):
+    # A timeout makes CPython poll before each read and retry one that finds
+    # nothing: a blocking read of a sockmap socket can fail with EAGAIN.
+    conn.settimeout(300)
     prefix = "listener.0.0.0.0_%d." % listener
     bump(prefix + "downstream_cx_total")
     try:
@@ -62,6 +65,7 @@ def serve(conn, listener, upstream_for):
         conn.close()
         return
     up = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    up.settimeout(300)
     try:
         if bind:
             up.bind((bind, 0))
