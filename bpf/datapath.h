@@ -33,7 +33,8 @@ struct bpf_attach_opts {
 	uint32_t proxy_uid;        /* 1337: its connections are never captured */
 	uint16_t outbound_port;    /* 15001 */
 	uint16_t inbound_port;     /* 15006 */
-	bool sockmap;              /* sockhash + sk_msg acceleration (on) */
+	bool sockmap;              /* sockhash + sk_msg acceleration (off: see
+				    * docs/bpf.md before turning it on) */
 	bool ipv6;                 /* capture native IPv6 too (off): the proxy
 				    * must then listen on [::1] and [::] */
 	uint64_t redirect_window;  /* 0: 1 MiB; see bpf/redirect.bpf.c */

@@ -119,7 +119,10 @@ void bpf_attach_opts_init(struct bpf_attach_opts *o)
 	o->proxy_uid = SKIFF_DEFAULT_PROXY_UID;
 	o->outbound_port = SKIFF_DEFAULT_OUTBOUND_PORT;
 	o->inbound_port = SKIFF_DEFAULT_INBOUND_PORT;
-	o->sockmap = true;
+	/* Off by default: on this kernel a blocking read of a socket in a
+	 * sockmap can return EAGAIN on a wakeup that brought no data, which
+	 * breaks applications that read without a timeout (docs/bpf.md). */
+	o->sockmap = false;
 }
 
 /* libbpf speaks through here: warnings (verifier logs included) go to

@@ -79,10 +79,11 @@ enum skiff_flow_kind {
 #define SKIFF_FLOW_F_FALLBACK_S2C 0x08
 #define SKIFF_FLOW_F_CLOSED       0x10
 
-/* Value of the `flows` map. Bytes are what the connection carried: bytes
- * through the TCP stack (from the owning socket's counters) plus bytes moved
- * by sk_msg redirect. Messages are sendmsg() calls seen by sk_msg when the
- * flow is accelerated, data segments otherwise. Times are CLOCK_MONOTONIC ns. */
+/* Value of the `flows` map. Bytes are payload bytes: those through the TCP
+ * stack (the owning socket's counters, less SYN and FIN) plus those moved by
+ * sk_msg redirect. Messages are sendmsg() calls seen by sk_msg when the flow
+ * is accelerated, data segments otherwise. The TCP part is refreshed on each
+ * RTT sample and at close. Times are CLOCK_MONOTONIC ns (bpf_ktime_get_ns). */
 struct skiff_flow {
 	__u64 start_ns;
 	__u64 last_ns;

@@ -15,7 +15,9 @@ extern const char bootstrap_default_yaml[];
 
 /* Reads, parses and validates the YAML file at `path`. Returns 0 and a new
  * snapshot in *out (one reference, owned by the caller; `source` is `path`,
- * `version` is 0 until published), or a negative errno (-EINVAL for any
+ * `version` is 0 until published; certificate, key and CA files are named,
+ * not opened: every tls_config's `ctx` and `identity` are NULL, for the
+ * caller to build), or a negative errno (-EINVAL for any
  * configuration error, -ENOENT/-EACCES/... when the file cannot be read,
  * -EFBIG past 16 MiB, -ENOMEM) with *out untouched and a one-line message in
  * err ("FILE:LINE: field.path: what is wrong"; truncated to errlen). */

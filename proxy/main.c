@@ -248,22 +248,28 @@ static void on_signal(struct io *io, uint32_t events)
 		start_drain(si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+/* The Prometheus and health ports listen on every address, as Istio's do:
+ * kubelet probes and scrapers come from outside the pod. Port 0: off. */
+static int listen_public(struct loop *loop, int port, enum admin_role role, char *err,
+			 size_t errlen)
+{
+	struct sock_addr addr;
+	if (port == 0)
+		return 0;
+	sock_addr_parse("0.0.0.0", (uint32_t)port, &addr);
+	return admin_listen(loop, &addr, role, &hooks, err, errlen);
+}
+
 static int start_admin(struct loop *loop, const struct run_opts *o)
 {
 	char err[256];
-	struct sock_addr addr;
-	if (admin_listen(loop, &main_snap->admin.addr, ADMIN_FULL, &hooks, err, sizeof(err)) < 0)
-		goto fail;
-	if (o->prometheus_port && (sock_addr_parse("0.0.0.0", (uint32_t)o->prometheus_port, &addr),
-				   admin_listen(loop, &addr, ADMIN_PROMETHEUS, &hooks, err, sizeof(err)) < 0))
-		goto fail;
-	if (o->health_port && (sock_addr_parse("0.0.0.0", (uint32_t)o->health_port, &addr),
-			       admin_listen(loop, &addr, ADMIN_HEALTH, &hooks, err, sizeof(err)) < 0))
-		goto fail;
+	if (admin_listen(loop, &main_snap->admin.addr, ADMIN_FULL, &hooks, err, sizeof(err)) < 0 ||
+	    listen_public(loop, o->prometheus_port, ADMIN_PROMETHEUS, err, sizeof(err)) < 0 ||
+	    listen_public(loop, o->health_port, ADMIN_HEALTH, err, sizeof(err)) < 0) {
+		log_error("admin: %s", err);
+		return -1;
+	}
 	return 0;
-fail:
-	log_error("admin: %s", err);
-	return -1;
 }
 
 static int serve(const struct run_opts *o, struct snapshot *snap)

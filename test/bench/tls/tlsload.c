@@ -451,8 +451,7 @@ static void drive(struct slot *s)
 			ERR_clear_error();
 			int r = SSL_connect(s->ssl);
 			if (r != 1) {
-				if (!ssl_wait(s, r, "handshake"))
-					return;
+				ssl_wait(s, r, "handshake");
 				return;
 			}
 			remember_negotiated(s);
@@ -634,8 +633,10 @@ int main(int argc, char **argv)
 			      "Content-Length: 1000000000000000\r\n\r\n";
 	if (http) {
 		req_len = mode == MODE_BULK ? size : strlen(hreq);
-		if (mode != MODE_BULK)
+		if (mode != MODE_BULK) {
+			free(req);
 			req = hreq;
+		}
 		prefix = hpost;
 		prefix_len = strlen(hpost);
 	} else {

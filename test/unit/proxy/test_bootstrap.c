@@ -70,6 +70,102 @@
 #define P_TP "static_resources.listeners[0].filter_chains[0].filters[0].typed_config"
 #define P_LOG P_TP ".access_log[0]"
 
+#define RBAC "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC"
+#define DTLS "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
+#define UTLS "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+#define INSPECTOR "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
+#define ORIG_DST "type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst"
+#define WEB "spiffe://cluster.local/ns/default/sa/web"
+#define SPIFFE_ERR(got, why) \
+	": expected a SPIFFE id (spiffe://<trust-domain>/<path>), got \"" got "\": " why
+
+/* One-line flow forms of a filter, a TLS transport socket and chains. */
+#define TP_FLOW \
+	"{name: envoy.filters.network.tcp_proxy, typed_config: {\"@type\": " TCP ", stat_prefix: s, cluster: c}}"
+#define RBAC_FLOW(rules) \
+	"{name: envoy.filters.network.rbac, typed_config: {\"@type\": " RBAC ", stat_prefix: r, rules: " rules "}}"
+#define CERTS "tls_certificates: [{certificate_chain: {filename: /c.pem}, private_key: {filename: /k.pem}}]"
+#define DTLS_FLOW \
+	"{name: envoy.transport_sockets.tls, typed_config: {\"@type\": " DTLS ", common_tls_context: {" CERTS "}}}"
+/* Filter chain items, one line each. */
+#define CHAIN_TLS                                                                                \
+	"    - {filter_chain_match: {transport_protocol: tls}, transport_socket: " DTLS_FLOW ", " \
+	"filters: [" TP_FLOW "]}\n"
+#define CHAIN_RAW "    - {filter_chain_match: {transport_protocol: raw_buffer}, filters: [" TP_FLOW "]}\n"
+#define CHAIN_ANY "    - {filters: [" TP_FLOW "]}\n"
+/* A listener's tls_inspector, 1 line. */
+#define INSPECT "    listener_filters: [{name: envoy.filters.listener.tls_inspector}]\n"
+
+/* Lines 1-10: a listener whose one chain has a transport socket, in block
+ * style down to its DownstreamTlsContext's @type; the context's fields follow
+ * at 10 spaces. */
+#define DT_START                                         \
+	"static_resources:\n"                            \
+	"  listeners:\n"                                 \
+	"  - name: l\n"                                  \
+	L_ADDR                                           \
+	"    filter_chains:\n"                           \
+	"    - filters: [" TP_FLOW "]\n"                 \
+	"      transport_socket:\n"                      \
+	"        name: envoy.transport_sockets.tls\n"    \
+	"        typed_config:\n"                        \
+	"          \"@type\": " DTLS "\n"
+/* Lines 1-12: DT_START and a common_tls_context with its certificate; its
+ * other fields follow at 12 spaces. */
+#define CTC_START DT_START "          common_tls_context:\n            " CERTS "\n"
+/* Lines 1-15: CTC_START and a validation context down to its SAN matchers,
+ * items at 14 spaces. */
+#define SANS(items)                                          \
+	CTC_START "            validation_context:\n"        \
+	"              trusted_ca: {filename: /ca.pem}\n"    \
+	"              match_typed_subject_alt_names:\n" items CLUSTERS_C
+
+/* Lines 1-12: cluster "c" with a transport socket down to its
+ * UpstreamTlsContext's @type; its fields follow at 8 spaces. */
+#define UT_START                                                           \
+	C_START CLUSTER("c") "    transport_socket:\n"                     \
+	"      name: envoy.transport_sockets.tls\n      typed_config:\n" \
+	"        \"@type\": " UTLS "\n"
+/* 3 lines: a good UpstreamTlsContext's common_tls_context. */
+#define UT_CTC                                                  \
+	"        common_tls_context:\n          " CERTS "\n" \
+	"          validation_context: {trusted_ca: {filename: /ca.pem}}\n"
+
+/* Lines 1-9: a chain whose first filter is rbac, down to its @type; its
+ * fields follow at 10 spaces; RB_END closes the chain and adds cluster c. */
+#define RB_START                                           \
+	"static_resources:\n"                              \
+	"  listeners:\n"                                   \
+	"  - name: l\n"                                    \
+	L_ADDR                                             \
+	"    filter_chains:\n"                             \
+	"    - filters:\n"                                 \
+	"      - name: envoy.filters.network.rbac\n"       \
+	"        typed_config:\n"                          \
+	"          \"@type\": " RBAC "\n"
+#define RB_END "      - " TP_FLOW "\n" CLUSTERS_C
+/* Lines 1-12: RB_START down to rules.policies; policies at 14 spaces. */
+#define RB_POL RB_START "          stat_prefix: r\n          rules:\n            policies:\n"
+
+#define P_L "static_resources.listeners[0]"
+#define P_FC P_L ".filter_chains"
+#define P_TS P_FC "[0].transport_socket"
+#define P_DT P_TS ".typed_config"
+#define P_CTC P_DT ".common_tls_context"
+#define P_VC P_CTC ".validation_context"
+#define P_SAN P_VC ".match_typed_subject_alt_names"
+#define P_UT "static_resources.clusters[0].transport_socket.typed_config"
+#define P_RB P_FC "[0].filters[0].typed_config"
+#define P_POL P_RB ".rules.policies"
+#define NOT_YET_FILE "not supported yet: skiff reads certificates and keys from files (filename)"
+#define NOT_YET_SDS \
+	"not supported yet: SDS comes with xDS (use tls_certificates and validation_context with filename)"
+#define ONLY_EXACT "not supported by skiff (supported: exact; SPIFFE ids compare exactly)"
+#define NO_INSPECTOR "needs the envoy.filters.listener.tls_inspector listener filter"
+#define TWO_CHAINS \
+	"with two filter chains, one must match transport_protocol tls and the other raw_buffer or nothing"
+
+
 struct bad_case {
 	const char *yaml;
 	const char *err;
@@ -258,6 +354,248 @@ static const struct bad_case bad_cases[] = {
 	  "t.yaml:12: " P_LOG ".typed_config.log_format: unknown field" },
 	{ TP_START TP_REQUIRED "          access_log: [{filter: {}}]\n" CLUSTERS_C,
 	  "t.yaml:12: " P_LOG ".filter: unknown field" },
+
+	/* listener_filters */
+	{ L_START L_ADDR "    listener_filters: {}\n" L_CHAINS CLUSTERS_C,
+	  "t.yaml:5: " P_L ".listener_filters: expected a sequence" },
+	{ L_START L_ADDR "    listener_filters: [x]\n" L_CHAINS CLUSTERS_C,
+	  "t.yaml:5: " P_L ".listener_filters[0]: expected a mapping" },
+	{ L_START L_ADDR "    listener_filters: [{name: envoy.filters.listener.http_inspector}]\n" L_CHAINS CLUSTERS_C,
+	  "t.yaml:5: " P_L ".listener_filters[0].name: not supported by skiff: \"envoy.filters.listener.http_inspector\" "
+	  "(supported: envoy.filters.listener.tls_inspector, envoy.filters.listener.original_dst)" },
+	{ L_START L_ADDR "    listener_filters: [{name: [x]}]\n" L_CHAINS CLUSTERS_C,
+	  "t.yaml:5: " P_L ".listener_filters[0].name: expected a string" },
+	{ L_START L_ADDR "    listener_filters: [{typed_config: {\"@type\": " INSPECTOR "}}]\n" L_CHAINS CLUSTERS_C,
+	  "t.yaml:5: " P_L ".listener_filters[0].name: required" },
+	{ L_START L_ADDR "    listener_filters: [{name: envoy.filters.listener.tls_inspector, typed_config: {\"@type\": x}}]\n" L_CHAINS CLUSTERS_C,
+	  "t.yaml:5: " P_L ".listener_filters[0].typed_config.@type: not supported by skiff: \"x\" (supported: " INSPECTOR ")" },
+	{ L_START L_ADDR "    listener_filters: [{name: envoy.filters.listener.tls_inspector, typed_config: "
+	  "{\"@type\": " INSPECTOR ", enable_ja3_fingerprinting: true}}]\n" L_CHAINS CLUSTERS_C,
+	  "t.yaml:5: " P_L ".listener_filters[0].typed_config.enable_ja3_fingerprinting: unknown field" },
+	{ L_START L_ADDR "    listener_filters: [{name: envoy.filters.listener.original_dst, typed_config: {}}]\n" L_CHAINS CLUSTERS_C,
+	  "t.yaml:5: " P_L ".listener_filters[0].typed_config.@type: required" },
+	{ L_START L_ADDR "    listener_filters: [{name: envoy.filters.listener.original_dst, typed_config: {\"@type\": " INSPECTOR "}}]\n" L_CHAINS CLUSTERS_C,
+	  "t.yaml:5: " P_L ".listener_filters[0].typed_config.@type: not supported by skiff: "
+	  "\"type.googleapis.com/envoy.extensions.filters.lis...\" (supported: " ORIG_DST ")" },
+	{ L_START L_ADDR "    listener_filters: [{name: envoy.filters.listener.tls_inspector, config: {}}]\n" L_CHAINS CLUSTERS_C,
+	  "t.yaml:5: " P_L ".listener_filters[0].config: unknown field" },
+
+	/* filter chains: names, matches, filters */
+	{ L_START L_ADDR "    filter_chains: [{name: \"\", filters: [" TP_FLOW "]}]\n" CLUSTERS_C,
+	  "t.yaml:5: " P_FC "[0].name: must not be empty" },
+	{ L_START L_ADDR "    filter_chains: [{use_proxy_proto: true, filters: [" TP_FLOW "]}]\n" CLUSTERS_C,
+	  "t.yaml:5: " P_FC "[0].use_proxy_proto: unknown field" },
+	{ L_START L_ADDR "    filter_chains: [{filter_chain_match: [], filters: [" TP_FLOW "]}]\n" CLUSTERS_C,
+	  "t.yaml:5: " P_FC "[0].filter_chain_match: expected a mapping" },
+	{ L_START L_ADDR "    filter_chains: [{filter_chain_match: {transport_protocol: quic}, filters: [" TP_FLOW "]}]\n" CLUSTERS_C,
+	  "t.yaml:5: " P_FC "[0].filter_chain_match.transport_protocol: expected one of raw_buffer, tls, got \"quic\"" },
+	{ L_START L_ADDR "    filter_chains: [{filter_chain_match: {destination_port: 80}, filters: [" TP_FLOW "]}]\n" CLUSTERS_C,
+	  "t.yaml:5: " P_FC "[0].filter_chain_match.destination_port: not supported by skiff (supported: transport_protocol)" },
+	{ L_START L_ADDR "    filter_chains: [{filter_chain_match: {server_names: [a]}, filters: [" TP_FLOW "]}]\n" CLUSTERS_C,
+	  "t.yaml:5: " P_FC "[0].filter_chain_match.server_names: not supported by skiff (supported: transport_protocol)" },
+	{ L_START L_ADDR "    filter_chains: [{filters: [" RBAC_FLOW("{}") "]}]\n" CLUSTERS_C,
+	  "t.yaml:5: " P_FC "[0].filters: must end with an envoy.filters.network.tcp_proxy filter" },
+	{ L_START L_ADDR "    filter_chains: [{filters: [" TP_FLOW ", " RBAC_FLOW("{}") "]}]\n" CLUSTERS_C,
+	  "t.yaml:5: " P_FC "[0].filters[0]: envoy.filters.network.tcp_proxy must be the last filter" },
+	{ L_START L_ADDR "    filter_chains: [{filters: [" TP_FLOW ", " TP_FLOW "]}]\n" CLUSTERS_C,
+	  "t.yaml:5: " P_FC "[0].filters[0]: envoy.filters.network.tcp_proxy must be the last filter" },
+	{ L_START L_ADDR "    filter_chains: [{filters: [" RBAC_FLOW("{}") ", " RBAC_FLOW("{}") ", " TP_FLOW "]}]\n" CLUSTERS_C,
+	  "t.yaml:5: " P_FC "[0].filters[1]: at most one envoy.filters.network.rbac filter (skiff supports one)" },
+	/* without a name, the @type says which filter it is */
+	{ L_START L_ADDR "    filter_chains: [{filters: [{typed_config: {\"@type\": " RBAC ", stat_prefix: r, rules: {}}}, " TP_FLOW "]}]\n" CLUSTERS_C,
+	  "t.yaml:5: " P_FC "[0].filters[0].name: required" },
+	{ L_START L_ADDR "    filter_chains: [{filters: [{typed_config: {\"@type\": " RBAC ", stat_prefix: r, rules: {action: LOG}}}, " TP_FLOW "]}]\n" CLUSTERS_C,
+	  "t.yaml:5: " P_FC "[0].filters[0].typed_config.rules.action: not supported by skiff: LOG (supported: ALLOW, DENY)" },
+	{ L_START L_ADDR "    filter_chains: [{filters: [{name: envoy.filters.network.rbac, typed_config: {\"@type\": " TCP ", stat_prefix: s, cluster: c}}, " TP_FLOW "]}]\n" CLUSTERS_C,
+	  "t.yaml:5: " P_FC "[0].filters[0].typed_config.@type: not supported by skiff: "
+	  "\"type.googleapis.com/envoy.extensions.filters.net...\" (supported: " RBAC ")" },
+
+	/* filter chains: TLS and plaintext side by side */
+	{ L_START L_ADDR INSPECT "    filter_chains:\n    - {filter_chain_match: {transport_protocol: tls}, filters: [" TP_FLOW "]}\n" CLUSTERS_C,
+	  "t.yaml:7: " P_FC "[0].transport_socket: required with filter_chain_match.transport_protocol tls" },
+	{ L_START L_ADDR "    filter_chains:\n    - {filter_chain_match: {transport_protocol: raw_buffer}, transport_socket: " DTLS_FLOW ", filters: [" TP_FLOW "]}\n" CLUSTERS_C,
+	  "t.yaml:6: " P_FC "[0].transport_socket: must be absent with filter_chain_match.transport_protocol raw_buffer (plaintext)" },
+	{ L_START L_ADDR INSPECT "    filter_chains:\n" CHAIN_TLS CHAIN_TLS CLUSTERS_C,
+	  "t.yaml:8: " P_FC "[1].filter_chain_match: " TWO_CHAINS },
+	{ L_START L_ADDR INSPECT "    filter_chains:\n" CHAIN_RAW CHAIN_ANY CLUSTERS_C,
+	  "t.yaml:8: " P_FC "[1].filter_chain_match: " TWO_CHAINS },
+	{ L_START L_ADDR "    filter_chains:\n" CHAIN_ANY CHAIN_ANY CLUSTERS_C,
+	  "t.yaml:7: " P_FC "[1].filter_chain_match: " TWO_CHAINS },
+	{ L_START L_ADDR INSPECT "    filter_chains:\n" CHAIN_TLS "    - {transport_socket: " DTLS_FLOW ", filters: [" TP_FLOW "]}\n" CLUSTERS_C,
+	  "t.yaml:8: " P_FC "[1].transport_socket: must be absent on the plaintext chain beside a transport_protocol tls chain" },
+	{ L_START L_ADDR "    filter_chains:\n" CHAIN_RAW CHAIN_TLS CLUSTERS_C,
+	  "t.yaml:7: " P_FC "[1].filter_chain_match.transport_protocol: " NO_INSPECTOR },
+	{ L_START L_ADDR "    listener_filters: [{name: envoy.filters.listener.original_dst}]\n    filter_chains:\n" CHAIN_TLS CLUSTERS_C,
+	  "t.yaml:7: " P_FC "[0].filter_chain_match.transport_protocol: " NO_INSPECTOR },
+	{ L_START L_ADDR INSPECT "    filter_chains:\n    - {name: a, filters: [" TP_FLOW "]}\n"
+	  "    - {name: a, filter_chain_match: {transport_protocol: tls}, transport_socket: " DTLS_FLOW ", filters: [" TP_FLOW "]}\n" CLUSTERS_C,
+	  "t.yaml:8: " P_FC "[1].name: duplicate name \"a\" (also filter_chains[0])" },
+	{ L_START L_ADDR INSPECT "    filter_chains:\n" CHAIN_TLS "    - {filters: [" RBAC_FLOW("{}") ", {name: envoy.filters.network.tcp_proxy, "
+	  "typed_config: {\"@type\": " TCP ", stat_prefix: s, cluster: d}}]}\n" CLUSTERS_C,
+	  "t.yaml:8: " P_FC "[1].filters[1].typed_config.cluster: no cluster named \"d\" in static_resources.clusters" },
+
+	/* DownstreamTlsContext */
+	{ L_START L_ADDR "    filter_chains: [{transport_socket: [], filters: [" TP_FLOW "]}]\n" CLUSTERS_C,
+	  "t.yaml:5: " P_TS ": expected a mapping" },
+	{ L_START L_ADDR "    filter_chains: [{transport_socket: {typed_config: {\"@type\": " DTLS ", common_tls_context: {" CERTS "}}}, filters: [" TP_FLOW "]}]\n" CLUSTERS_C,
+	  "t.yaml:5: " P_TS ".name: required" },
+	{ L_START L_ADDR "    filter_chains: [{transport_socket: {name: envoy.transport_sockets.raw_buffer}, filters: [" TP_FLOW "]}]\n" CLUSTERS_C,
+	  "t.yaml:5: " P_TS ".name: not supported by skiff: \"envoy.transport_sockets.raw_buffer\" (supported: envoy.transport_sockets.tls)" },
+	{ L_START L_ADDR "    filter_chains: [{transport_socket: {name: envoy.transport_sockets.tls}, filters: [" TP_FLOW "]}]\n" CLUSTERS_C,
+	  "t.yaml:5: " P_TS ".typed_config: required" },
+	{ L_START L_ADDR "    filter_chains: [{transport_socket: {name: envoy.transport_sockets.tls, typed_config: {\"@type\": " UTLS "}}, filters: [" TP_FLOW "]}]\n" CLUSTERS_C,
+	  "t.yaml:5: " P_DT ".@type: not supported by skiff: \"type.googleapis.com/envoy.extensions.transport_s...\" (supported: " DTLS ")" },
+	{ DT_START CLUSTERS_C, "t.yaml:10: " P_DT ".common_tls_context: required" },
+	{ DT_START "          require_sni: true\n" CLUSTERS_C, "t.yaml:11: " P_DT ".require_sni: unknown field" },
+	{ DT_START "          common_tls_context: {" CERTS "}\n          sni: x\n" CLUSTERS_C, "t.yaml:12: " P_DT ".sni: unknown field" },
+	{ CTC_START "          require_client_certificate: yes\n" CLUSTERS_C,
+	  "t.yaml:13: " P_DT ".require_client_certificate: expected a bool (true or false)" },
+	{ CTC_START "          require_client_certificate: true\n" CLUSTERS_C,
+	  "t.yaml:12: " P_VC ": required with require_client_certificate (client certificates are verified against its trusted_ca)" },
+	{ DT_START "          common_tls_context: []\n" CLUSTERS_C, "t.yaml:11: " P_CTC ": expected a mapping" },
+	{ DT_START "          common_tls_context: {}\n" CLUSTERS_C, "t.yaml:11: " P_CTC ".tls_certificates: required" },
+	{ DT_START "          common_tls_context: {tls_certificates: []}\n" CLUSTERS_C,
+	  "t.yaml:11: " P_CTC ".tls_certificates: expected exactly one TLS certificate (skiff supports one), got 0" },
+	{ DT_START "          common_tls_context: {tls_certificates: [{}, {}]}\n" CLUSTERS_C,
+	  "t.yaml:11: " P_CTC ".tls_certificates: expected exactly one TLS certificate (skiff supports one), got 2" },
+	{ DT_START "          common_tls_context: {tls_certificates: [{certificate_chain: {filename: /c.pem}}]}\n" CLUSTERS_C,
+	  "t.yaml:11: " P_CTC ".tls_certificates[0].private_key: required" },
+	{ DT_START "          common_tls_context: {tls_certificates: [{private_key: {filename: /k.pem}}]}\n" CLUSTERS_C,
+	  "t.yaml:11: " P_CTC ".tls_certificates[0].certificate_chain: required" },
+	{ DT_START "          common_tls_context: {tls_certificates: [{certificate_chain: {inline_string: x}, private_key: {filename: /k}}]}\n" CLUSTERS_C,
+	  "t.yaml:11: " P_CTC ".tls_certificates[0].certificate_chain.inline_string: " NOT_YET_FILE },
+	{ DT_START "          common_tls_context: {tls_certificates: [{certificate_chain: {filename: /c}, private_key: {environment_variable: KEY}}]}\n" CLUSTERS_C,
+	  "t.yaml:11: " P_CTC ".tls_certificates[0].private_key.environment_variable: " NOT_YET_FILE },
+	{ DT_START "          common_tls_context: {tls_certificates: [{certificate_chain: {}, private_key: {filename: /k}}]}\n" CLUSTERS_C,
+	  "t.yaml:11: " P_CTC ".tls_certificates[0].certificate_chain.filename: required" },
+	{ DT_START "          common_tls_context: {tls_certificates: [{certificate_chain: {filename: \"\"}, private_key: {filename: /k}}]}\n" CLUSTERS_C,
+	  "t.yaml:11: " P_CTC ".tls_certificates[0].certificate_chain.filename: must not be empty" },
+	{ DT_START "          common_tls_context: {tls_certificates: [{certificate_chain: {filename: /c}, private_key: {filename: /k}, password: {filename: /p}}]}\n" CLUSTERS_C,
+	  "t.yaml:11: " P_CTC ".tls_certificates[0].password: unknown field" },
+	{ DT_START "          common_tls_context:\n            tls_certificate_sds_secret_configs: [{name: default}]\n" CLUSTERS_C,
+	  "t.yaml:12: " P_CTC ".tls_certificate_sds_secret_configs: " NOT_YET_SDS },
+	{ CTC_START "            validation_context_sds_secret_config: {name: ROOTCA}\n" CLUSTERS_C,
+	  "t.yaml:13: " P_CTC ".validation_context_sds_secret_config: " NOT_YET_SDS },
+	{ CTC_START "            combined_validation_context: {}\n" CLUSTERS_C,
+	  "t.yaml:13: " P_CTC ".combined_validation_context: " NOT_YET_SDS },
+	{ CTC_START "            validation_context: {}\n" CLUSTERS_C, "t.yaml:13: " P_VC ".trusted_ca: required" },
+	{ CTC_START "            validation_context: {trusted_ca: {inline_bytes: eA==}}\n" CLUSTERS_C,
+	  "t.yaml:13: " P_VC ".trusted_ca.inline_bytes: " NOT_YET_FILE },
+	{ CTC_START "            validation_context: {trusted_ca: {filename: /ca.pem}, match_subject_alt_names: [{exact: x}]}\n" CLUSTERS_C,
+	  "t.yaml:13: " P_VC ".match_subject_alt_names: not supported by skiff (use match_typed_subject_alt_names with san_type URI)" },
+	{ CTC_START "            validation_context: {trusted_ca: {filename: /ca.pem}, match_typed_subject_alt_names: {}}\n" CLUSTERS_C,
+	  "t.yaml:13: " P_SAN ": expected a sequence" },
+	{ CTC_START "            validation_context: {trusted_ca: {filename: /ca.pem}, crl: {filename: /crl.pem}}\n" CLUSTERS_C,
+	  "t.yaml:13: " P_VC ".crl: unknown field" },
+	{ SANS("              - {san_type: DNS, matcher: {exact: a.b}}\n"),
+	  "t.yaml:16: " P_SAN "[0].san_type: not supported by skiff: DNS (supported: URI)" },
+	{ SANS("              - {san_type: uri, matcher: {exact: " WEB "}}\n"),
+	  "t.yaml:16: " P_SAN "[0].san_type: expected one of URI, got \"uri\"" },
+	{ SANS("              - {san_type: URI}\n"), "t.yaml:16: " P_SAN "[0].matcher: required" },
+	{ SANS("              - {matcher: {exact: " WEB "}}\n"), "t.yaml:16: " P_SAN "[0].san_type: required" },
+	{ SANS("              - {san_type: URI, matcher: {}}\n"), "t.yaml:16: " P_SAN "[0].matcher.exact: required" },
+	{ SANS("              - {san_type: URI, matcher: {prefix: \"spiffe://cluster.local/\"}}\n"),
+	  "t.yaml:16: " P_SAN "[0].matcher.prefix: " ONLY_EXACT },
+	{ SANS("              - {san_type: URI, matcher: {exact: " WEB ", ignore_case: true}}\n"),
+	  "t.yaml:16: " P_SAN "[0].matcher.ignore_case: " ONLY_EXACT },
+	{ SANS("              - {san_type: URI, matcher: {exact: " WEB "}}\n"
+	       "              - {san_type: URI, matcher: {exact: \"spiffe://Cluster.local/ns/a/sa/b\"}}\n"),
+	  "t.yaml:17: " P_SAN "[1].matcher.exact" SPIFFE_ERR("spiffe://Cluster.local/ns/a/sa/b",
+	  "trust domain has a character outside [a-z0-9._-] (port, userinfo, uppercase?)") },
+	{ SANS("              - {san_type: URI, matcher: {exact: \"https://cluster.local/ns/a\"}}\n"),
+	  "t.yaml:16: " P_SAN "[0].matcher.exact" SPIFFE_ERR("https://cluster.local/ns/a", "SPIFFE id does not start with spiffe://") },
+	{ SANS("              - {san_type: URI, matcher: {exact: \"spiffe://cluster.local\"}}\n"),
+	  "t.yaml:16: " P_SAN "[0].matcher.exact" SPIFFE_ERR("spiffe://cluster.local", "workload SPIFFE id has no path") },
+	{ SANS("              - {san_type: URI, matcher: {exact: \"spiffe://cluster.local/ns/a/../b\"}}\n"),
+	  "t.yaml:16: " P_SAN "[0].matcher.exact" SPIFFE_ERR("spiffe://cluster.local/ns/a/../b", "path has a . or .. segment") },
+	{ SANS("              - {san_type: URI, matcher: {exact: [a]}}\n"), "t.yaml:16: " P_SAN "[0].matcher.exact: expected a string" },
+	{ CTC_START "            alpn_protocols: h2\n" CLUSTERS_C, "t.yaml:13: " P_CTC ".alpn_protocols: expected a sequence" },
+	{ CTC_START "            alpn_protocols: [h2, \"\"]\n" CLUSTERS_C, "t.yaml:13: " P_CTC ".alpn_protocols[1]: must not be empty" },
+	{ CTC_START "            alpn_protocols: [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q]\n" CLUSTERS_C,
+	  "t.yaml:13: " P_CTC ".alpn_protocols: too many ALPN protocols: 17 (at most 16)" },
+	{ CTC_START "            tls_params: []\n" CLUSTERS_C, "t.yaml:13: " P_CTC ".tls_params: expected a mapping" },
+	{ CTC_START "            tls_params: {tls_minimum_protocol_version: TLSv1_1}\n" CLUSTERS_C,
+	  "t.yaml:13: " P_CTC ".tls_params.tls_minimum_protocol_version: not supported by skiff: TLSv1_1 (supported: TLS_AUTO, TLSv1_2, TLSv1_3)" },
+	{ CTC_START "            tls_params: {tls_minimum_protocol_version: TLSv1.3}\n" CLUSTERS_C,
+	  "t.yaml:13: " P_CTC ".tls_params.tls_minimum_protocol_version: expected one of TLS_AUTO, TLSv1_2, TLSv1_3, got \"TLSv1.3\"" },
+	{ CTC_START "            tls_params: {tls_maximum_protocol_version: TLSv1_2}\n" CLUSTERS_C,
+	  "t.yaml:13: " P_CTC ".tls_params.tls_maximum_protocol_version: below tls_minimum_protocol_version (TLSv1_3 unless set)" },
+	{ CTC_START "            tls_params: {tls_maximum_protocol_version: TLSv1_0}\n" CLUSTERS_C,
+	  "t.yaml:13: " P_CTC ".tls_params.tls_maximum_protocol_version: not supported by skiff: TLSv1_0 (supported: TLS_AUTO, TLSv1_2, TLSv1_3)" },
+	{ CTC_START "            tls_params: {cipher_suites: [ECDHE-RSA-AES128-SHA]}\n" CLUSTERS_C,
+	  "t.yaml:13: " P_CTC ".tls_params.cipher_suites: not supported by skiff (it offers forward-secret AEAD ciphers only)" },
+	{ CTC_START "            tls_params: {ecdh_curves: [X25519]}\n" CLUSTERS_C,
+	  "t.yaml:13: " P_CTC ".tls_params.ecdh_curves: not supported by skiff (it offers X25519, P-256 and P-384)" },
+
+	/* UpstreamTlsContext */
+	{ C_START CLUSTER("c") "    transport_socket: {}\n", "t.yaml:9: static_resources.clusters[0].transport_socket.name: required" },
+	{ C_START CLUSTER("c") "    transport_socket: {name: envoy.transport_sockets.tls, typed_config: {\"@type\": " DTLS "}}\n",
+	  "t.yaml:9: " P_UT ".@type: not supported by skiff: \"type.googleapis.com/envoy.extensions.transport_s...\" (supported: " UTLS ")" },
+	{ UT_START, "t.yaml:12: " P_UT ".common_tls_context: required" },
+	{ UT_START UT_CTC "        require_client_certificate: true\n", "t.yaml:16: " P_UT ".require_client_certificate: unknown field" },
+	{ UT_START "        common_tls_context: {" CERTS "}\n",
+	  "t.yaml:13: " P_UT ".common_tls_context.validation_context: required (skiff verifies every server it connects to over TLS)" },
+	{ UT_START UT_CTC "        sni: \"\"\n", "t.yaml:16: " P_UT ".sni: must not be empty" },
+	{ UT_START UT_CTC "        sni: [a]\n", "t.yaml:16: " P_UT ".sni: expected a string" },
+	{ UT_START UT_CTC "        allow_renegotiation: true\n", "t.yaml:16: " P_UT ".allow_renegotiation: unknown field" },
+
+	/* the rbac filter */
+	{ RB_START "          rules: {}\n" RB_END, "t.yaml:9: " P_RB ".stat_prefix: required" },
+	{ RB_START "          stat_prefix: r\n" RB_END, "t.yaml:9: " P_RB ".rules: required" },
+	{ RB_START "          stat_prefix: \"\"\n          rules: {}\n" RB_END, "t.yaml:10: " P_RB ".stat_prefix: must not be empty" },
+	{ RB_START "          stat_prefix: r\n          rules: []\n" RB_END, "t.yaml:11: " P_RB ".rules: expected a mapping" },
+	{ RB_START "          stat_prefix: r\n          rules: {action: LOG}\n" RB_END,
+	  "t.yaml:11: " P_RB ".rules.action: not supported by skiff: LOG (supported: ALLOW, DENY)" },
+	{ RB_START "          stat_prefix: r\n          rules: {action: allow}\n" RB_END,
+	  "t.yaml:11: " P_RB ".rules.action: expected one of ALLOW, DENY, got \"allow\"" },
+	{ RB_START "          stat_prefix: r\n          rules: {policies: []}\n" RB_END, "t.yaml:11: " P_POL ": expected a mapping" },
+	{ RB_START "          stat_prefix: r\n          rules: {}\n          shadow_rules: {}\n" RB_END,
+	  "t.yaml:12: " P_RB ".shadow_rules: not supported by skiff" },
+	{ RB_START "          stat_prefix: r\n          matcher: {}\n" RB_END, "t.yaml:11: " P_RB ".matcher: not supported by skiff (use rules)" },
+	{ RB_POL "              p: {permissions: [{any: true}]}\n" RB_END, "t.yaml:13: " P_POL ".p.principals: required" },
+	{ RB_POL "              p: []\n" RB_END, "t.yaml:13: " P_POL ".p: expected a mapping" },
+	{ RB_POL "              p: {permissions: [], principals: [{any: true}]}\n" RB_END,
+	  "t.yaml:13: " P_POL ".p.permissions: expected at least one permission" },
+	{ RB_POL "              p: {permissions: {}, principals: [{any: true}]}\n" RB_END,
+	  "t.yaml:13: " P_POL ".p.permissions: expected a sequence" },
+	{ RB_POL "              p: {permissions: [{any: true}], principals: []}\n" RB_END,
+	  "t.yaml:13: " P_POL ".p.principals: expected at least one principal" },
+	{ RB_POL "              p: {permissions: [x], principals: [{any: true}]}\n" RB_END,
+	  "t.yaml:13: " P_POL ".p.permissions[0]: expected a mapping" },
+	{ RB_POL "              p: {permissions: [{}], principals: [{any: true}]}\n" RB_END,
+	  "t.yaml:13: " P_POL ".p.permissions[0]: expected one of any, destination_port" },
+	{ RB_POL "              p: {permissions: [{any: true, destination_port: 80}], principals: [{any: true}]}\n" RB_END,
+	  "t.yaml:13: " P_POL ".p.permissions[0].destination_port: only one of any, destination_port may be set" },
+	{ RB_POL "              p: {permissions: [{any: false}], principals: [{any: true}]}\n" RB_END,
+	  "t.yaml:13: " P_POL ".p.permissions[0].any: must be true" },
+	{ RB_POL "              p: {permissions: [{destination_port: 70000}], principals: [{any: true}]}\n" RB_END,
+	  "t.yaml:13: " P_POL ".p.permissions[0].destination_port: must be at most 65535" },
+	{ RB_POL "              p: {permissions: [{header: {name: x}}], principals: [{any: true}]}\n" RB_END,
+	  "t.yaml:13: " P_POL ".p.permissions[0].header: not supported by skiff (supported: any, destination_port)" },
+	{ RB_POL "              p: {permissions: [{destination_port_range: {start: 1, end: 2}}], principals: [{any: true}]}\n" RB_END,
+	  "t.yaml:13: " P_POL ".p.permissions[0].destination_port_range: not supported by skiff (supported: any, destination_port)" },
+	{ RB_POL "              p: {permissions: [{port: 80}], principals: [{any: true}]}\n" RB_END,
+	  "t.yaml:13: " P_POL ".p.permissions[0].port: unknown field" },
+	{ RB_POL "              p: {permissions: [{any: true}], principals: [{}]}\n" RB_END,
+	  "t.yaml:13: " P_POL ".p.principals[0]: expected one of any, authenticated" },
+	{ RB_POL "              p: {permissions: [{any: true}], principals: [{authenticated: {}}]}\n" RB_END,
+	  "t.yaml:13: " P_POL ".p.principals[0].authenticated.principal_name: required" },
+	{ RB_POL "              p: {permissions: [{any: true}], principals: [{authenticated: {principal_name: {suffix: /sa/web}}}]}\n" RB_END,
+	  "t.yaml:13: " P_POL ".p.principals[0].authenticated.principal_name.suffix: " ONLY_EXACT },
+	{ RB_POL "              p: {permissions: [{any: true}], principals: [{authenticated: {principal_name: {exact: web}}}]}\n" RB_END,
+	  "t.yaml:13: " P_POL ".p.principals[0].authenticated.principal_name.exact" SPIFFE_ERR("web", "SPIFFE id does not start with spiffe://") },
+	{ RB_POL "              p: {permissions: [{any: true}], principals: [{any: true, authenticated: {principal_name: {exact: " WEB "}}}]}\n" RB_END,
+	  "t.yaml:13: " P_POL ".p.principals[0].authenticated: only one of any, authenticated may be set" },
+	{ RB_POL "              p: {permissions: [{any: true}], principals: [{source_ip: {address_prefix: 10.0.0.0}}]}\n" RB_END,
+	  "t.yaml:13: " P_POL ".p.principals[0].source_ip: not supported by skiff (supported: any, authenticated.principal_name.exact)" },
+	{ RB_POL "              p: {permissions: [{any: true}], principals: [{any: true}], condition: {}}\n" RB_END,
+	  "t.yaml:13: " P_POL ".p.condition: not supported by skiff" },
+	{ RB_POL "              p: {permissions: [{any: true}], principals: [{any: true}]}\n"
+	  "              p: {permissions: [{any: true}], principals: [{any: true}]}\n" RB_END,
+	  "t.yaml:14: " P_POL ".p: duplicate policy" },
+	{ RB_POL "              \"\": {permissions: [{any: true}], principals: [{any: true}]}\n" RB_END,
+	  "t.yaml:13: " P_POL ": a policy name must not be empty" },
+	{ RB_POL "              ? [a]\n              : {}\n" RB_END, "t.yaml:13: " P_POL ": expected a policy name, not a sequence" },
 
 	/* checks across listeners */
 	{ "static_resources:\n  listeners:\n" LISTENER("a", "80", "c") LISTENER("a", "81", "c") CLUSTERS_C,
@@ -570,6 +908,358 @@ static void test_full(void **state)
 	snapshot_unref(snap);
 }
 
+/* Istio's PERMISSIVE mode: mTLS and plaintext on one port, told apart by
+ * the tls_inspector. */
+static void test_permissive(void **state)
+{
+	static const char yaml[] =
+		"static_resources:\n"
+		"  listeners:\n"
+		"  - name: virtualInbound\n"
+		"    address: {socket_address: {address: 0.0.0.0, port_value: 15006}}\n"
+		"    use_original_dst: true\n"
+		"    traffic_direction: INBOUND\n"
+		"    listener_filters:\n"
+		"    - name: envoy.filters.listener.original_dst\n"
+		"      typed_config: {\"@type\": " ORIG_DST "}\n"
+		"    - name: envoy.filters.listener.tls_inspector\n"
+		"      typed_config: {\"@type\": " INSPECTOR "}\n"
+		"    filter_chains:\n"
+		"    - name: mtls\n"
+		"      filter_chain_match: {transport_protocol: tls}\n"
+		"      transport_socket:\n"
+		"        name: envoy.transport_sockets.tls\n"
+		"        typed_config:\n"
+		"          \"@type\": " DTLS "\n"
+		"          require_client_certificate: true\n"
+		"          common_tls_context:\n"
+		"            tls_params: {tls_minimum_protocol_version: TLSv1_2, tls_maximum_protocol_version: TLSv1_3}\n"
+		"            alpn_protocols: [h2, http/1.1, skiff-tcp]\n"
+		"            tls_certificates:\n"
+		"            - certificate_chain: {filename: /etc/certs/cert.pem}\n"
+		"              private_key: {filename: /etc/certs/key.pem}\n"
+		"            validation_context:\n"
+		"              trusted_ca: {filename: /etc/certs/ca.pem}\n"
+		"              match_typed_subject_alt_names:\n"
+		"              - san_type: URI\n"
+		"                matcher: {exact: \"spiffe://cluster.local/ns/default/sa/client\"}\n"
+		"              - {san_type: URI, matcher: {exact: " WEB "}}\n"
+		"      filters:\n"
+		"      - name: envoy.filters.network.tcp_proxy\n"
+		"        typed_config: {\"@type\": " TCP ", stat_prefix: inbound_mtls, cluster: InboundPassthroughCluster}\n"
+		"    - name: plaintext\n"
+		"      filter_chain_match: {transport_protocol: raw_buffer}\n"
+		"      filters:\n"
+		"      - name: envoy.filters.network.tcp_proxy\n"
+		"        typed_config: {\"@type\": " TCP ", stat_prefix: inbound_plain, cluster: InboundPassthroughCluster, idle_timeout: 10s}\n"
+		"  - name: plaintext-first\n"
+		"    address: {socket_address: {address: 0.0.0.0, port_value: 8443}}\n"
+		"    listener_filters: [{name: envoy.filters.listener.tls_inspector}]\n"
+		"    filter_chains:\n" CHAIN_ANY CHAIN_TLS
+		"  clusters:\n"
+		"  - name: InboundPassthroughCluster\n"
+		"    type: ORIGINAL_DST\n" CLUSTER("c");
+	(void)state;
+	struct snapshot *snap = load_ok(yaml);
+	const struct listener *l = &snap->listeners[0];
+	assert_int_equal(l->n_chains, 2);
+	const struct filter_chain *mtls = &l->chains[0], *plain = &l->chains[1];
+	assert_string_equal(mtls->name, "mtls");
+	assert_int_equal(mtls->match, CHAIN_MATCH_TLS);
+	assert_null(mtls->rbac);
+	const struct tls_config *tls = mtls->tls;
+	assert_non_null(tls);
+	assert_string_equal(tls->cert_chain_file, "/etc/certs/cert.pem");
+	assert_string_equal(tls->private_key_file, "/etc/certs/key.pem");
+	assert_string_equal(tls->trusted_ca_file, "/etc/certs/ca.pem");
+	assert_int_equal(tls->n_match_sans, 2);
+	assert_string_equal(tls->match_sans[0], "spiffe://cluster.local/ns/default/sa/client");
+	assert_string_equal(tls->match_sans[1], WEB);
+	assert_int_equal(tls->n_alpn, 3);
+	assert_string_equal(tls->alpn[0], "h2");
+	assert_string_equal(tls->alpn[1], "http/1.1");
+	assert_string_equal(tls->alpn[2], "skiff-tcp");
+	assert_int_equal(tls->min_version, 0x0303);
+	assert_true(tls->require_client_certificate);
+	assert_null(tls->sni);
+	assert_null(tls->ctx);
+	assert_null(tls->identity);
+	assert_string_equal(mtls->tcp_proxy.stat_prefix, "inbound_mtls");
+	assert_ptr_equal(mtls->tcp_proxy.cluster, &snap->clusters[0]);
+	assert_int_equal(mtls->tcp_proxy.idle_timeout_ms, 3600000);
+
+	assert_string_equal(plain->name, "plaintext");
+	assert_int_equal(plain->match, CHAIN_MATCH_RAW_BUFFER);
+	assert_null(plain->tls);
+	assert_null(plain->rbac);
+	assert_string_equal(plain->tcp_proxy.stat_prefix, "inbound_plain");
+	assert_ptr_equal(plain->tcp_proxy.cluster, &snap->clusters[0]);
+	assert_int_equal(plain->tcp_proxy.idle_timeout_ms, 10000);
+
+	/* the plaintext chain may come first and match anything */
+	l = &snap->listeners[1];
+	assert_int_equal(l->n_chains, 2);
+	assert_null(l->chains[0].name);
+	assert_int_equal(l->chains[0].match, CHAIN_MATCH_ANY);
+	assert_null(l->chains[0].tls);
+	assert_int_equal(l->chains[1].match, CHAIN_MATCH_TLS);
+	assert_non_null(l->chains[1].tls);
+	assert_ptr_equal(l->chains[1].tcp_proxy.cluster, &snap->clusters[1]);
+	snapshot_unref(snap);
+}
+
+/* Istio's STRICT mode: one TLS chain, matched on anything or on tls. */
+static void test_strict(void **state)
+{
+	static const char yaml[] =
+		"static_resources:\n"
+		"  listeners:\n"
+		"  - name: strict\n"
+		"    address: {socket_address: {address: 0.0.0.0, port_value: 15006}}\n"
+		"    filter_chains:\n"
+		"    - transport_socket:\n"
+		"        name: envoy.transport_sockets.tls\n"
+		"        typed_config:\n"
+		"          \"@type\": " DTLS "\n"
+		"          common_tls_context:\n"
+		"            tls_certificates:\n"
+		"            - {certificate_chain: {filename: /c.pem}, private_key: {filename: /k.pem}}\n"
+		"      filters: [" TP_FLOW "]\n"
+		"  - name: strict-matched\n"
+		"    address: {socket_address: {address: 0.0.0.0, port_value: 15007}}\n"
+		"    listener_filters:\n"
+		"    - name: envoy.filters.listener.tls_inspector\n"
+		"      typed_config: {\"@type\": " INSPECTOR "}\n"
+		"    filter_chains:\n"
+		"    - filter_chain_match: {transport_protocol: tls}\n"
+		"      transport_socket:\n"
+		"        name: envoy.transport_sockets.tls\n"
+		"        typed_config:\n"
+		"          \"@type\": " DTLS "\n"
+		"          require_client_certificate: false\n"
+		"          common_tls_context:\n"
+		"            tls_params: {tls_minimum_protocol_version: TLS_AUTO, tls_maximum_protocol_version: TLS_AUTO}\n"
+		"            alpn_protocols: []\n"
+		"            tls_certificates:\n"
+		"            - {certificate_chain: {filename: /c.pem}, private_key: {filename: /k.pem}}\n"
+		"            validation_context: {trusted_ca: {filename: /ca.pem}, match_typed_subject_alt_names: []}\n"
+		"      filters: [" TP_FLOW "]\n"
+		"  clusters:\n" CLUSTER("c");
+	(void)state;
+	struct snapshot *snap = load_ok(yaml);
+	const struct listener *l = &snap->listeners[0];
+	assert_int_equal(l->n_chains, 1);
+	assert_int_equal(l->chains[0].match, CHAIN_MATCH_ANY);
+	const struct tls_config *tls = l->chains[0].tls;
+	assert_non_null(tls);
+	assert_string_equal(tls->cert_chain_file, "/c.pem");
+	assert_string_equal(tls->private_key_file, "/k.pem");
+	assert_null(tls->trusted_ca_file);
+	assert_int_equal(tls->n_match_sans, 0);
+	assert_int_equal(tls->n_alpn, 0);
+	assert_int_equal(tls->min_version, 0x0304); /* skiff's default */
+	assert_false(tls->require_client_certificate); /* Envoy's default */
+
+	l = &snap->listeners[1];
+	assert_int_equal(l->n_chains, 1);
+	assert_int_equal(l->chains[0].match, CHAIN_MATCH_TLS);
+	tls = l->chains[0].tls;
+	assert_string_equal(tls->trusted_ca_file, "/ca.pem");
+	assert_int_equal(tls->n_match_sans, 0);
+	assert_int_equal(tls->n_alpn, 0);
+	assert_int_equal(tls->min_version, 0x0304);
+	assert_false(tls->require_client_certificate);
+	snapshot_unref(snap);
+}
+
+static void test_rbac(void **state)
+{
+	static const char yaml[] =
+		"static_resources:\n"
+		"  listeners:\n"
+		"  - name: allow\n"
+		"    address: {socket_address: {address: 127.0.0.1, port_value: 80}}\n"
+		"    filter_chains:\n"
+		"    - filters:\n"
+		"      - name: envoy.filters.network.rbac\n"
+		"        typed_config:\n"
+		"          \"@type\": " RBAC "\n"
+		"          stat_prefix: inbound_rbac\n"
+		"          rules:\n"
+		"            action: ALLOW\n"
+		"            policies:\n"
+		"              allow-web:\n"
+		"                permissions: [{any: true}, {destination_port: 8080}]\n"
+		"                principals: [{authenticated: {principal_name: {exact: " WEB "}}}, {any: true}]\n"
+		"              ports-only:\n"
+		"                principals: [{any: true}]\n"
+		"                permissions: [{destination_port: 9090}]\n"
+		"      - " TP_FLOW "\n"
+		"  - name: deny\n"
+		"    address: {socket_address: {address: 127.0.0.1, port_value: 81}}\n"
+		"    filter_chains:\n"
+		"    - filters:\n"
+		"      - name: envoy.filters.network.rbac\n"
+		"        typed_config:\n"
+		"          \"@type\": " RBAC "\n"
+		"          stat_prefix: deny_rbac\n"
+		"          rules:\n"
+		"            action: DENY\n"
+		"            policies:\n"
+		"              \"deny admin\": {permissions: [{destination_port: 15000}], principals: [{any: true}]}\n"
+		"      - " TP_FLOW "\n"
+		"  - name: nothing-allowed\n"
+		"    address: {socket_address: {address: 127.0.0.1, port_value: 82}}\n"
+		"    filter_chains: [{filters: [" RBAC_FLOW("{}") ", " TP_FLOW "]}]\n"
+		"  - name: nothing-denied\n"
+		"    address: {socket_address: {address: 127.0.0.1, port_value: 83}}\n"
+		"    filter_chains: [{filters: [" RBAC_FLOW("{action: DENY, policies: {}}") ", " TP_FLOW "]}]\n"
+		"  clusters:\n" CLUSTER("c");
+	(void)state;
+	struct snapshot *snap = load_ok(yaml);
+	const struct filter_chain *fc = &snap->listeners[0].chains[0];
+	const struct rbac_config *r = fc->rbac;
+	assert_non_null(r);
+	assert_ptr_equal(fc->tcp_proxy.cluster, &snap->clusters[0]);
+	assert_string_equal(r->stat_prefix, "inbound_rbac");
+	assert_int_equal(r->action, RBAC_ALLOW);
+	assert_int_equal(r->n_policies, 2);
+	const struct rbac_policy *p = &r->policies[0];
+	assert_string_equal(p->name, "allow-web");
+	assert_int_equal(p->n_permissions, 2);
+	assert_true(p->permissions[0].any);
+	assert_false(p->permissions[1].any);
+	assert_int_equal(p->permissions[1].destination_port, 8080);
+	assert_int_equal(p->n_principals, 2);
+	assert_false(p->principals[0].any);
+	assert_string_equal(p->principals[0].principal_name, WEB);
+	assert_true(p->principals[1].any);
+	assert_null(p->principals[1].principal_name);
+	p = &r->policies[1];
+	assert_string_equal(p->name, "ports-only");
+	assert_int_equal(p->n_permissions, 1);
+	assert_int_equal(p->permissions[0].destination_port, 9090);
+	assert_int_equal(p->n_principals, 1);
+	assert_true(p->principals[0].any);
+
+	r = snap->listeners[1].chains[0].rbac;
+	assert_string_equal(r->stat_prefix, "deny_rbac");
+	assert_int_equal(r->action, RBAC_DENY);
+	assert_int_equal(r->n_policies, 1);
+	assert_string_equal(r->policies[0].name, "deny admin");
+	assert_int_equal(r->policies[0].permissions[0].destination_port, 15000);
+
+	/* no policies: ALLOW lets nothing through, DENY stops nothing (Envoy) */
+	r = snap->listeners[2].chains[0].rbac;
+	assert_int_equal(r->action, RBAC_ALLOW);
+	assert_int_equal(r->n_policies, 0);
+	assert_null(r->policies);
+	r = snap->listeners[3].chains[0].rbac;
+	assert_int_equal(r->action, RBAC_DENY);
+	assert_int_equal(r->n_policies, 0);
+	snapshot_unref(snap);
+}
+
+static void test_upstream_tls(void **state)
+{
+	static const char yaml[] =
+		"static_resources:\n"
+		"  clusters:\n"
+		"  - name: outbound|8080||web.default.svc.cluster.local\n"
+		"    connect_timeout: 1s\n"
+		"    load_assignment:\n"
+		"      cluster_name: outbound|8080||web.default.svc.cluster.local\n"
+		"      endpoints: [{lb_endpoints: [" ENDPOINT("10.0.0.7", "8080") "]}]\n"
+		"    transport_socket:\n"
+		"      name: envoy.transport_sockets.tls\n"
+		"      typed_config:\n"
+		"        \"@type\": " UTLS "\n"
+		"        sni: web.default.svc.cluster.local\n"
+		"        common_tls_context:\n"
+		"          alpn_protocols: [skiff-tcp]\n"
+		"          tls_params: {tls_minimum_protocol_version: TLSv1_2}\n"
+		"          tls_certificates:\n"
+		"          - certificate_chain: {filename: /etc/certs/cert.pem}\n"
+		"            private_key: {filename: /etc/certs/key.pem}\n"
+		"          validation_context:\n"
+		"            trusted_ca: {filename: /etc/certs/ca.pem}\n"
+		"            match_typed_subject_alt_names:\n"
+		"            - {san_type: URI, matcher: {exact: " WEB "}}\n"
+		"  - name: plain\n"
+		"    type: ORIGINAL_DST\n"
+		"  - name: no-sni\n"
+		"    type: ORIGINAL_DST\n"
+		"    transport_socket:\n"
+		"      name: envoy.transport_sockets.tls\n"
+		"      typed_config: {\"@type\": " UTLS ", common_tls_context: {" CERTS ", "
+		"validation_context: {trusted_ca: {filename: /ca.pem}}}}\n";
+	(void)state;
+	struct snapshot *snap = load_ok(yaml);
+	const struct tls_config *tls = snap->clusters[0].tls;
+	assert_non_null(tls);
+	assert_string_equal(tls->sni, "web.default.svc.cluster.local");
+	assert_string_equal(tls->cert_chain_file, "/etc/certs/cert.pem");
+	assert_string_equal(tls->private_key_file, "/etc/certs/key.pem");
+	assert_string_equal(tls->trusted_ca_file, "/etc/certs/ca.pem");
+	assert_int_equal(tls->n_match_sans, 1);
+	assert_string_equal(tls->match_sans[0], WEB);
+	assert_int_equal(tls->n_alpn, 1);
+	assert_string_equal(tls->alpn[0], "skiff-tcp");
+	assert_int_equal(tls->min_version, 0x0303);
+	assert_false(tls->require_client_certificate);
+	assert_int_equal(snap->clusters[0].n_endpoints, 1);
+	assert_null(snap->clusters[1].tls);
+	tls = snap->clusters[2].tls;
+	assert_non_null(tls);
+	assert_null(tls->sni);
+	assert_int_equal(tls->n_match_sans, 0);
+	assert_int_equal(tls->min_version, 0x0304);
+	snapshot_unref(snap);
+}
+
+/* The limits on lists and names a handshake walks. */
+static void test_tls_limits(void **state)
+{
+	char long_name[300], *yaml = malloc(64 * 1024);
+	struct snapshot *snap = NULL;
+	char err[512];
+	(void)state;
+	assert_non_null(yaml);
+	memset(long_name, 'a', 256);
+	long_name[256] = '\0';
+
+	size_t n = (size_t)snprintf(yaml, 64 * 1024, "%s            validation_context:\n"
+				    "              trusted_ca: {filename: /ca.pem}\n"
+				    "              match_typed_subject_alt_names:\n", CTC_START);
+	for (int i = 0; i < 257; i++)
+		n += (size_t)snprintf(yaml + n, 64 * 1024 - n, "              - {san_type: URI, "
+				      "matcher: {exact: \"spiffe://td/sa/%d\"}}\n", i);
+	snprintf(yaml + n, 64 * 1024 - n, "%s", CLUSTERS_C);
+	assert_int_equal(load(yaml, &snap, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "t.yaml:16: " P_SAN ": too many SAN matchers: 257 (at most 256)");
+
+	snprintf(yaml, 64 * 1024, "%s            alpn_protocols: [h2, %s]\n%s", CTC_START, long_name, CLUSTERS_C);
+	assert_int_equal(load(yaml, &snap, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "t.yaml:13: " P_CTC ".alpn_protocols[1]: longer than 255 bytes");
+
+	snprintf(yaml, 64 * 1024, "%s%s        sni: %s\n", UT_START, UT_CTC, long_name);
+	assert_int_equal(load(yaml, &snap, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "t.yaml:16: " P_UT ".sni: longer than 255 bytes");
+	assert_null(snap);
+
+	/* 255 bytes is an allowed ALPN protocol and SNI */
+	long_name[255] = '\0';
+	snprintf(yaml, 64 * 1024, "%s            alpn_protocols: [%s]\n%s", CTC_START, long_name, CLUSTERS_C);
+	snap = load_ok(yaml);
+	assert_int_equal(strlen(snap->listeners[0].chains[0].tls->alpn[0]), 255);
+	snapshot_unref(snap);
+	snprintf(yaml, 64 * 1024, "%s%s        sni: %s\n", UT_START, UT_CTC, long_name);
+	snap = load_ok(yaml);
+	assert_int_equal(strlen(snap->clusters[0].tls->sni), 255);
+	snapshot_unref(snap);
+	free(yaml);
+}
+
 static void test_defaults(void **state)
 {
 	(void)state;
@@ -741,6 +1431,11 @@ int main(void)
 		cmocka_unit_test(test_embedded_default),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_permissive),
+		cmocka_unit_test(test_strict),
+		cmocka_unit_test(test_rbac),
+		cmocka_unit_test(test_upstream_tls),
+		cmocka_unit_test(test_tls_limits),
 		cmocka_unit_test(test_anchors),
 		cmocka_unit_test(test_alias_bomb),
 		cmocka_unit_test(test_too_many),

@@ -167,6 +167,9 @@ static void test_embedded_default(void **state)
 			 "\"lb_policy\":\"CLUSTER_PROVIDED\"}}");
 	assert_has(json, "\"upstream_bind_config\":{\"source_address\":{\"address\":\"127.0.0.6\",\"port_value\":0}}");
 	assert_null(strstr(json, "dynamic_resources"));
+	assert_null(strstr(json, "listener_filters"));
+	assert_null(strstr(json, "transport_socket"));
+	assert_null(strstr(json, "filter_chain_match"));
 	assert_has(json, "],\"version\":7,\"source\":\"t.yaml\"}\n");
 	free(json);
 	snapshot_unref(snap);
@@ -200,6 +203,100 @@ static void test_static_and_ads(void **state)
 			 "\"load_assignment\":{\"cluster_name\":\"xds\",\"endpoints\":[{\"lb_endpoints\":["
 			 "{\"endpoint\":{\"address\":{\"socket_address\":{\"address\":\"10.0.0.1\",\"port_value\":15010}}}},"
 			 "{\"endpoint\":{\"address\":{\"socket_address\":{\"address\":\"fd00::1\",\"port_value\":15010}}}}]}]}");
+	free(json);
+	snapshot_unref(snap);
+}
+
+/* Chains, their TLS, RBAC and the cluster's UpstreamTlsContext, in Envoy's
+ * JSON shape. */
+static void test_tls_and_rbac(void **state)
+{
+	(void)state;
+	struct snapshot *snap = load(
+		"static_resources:\n"
+		"  listeners:\n"
+		"  - name: in\n"
+		"    address: {socket_address: {address: 0.0.0.0, port_value: 15006}}\n"
+		"    listener_filters: [{name: envoy.filters.listener.tls_inspector}]\n"
+		"    filter_chains:\n"
+		"    - name: mtls\n"
+		"      filter_chain_match: {transport_protocol: tls}\n"
+		"      transport_socket:\n"
+		"        name: envoy.transport_sockets.tls\n"
+		"        typed_config:\n"
+		"          \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\n"
+		"          require_client_certificate: true\n"
+		"          common_tls_context:\n"
+		"            alpn_protocols: [h2, \"http/1.1\"]\n"
+		"            tls_certificates: [{certificate_chain: {filename: /etc/certs/cert.pem}, private_key: {filename: /etc/certs/key.pem}}]\n"
+		"            validation_context:\n"
+		"              trusted_ca: {filename: /etc/certs/ca.pem}\n"
+		"              match_typed_subject_alt_names:\n"
+		"              - {san_type: URI, matcher: {exact: \"spiffe://cluster.local/ns/a/sa/b\"}}\n"
+		"      filters:\n"
+		"      - name: envoy.filters.network.rbac\n"
+		"        typed_config:\n"
+		"          \"@type\": type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC\n"
+		"          stat_prefix: inbound_rbac\n"
+		"          rules:\n"
+		"            action: DENY\n"
+		"            policies:\n"
+		"              \"no \\\"web\\\"\":\n"
+		"                permissions: [{any: true}, {destination_port: 8080}]\n"
+		"                principals: [{authenticated: {principal_name: {exact: \"spiffe://cluster.local/ns/a/sa/web\"}}}, {any: true}]\n"
+		"      - name: envoy.filters.network.tcp_proxy\n"
+		"        typed_config: {\"@type\": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: s, cluster: up}\n"
+		"    - filters:\n"
+		"      - name: envoy.filters.network.rbac\n"
+		"        typed_config: {\"@type\": type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC, stat_prefix: r, rules: {}}\n"
+		"      - name: envoy.filters.network.tcp_proxy\n"
+		"        typed_config: {\"@type\": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: p, cluster: up}\n"
+		"  clusters:\n"
+		"  - name: up\n"
+		"    type: ORIGINAL_DST\n"
+		"    transport_socket:\n"
+		"      name: envoy.transport_sockets.tls\n"
+		"      typed_config:\n"
+		"        \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext\n"
+		"        sni: web.default.svc.cluster.local\n"
+		"        common_tls_context:\n"
+		"          tls_params: {tls_minimum_protocol_version: TLSv1_2}\n"
+		"          tls_certificates: [{certificate_chain: {filename: /c.pem}, private_key: {filename: /k.pem}}]\n"
+		"          validation_context: {trusted_ca: {filename: /ca.pem}}\n");
+	char *json = config_dump_json(snap, NULL);
+	assert_non_null(json);
+	assert_true(json_valid(json));
+	assert_has(json, "\"traffic_direction\":\"UNSPECIFIED\",\"listener_filters\":[{\"name\":"
+			 "\"envoy.filters.listener.tls_inspector\",\"typed_config\":{\"@type\":\"type.googleapis.com/"
+			 "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector\"}}],\"filter_chains\":["
+			 "{\"filter_chain_match\":{\"transport_protocol\":\"tls\"},\"filters\":[{\"name\":"
+			 "\"envoy.filters.network.rbac\",\"typed_config\":{\"@type\":\"type.googleapis.com/"
+			 "envoy.extensions.filters.network.rbac.v3.RBAC\",\"rules\":{\"action\":\"DENY\",\"policies\":"
+			 "{\"no \\\"web\\\"\":{\"permissions\":[{\"any\":true},{\"destination_port\":8080}],"
+			 "\"principals\":[{\"authenticated\":{\"principal_name\":{\"exact\":"
+			 "\"spiffe://cluster.local/ns/a/sa/web\"}}},{\"any\":true}]}}},\"stat_prefix\":\"inbound_rbac\"}},"
+			 "{\"name\":\"envoy.filters.network.tcp_proxy\"");
+	assert_has(json, "\"cluster\":\"up\",\"idle_timeout\":\"3600s\"}}],\"transport_socket\":{\"name\":"
+			 "\"envoy.transport_sockets.tls\",\"typed_config\":{\"@type\":\"type.googleapis.com/"
+			 "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\",\"common_tls_context\":{"
+			 "\"tls_params\":{\"tls_minimum_protocol_version\":\"TLSv1_3\"},\"tls_certificates\":[{"
+			 "\"certificate_chain\":{\"filename\":\"/etc/certs/cert.pem\"},\"private_key\":{\"filename\":"
+			 "\"/etc/certs/key.pem\"}}],\"validation_context\":{\"trusted_ca\":{\"filename\":"
+			 "\"/etc/certs/ca.pem\"},\"match_typed_subject_alt_names\":[{\"san_type\":\"URI\",\"matcher\":"
+			 "{\"exact\":\"spiffe://cluster.local/ns/a/sa/b\"}}]},\"alpn_protocols\":[\"h2\",\"http/1.1\"]},"
+			 "\"require_client_certificate\":true}},\"name\":\"mtls\"},");
+	/* the plaintext chain: no match, no transport socket, no name; an
+	 * empty policies map is left out */
+	assert_has(json, "},{\"filters\":[{\"name\":\"envoy.filters.network.rbac\",\"typed_config\":{\"@type\":"
+			 "\"type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC\",\"rules\":{\"action\":"
+			 "\"ALLOW\"},\"stat_prefix\":\"r\"}},{\"name\":\"envoy.filters.network.tcp_proxy\"");
+	assert_has(json, "\"stat_prefix\":\"p\",\"cluster\":\"up\",\"idle_timeout\":\"3600s\"}}]}]}}]}");
+	assert_has(json, "\"lb_policy\":\"CLUSTER_PROVIDED\",\"transport_socket\":{\"name\":\"envoy.transport_sockets.tls\","
+			 "\"typed_config\":{\"@type\":\"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3."
+			 "UpstreamTlsContext\",\"common_tls_context\":{\"tls_params\":{\"tls_minimum_protocol_version\":"
+			 "\"TLSv1_2\"},\"tls_certificates\":[{\"certificate_chain\":{\"filename\":\"/c.pem\"},"
+			 "\"private_key\":{\"filename\":\"/k.pem\"}}],\"validation_context\":{\"trusted_ca\":{"
+			 "\"filename\":\"/ca.pem\"}}},\"sni\":\"web.default.svc.cluster.local\"}}}}");
 	free(json);
 	snapshot_unref(snap);
 }
@@ -257,6 +354,7 @@ int main(void)
 		cmocka_unit_test(test_validator),
 		cmocka_unit_test(test_embedded_default),
 		cmocka_unit_test(test_static_and_ads),
+		cmocka_unit_test(test_tls_and_rbac),
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_large),
 	};
