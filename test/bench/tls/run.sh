@@ -274,7 +274,7 @@ for round in $(seq "$BENCH_ROUNDS"); do
 		[[ -n ${NOSTART[$p]:-} ]] && continue
 		if ! start_proxy "$p"; then
 			NOSTART[$p]=1
-			NOTE[$p]="did not start: $(tail -n 3 "$TMP/$p.log" "$TMP/$p.out" 2>/dev/null | grep -v '^==>' | tr '\n' ' ')"
+			NOTE[$p]="did not start: $(cat "$TMP/$p.log" "$TMP/$p.out" 2>/dev/null | tail -n 3 | tr '\n' ' ' || true)"
 			echo "bench-tls: $p ${NOTE[$p]}" >&2
 			[[ -n $PROXY_PID ]] && stop_pid "$PROXY_PID"
 			continue
@@ -295,12 +295,12 @@ for round in $(seq "$BENCH_ROUNDS"); do
 					echo "bench-tls: $p $w: $(tail -n 1 "$TMP/tlsload.err")" >&2
 				fi
 			else
-				msg=$(tail -n 1 "$TMP/tlsload.err")
+				msg=$(tail -n 1 "$TMP/tlsload.err" || true)
 				echo "bench-tls: $p $w failed: $msg" >&2
 				[[ ${NOTE[$p]:-} == *"$w failed"* ]] || NOTE[$p]="${NOTE[$p]:-}$w failed: $msg; "
 			fi
 			if ! kill -0 "$PROXY_PID" 2>/dev/null; then
-				NOTE[$p]="${NOTE[$p]:-}exited during round $round $w ($(tail -n 2 "$TMP/$p.log" | tr '\n' ' ')); "
+				NOTE[$p]="${NOTE[$p]:-}exited during round $round $w ($(cat "$TMP/$p.log" "$TMP/$p.out" 2>/dev/null | tail -n 2 | tr '\n' ' ' || true)); "
 				echo "bench-tls: $p exited during $w" >&2
 				break
 			fi
