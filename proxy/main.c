@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bpf/cli.h"
 #include "certs/cli.h"
 #include "proxy/admin.h"
 #include "proxy/config_source.h"
@@ -382,6 +383,8 @@ struct command {
 
 static const struct command commands[] = {
 	{ "run", cmd_run, "run the proxy" },
+	{ "bpf", bpf_cli_main, "attach, detach or show the eBPF datapath (capture, sockmap, flows)" },
+	{ "flows", flows_cli_main, "the per-flow table the eBPF datapath keeps" },
 	{ "certs", certs_cli_main, "a development CA for SPIFFE workload certificates" },
 	{ "version", cmd_version, "print the version" },
 };
