@@ -85,6 +85,7 @@ fuzz: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/skiff
 	$(Q)bash test/bench/run.sh
+	$(Q)bash test/bench/tls/run.sh
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/skiff
@@ -100,7 +101,7 @@ help:
 	@echo 'make          build build/skiff'
 	@echo 'make test     install what is missing, build, run unit, integration and fuzz tests'
 	@echo 'make demo     install what is missing, build, run the two-pod demo'
-	@echo 'make bench    benchmarks side by side with HAProxy and nginx'
+	@echo 'make bench    benchmarks side by side with HAProxy, nginx and nghttpx'
 	@echo 'make fuzz     run every fuzz target longer (FUZZ_SECONDS, default 60)'
 	@echo 'V=1           show the commands'
 

@@ -50,7 +50,7 @@ if want integration; then
 			*.py) suite "$t" /usr/bin/python3 "$t" ;;
 			*.sh) suite "$t" bash "$t" ;;
 			esac
-		done < <(find test/integration \( -name 'test_*.py' -o -name 'test_*.sh' \) | sort)
+		done < <(find test/integration test/interop \( -name 'test_*.py' -o -name 'test_*.sh' \) | sort)
 	fi
 fi
 

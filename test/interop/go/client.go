@@ -258,7 +258,11 @@ func (o *clientOpts) exchange(r *connResult, c net.Conn, tc *tls.Conn, deadline 
 	}
 	if o.send != "" {
 		if _, err := io.WriteString(c, o.send); err != nil {
-			return o.fail(r, err, "io")
+			// A TLS 1.3 server refusing our certificate sends its alert and
+			// closes; our request, unread there, turns that close into a
+			// reset that can fail this write. The alert is usually still
+			// readable: report it rather than the reset.
+			return o.fail(r, alertAfter(c, err, o.probe), "io")
 		}
 	}
 	if o.halfClose {
@@ -290,6 +294,17 @@ func (o *clientOpts) exchange(r *connResult, c net.Conn, tc *tls.Conn, deadline 
 	}
 	r.OK = true
 	return r
+}
+
+// alertAfter returns the peer's alert if one can still be read after err,
+// else err.
+func alertAfter(c net.Conn, err error, wait time.Duration) error {
+	c.SetReadDeadline(time.Now().Add(wait))
+	var one [1]byte
+	if _, rerr := c.Read(one[:]); rerr != nil && strings.Contains(rerr.Error(), "remote error") {
+		return rerr
+	}
+	return err
 }
 
 // refresh re-reads the state after reading: nothing in it changes in TLS 1.3
