@@ -29,7 +29,6 @@ enum state {
 };
 
 /* Facts gathered from the fields of one head. */
-#define H1F_BEGUN 0x0001       /* on_message_begin ran for this message */
 #define H1F_CONN_CLOSE 0x0002  /* Connection: close */
 #define H1F_CONN_KEEP 0x0004   /* Connection: keep-alive */
 #define H1F_CONN_UPGRADE 0x0008
@@ -357,10 +356,10 @@ static int parse_request_line(struct h1_parser *p, const char *s, size_t len)
 	size_t i = 0;
 	while (i < len && is_tchar((unsigned char)s[i]))
 		i++;
-	if (i == len || s[i] != ' ')
-		return fail(p, i == len || i == 0 ? H1_E_BAD_REQUEST_LINE : H1_E_BAD_METHOD);
-	if (i == 0)
+	if (i == len || (i == 0 && s[0] == ' '))
 		return fail(p, H1_E_BAD_REQUEST_LINE);
+	if (i == 0 || s[i] != ' ')
+		return fail(p, H1_E_BAD_METHOD);
 	rl.method = (struct h1_slice){ s, i };
 	rl.method_id = method_id(s, i);
 	size_t t = ++i;
@@ -389,16 +388,13 @@ static int parse_request_line(struct h1_parser *p, const char *s, size_t len)
 static int parse_status_line(struct h1_parser *p, const char *s, size_t len)
 {
 	struct h1_status_line sl = { 0 };
-	if (len < 12 || s[8] != ' ') {
-		if (len >= 8 && memchr(s, ' ', len) == s + 8 && parse_version(p, s, 8) < 0)
-			return H1_PARSE_ERROR;
-		return fail(p, len >= 5 && memcmp(s, "HTTP/", 5) == 0 && (len < 8 || s[8] == ' ')
-				       ? H1_E_BAD_STATUS_LINE
-				       : H1_E_BAD_VERSION);
-	}
+	if (len < 8 || (len > 8 && s[8] != ' '))
+		return fail(p, H1_E_BAD_VERSION);
 	int minor = parse_version(p, s, 8);
 	if (minor < 0)
 		return H1_PARSE_ERROR;
+	if (len < 12)
+		return fail(p, H1_E_BAD_STATUS_LINE);
 	unsigned status = 0;
 	for (int i = 9; i < 12; i++) {
 		if (s[i] < '0' || s[i] > '9')
@@ -745,7 +741,6 @@ static int start(struct h1_parser *p, const char *data, size_t len, size_t *off)
 	}
 	p->head_bytes = 0;
 	p->state = S_START_LINE;
-	p->flags |= H1F_BEGUN;
 	*off = i;
 	if (CALL(p, on_message_begin) < 0)
 		return H1_PARSE_ERROR;

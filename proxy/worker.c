@@ -17,6 +17,7 @@
 #include "proxy/listener.h"
 #include "proxy/log.h"
 #include "proxy/snapshot.h"
+#include "proxy/sock_addr.h"
 #include "proxy/stats.h"
 #include "proxy/tcp_proxy.h"
 
@@ -65,9 +66,100 @@ static void on_wake(struct io *io, uint32_t events)
 	(void)unused;
 }
 
-/* Moves the worker to the current snapshot. The listeners keep their
- * sockets and take their new configuration by name. */
-static void take_snapshot(struct worker *w)
+static void listener_free(struct worker *w, struct worker_listener *wl)
+{
+	if (wl->io.fd >= 0) {
+		loop_del(&w->loop, &wl->io);
+		close(wl->io.fd);
+	}
+	free(wl->name);
+	free(wl);
+}
+
+/* Opens this worker's socket for l. Returns 0, or -errno with err set. */
+static int listener_add(struct worker *w, const struct listener *l, char *err, size_t errlen)
+{
+	if (w->n_listeners == w->cap_listeners) {
+		size_t cap = w->cap_listeners ? w->cap_listeners * 2 : 8;
+		struct worker_listener **grown = realloc(w->listeners, cap * sizeof(*grown));
+		if (!grown)
+			goto nomem;
+		w->listeners = grown;
+		w->cap_listeners = cap;
+	}
+	struct worker_listener *wl = calloc(1, sizeof(*wl));
+	if (!wl || !(wl->name = strdup(l->name))) {
+		free(wl);
+		goto nomem;
+	}
+	wl->io = (struct io){ .fd = -1, .cb = on_accept };
+	wl->worker = w;
+	wl->cfg = l;
+	char why[160];
+	int rc = listener_open(&l->addr, true, why, sizeof(why));
+	if (rc < 0) {
+		snprintf(err, errlen, "listener %s: %s", l->name, why);
+		listener_free(w, wl);
+		return rc;
+	}
+	wl->io.fd = rc;
+	int one = 1; /* inherited by every accepted socket */
+	setsockopt(rc, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if ((rc = loop_add(&w->loop, &wl->io, EPOLLIN)) < 0) {
+		snprintf(err, errlen, "listener %s: epoll: %s", l->name, strerror(-rc));
+		listener_free(w, wl);
+		return rc;
+	}
+	w->listeners[w->n_listeners++] = wl;
+	return 0;
+nomem:
+	snprintf(err, errlen, "listener %s: out of memory", l->name);
+	return -ENOMEM;
+}
+
+static const struct listener *find_listener(const struct snapshot *snap, const char *name)
+{
+	for (size_t i = 0; i < snap->n_listeners; i++)
+		if (strcmp(snap->listeners[i].name, name) == 0)
+			return &snap->listeners[i];
+	return NULL;
+}
+
+/* Brings the worker's listening sockets in line with snap: a listener kept
+ * by name and address keeps its socket and takes its new settings; one gone
+ * or moved closes (its open connections carry on under their snapshot); a
+ * new one opens. */
+static void reconcile_listeners(struct worker *w, const struct snapshot *snap, bool listening)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < w->n_listeners; i++) {
+		struct worker_listener *wl = w->listeners[i];
+		const struct listener *l = find_listener(snap, wl->name);
+		if (l && sock_addr_equal(&l->addr, &wl->cfg->addr)) {
+			wl->cfg = l;
+			w->listeners[kept++] = wl;
+		} else {
+			log_info("listener %s: closed", wl->name);
+			listener_free(w, wl);
+		}
+	}
+	w->n_listeners = kept;
+	for (size_t i = 0; listening && i < snap->n_listeners; i++) {
+		bool have = false;
+		for (size_t j = 0; j < w->n_listeners && !have; j++)
+			have = w->listeners[j]->cfg == &snap->listeners[i];
+		if (have)
+			continue;
+		char err[256];
+		if (listener_add(w, &snap->listeners[i], err, sizeof(err)) < 0)
+			log_error("%s", err);
+		else
+			log_info("listener %s: listening", snap->listeners[i].name);
+	}
+}
+
+/* Moves the worker to the current snapshot. */
+static void take_snapshot(struct worker *w, bool listening)
 {
 	struct snapshot *snap = snapshot_acquire(w->index);
 	if (!snap)
@@ -81,11 +173,8 @@ static void take_snapshot(struct worker *w)
 	list_add_tail(&w->snaps, &ws->link);
 	struct worker_snap *old = w->snap;
 	w->snap = ws;
-	for (size_t i = 0; i < w->n_listeners; i++) {
-		for (size_t j = 0; j < snap->n_listeners; j++)
-			if (strcmp(snap->listeners[j].name, w->listeners[i].name) == 0)
-				w->listeners[i].cfg = &snap->listeners[j];
-	}
+	if (old)
+		reconcile_listeners(w, snap, listening);
 	if (old && old->sessions == 0) {
 		list_del(&old->link);
 		snapshot_unref(old->snap);
@@ -95,13 +184,9 @@ static void take_snapshot(struct worker *w)
 
 static void close_listeners(struct worker *w)
 {
-	for (size_t i = 0; i < w->n_listeners; i++) {
-		if (w->listeners[i].io.fd < 0)
-			continue;
-		loop_del(&w->loop, &w->listeners[i].io);
-		close(w->listeners[i].io.fd);
-		w->listeners[i].io.fd = -1;
-	}
+	for (size_t i = 0; i < w->n_listeners; i++)
+		listener_free(w, w->listeners[i]);
+	w->n_listeners = 0;
 }
 
 static void run_ready(struct worker *w)
@@ -135,7 +220,7 @@ static void *worker_main(void *arg)
 		if (!listening && w->n_sessions == 0)
 			break;
 		if (snapshot_current_version() != w->snap->snap->version)
-			take_snapshot(w);
+			take_snapshot(w, listening);
 
 		/* Sleep without a deadline only when nothing waits for the sweep:
 		 * no connection to time out and no access log line to write. */
@@ -179,38 +264,10 @@ static int worker_init(struct worker *w, unsigned index, unsigned n, struct snap
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		return -errno;
 	}
-	w->listeners = calloc(snap->n_listeners, sizeof(*w->listeners));
-	if (!w->listeners && snap->n_listeners) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < snap->n_listeners; i++) {
-		struct worker_listener *wl = &w->listeners[i];
-		const struct listener *l = &snap->listeners[i];
-		wl->io = (struct io){ .fd = -1, .cb = on_accept };
-		wl->worker = w;
-		wl->cfg = l;
-		wl->name = strdup(l->name);
-		w->n_listeners++;
-		if (!wl->name) {
-			snprintf(err, errlen, "out of memory");
-			return -ENOMEM;
-		}
-		char why[160];
-		int fd = listener_open(&l->addr, true, why, sizeof(why));
-		if (fd < 0) {
-			snprintf(err, errlen, "listener %s: %s", l->name, why);
-			return fd;
-		}
-		wl->io.fd = fd;
-		int one = 1; /* inherited by every accepted socket */
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if ((rc = loop_add(&w->loop, &wl->io, EPOLLIN)) < 0) {
-			snprintf(err, errlen, "listener %s: epoll: %s", l->name, strerror(-rc));
+	for (size_t i = 0; i < snap->n_listeners; i++)
+		if ((rc = listener_add(w, &snap->listeners[i], err, errlen)) < 0)
 			return rc;
-		}
-	}
-	take_snapshot(w);
+	take_snapshot(w, true);
 	if (!w->snap) {
 		snprintf(err, errlen, "no configuration published");
 		return -ENOENT;
@@ -221,8 +278,6 @@ static int worker_init(struct worker *w, unsigned index, unsigned n, struct snap
 static void worker_free(struct worker *w)
 {
 	close_listeners(w);
-	for (size_t i = 0; i < w->n_listeners; i++)
-		free(w->listeners[i].name);
 	free(w->listeners);
 	while (!list_empty(&w->snaps)) {
 		struct worker_snap *ws = container_of(w->snaps.next, struct worker_snap, link);

@@ -44,8 +44,9 @@ struct worker {
 	_Atomic unsigned live_sessions; /* read by the main thread while draining */
 	struct worker_snap *snap;       /* current */
 	struct list snaps;              /* every worker_snap still referenced */
-	struct worker_listener *listeners;
+	struct worker_listener **listeners; /* each allocated: epoll holds its address */
 	size_t n_listeners;
+	size_t cap_listeners;
 	struct buf_pool bufs;
 	struct access_log_set logs;
 	struct tls_session_cache tls_sessions; /* upstream tickets, to resume */
