@@ -39,6 +39,8 @@ static struct watch watches[MAX_WATCHES];
 static unsigned n_watches;
 static void (*publish_fn)(struct snapshot *snap);
 static struct loop *watch_loop;
+static config_source_dynamic_fn dynamic_fn;
+static void *dynamic_arg;
 
 static int read_text(const char *path, char *err, size_t errlen)
 {
@@ -73,14 +75,22 @@ static int read_text(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-static struct snapshot *build(char *err, size_t errlen)
+void config_source_set_dynamic(config_source_dynamic_fn fn, void *arg)
+{
+	dynamic_fn = fn;
+	dynamic_arg = arg;
+}
+
+struct snapshot *config_source_build(char *err, size_t errlen)
 {
 	struct snapshot *snap = NULL;
 	if (bootstrap_load_string(source_name, text, text_len, &snap, err, errlen) < 0)
 		return NULL;
 	char why[512];
-	if (tls_setup_snapshot(snap, tickets, why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "%s: %s", source_name, why);
+	if ((dynamic_fn && dynamic_fn(snap, why, sizeof(why), dynamic_arg) < 0) ||
+	    snapshot_link(snap, why, sizeof(why)) < 0 ||
+	    tls_setup_snapshot(snap, tickets, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s", why);
 		snapshot_unref(snap);
 		return NULL;
 	}
@@ -107,7 +117,7 @@ struct snapshot *config_source_load(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	tickets_rotated_ms = loop_now_ms();
-	return build(err, errlen);
+	return config_source_build(err, errlen);
 }
 
 static void on_rotated(struct tls_identity *id, const char *err, void *arg)
@@ -121,7 +131,7 @@ static void on_rotated(struct tls_identity *id, const char *err, void *arg)
 		 (long)id->not_after);
 	tls_identity_unref(id); /* the rebuild loads the files whole again */
 	char why[512];
-	struct snapshot *snap = build(why, sizeof(why));
+	struct snapshot *snap = config_source_build(why, sizeof(why));
 	if (!snap) {
 		log_error("certificate rotation: %s; keeping the current configuration", why);
 		return;

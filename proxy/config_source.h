@@ -16,6 +16,20 @@
  * wrong). */
 struct snapshot *config_source_load(const char *path, char *err, size_t errlen);
 
+/* Resources beyond the bootstrap (the xDS client's): called on every build
+ * with the snapshot parsed from the bootstrap, it adds its listeners and
+ * clusters (snapshot_add_*). Returns 0, or -errno with err set: the build
+ * fails. */
+typedef int (*config_source_dynamic_fn)(struct snapshot *snap, char *err, size_t errlen,
+					void *arg);
+
+void config_source_set_dynamic(config_source_dynamic_fn fn, void *arg);
+
+/* Builds a snapshot again from the bootstrap and the dynamic resources as
+ * they are now: parsed, linked, validated whole, TLS contexts built. Returns
+ * it (one reference, the caller's) or NULL with err. */
+struct snapshot *config_source_build(char *err, size_t errlen);
+
 /* Watches, on loop, the certificate files snap uses. When a set changes and
  * loads, builds a snapshot again from the same bootstrap text and calls
  * publish(new snapshot), which takes the reference. A set that does not load

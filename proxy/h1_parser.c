@@ -796,7 +796,7 @@ static int chunk_line_byte(struct h1_parser *p, unsigned char c)
 		}
 		if (p->state == S_CHUNK_SIZE_START)
 			return fail(p, c == '\n' ? H1_E_BARE_LF : H1_E_BAD_CHUNK_SIZE);
-		p->chunk_line = 0;
+		p->chunk_line = 1; /* from here on it counts extension bytes */
 		if (c == '\r')
 			p->state = S_CHUNK_SIZE_LF;
 		else if (c == ';')

@@ -2,12 +2,14 @@
 #include "proxy/snapshot.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/ssl.h>
 
 #include "certs/tls_context.h"
+#include "proxy/log.h"
 #include "proxy/sock_addr.h"
 #include "proxy/stats.h"
 
@@ -90,14 +92,17 @@ static void filter_chain_free(struct filter_chain *c)
 	free(c->tcp_proxy.access_log.path);
 }
 
+static void listener_free(struct listener *l)
+{
+	free(l->name);
+	for (size_t j = 0; j < l->n_chains; j++)
+		filter_chain_free(&l->chains[j]);
+}
+
 static void snapshot_free(struct snapshot *snap)
 {
-	for (size_t i = 0; i < snap->n_listeners; i++) {
-		struct listener *l = &snap->listeners[i];
-		free(l->name);
-		for (size_t j = 0; j < l->n_chains; j++)
-			filter_chain_free(&l->chains[j]);
-	}
+	for (size_t i = 0; i < snap->n_listeners; i++)
+		listener_free(&snap->listeners[i]);
 	for (size_t i = 0; i < snap->n_clusters; i++) {
 		free(snap->clusters[i].name);
 		free(snap->clusters[i].endpoints);
@@ -124,6 +129,69 @@ const struct cluster *snapshot_find_cluster(const struct snapshot *snap, const c
 		if (strcmp(snap->clusters[i].name, name) == 0)
 			return &snap->clusters[i];
 	return NULL;
+}
+
+int snapshot_add_listener(struct snapshot *snap, struct listener *l)
+{
+	struct listener *grown = realloc(snap->listeners, (snap->n_listeners + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	snap->listeners = grown;
+	snap->listeners[snap->n_listeners++] = *l;
+	memset(l, 0, sizeof(*l));
+	return 0;
+}
+
+int snapshot_add_cluster(struct snapshot *snap, struct cluster *c)
+{
+	struct cluster *grown = realloc(snap->clusters, (snap->n_clusters + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	snap->clusters = grown;
+	snap->clusters[snap->n_clusters++] = *c;
+	memset(c, 0, sizeof(*c));
+	return 0;
+}
+
+static bool resolve_chains(struct snapshot *snap, struct listener *l)
+{
+	for (size_t j = 0; j < l->n_chains; j++) {
+		struct tcp_proxy_config *tp = &l->chains[j].tcp_proxy;
+		tp->cluster = snapshot_find_cluster(snap, tp->cluster_name);
+		if (!tp->cluster) {
+			log_warn("listener %s: cluster %s does not exist (yet): listener not active",
+				 l->name, tp->cluster_name);
+			return false;
+		}
+	}
+	return true;
+}
+
+int snapshot_link(struct snapshot *snap, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < snap->n_clusters; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(snap->clusters[i].name, snap->clusters[j].name) == 0) {
+				snprintf(err, errlen, "cluster \"%s\" is defined twice",
+					 snap->clusters[i].name);
+				return -EINVAL;
+			}
+	for (size_t i = 0; i < snap->n_listeners; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(snap->listeners[i].name, snap->listeners[j].name) == 0) {
+				snprintf(err, errlen, "listener \"%s\" is defined twice",
+					 snap->listeners[i].name);
+				return -EINVAL;
+			}
+	size_t kept = 0;
+	for (size_t i = 0; i < snap->n_listeners; i++) {
+		if (resolve_chains(snap, &snap->listeners[i]))
+			snap->listeners[kept++] = snap->listeners[i];
+		else
+			listener_free(&snap->listeners[i]);
+	}
+	snap->n_listeners = kept;
+	return 0;
 }
 
 /* Envoy names a listener's stats after its address, "0.0.0.0_15001", and

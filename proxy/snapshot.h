@@ -8,6 +8,8 @@
 #ifndef SKIFF_PROXY_SNAPSHOT_H
 #define SKIFF_PROXY_SNAPSHOT_H
 
+#include <stddef.h>
+
 #include "proxy/config.h"
 
 /* A zeroed snapshot holding one reference, owned by the caller; NULL when out
@@ -21,6 +23,20 @@ void snapshot_unref(struct snapshot *snap);
 
 /* The cluster named `name` in `snap`, or NULL. */
 const struct cluster *snapshot_find_cluster(const struct snapshot *snap, const char *name);
+
+/* Appends a listener or cluster (moved in: *l / *c now belong to snap, the
+ * caller's struct is zeroed) to a snapshot still being built. Pointers into
+ * snap->listeners / snap->clusters are stale afterwards: call snapshot_link
+ * when done. Returns 0 or -ENOMEM (nothing moved). */
+int snapshot_add_listener(struct snapshot *snap, struct listener *l);
+int snapshot_add_cluster(struct snapshot *snap, struct cluster *c);
+
+/* Resolves every filter chain's tcp_proxy cluster by name and checks names
+ * are unique. A listener whose cluster does not exist (yet: xDS sends
+ * clusters first, but a cluster may go before its listeners do) is dropped
+ * from snap with a warning, as Envoy keeps such a listener warming. Returns
+ * 0, or -EINVAL with err naming the duplicate. */
+int snapshot_link(struct snapshot *snap, char *err, size_t errlen);
 
 /* Makes `snap` the current snapshot, taking over the caller's reference.
  * Assigns its version and the stats ids of its listeners and clusters.

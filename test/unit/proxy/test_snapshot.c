@@ -101,12 +101,64 @@ static void test_counters_keep_their_scope_across_snapshots(void **state)
 	snapshot_unref(second);
 }
 
+static struct listener listener_to(const char *name, const char *cluster)
+{
+	struct listener l = { .name = strdup(name), .n_chains = 1 };
+	l.chains[0].tcp_proxy.cluster_name = strdup(cluster);
+	return l;
+}
+
+static void test_link_resolves_appended_resources(void **state)
+{
+	(void)state;
+	struct snapshot *s = make("static");
+	s->listeners[0].n_chains = 1;
+	s->listeners[0].chains[0].tcp_proxy.cluster_name = strdup("static");
+	struct cluster dynamic = { .name = strdup("dynamic") };
+	struct listener to_dynamic = listener_to("to-dynamic", "dynamic");
+	struct listener warming = listener_to("warming", "not-yet");
+	assert_int_equal(snapshot_add_cluster(s, &dynamic), 0);
+	assert_null(dynamic.name); /* moved */
+	assert_int_equal(snapshot_add_listener(s, &to_dynamic), 0);
+	assert_int_equal(snapshot_add_listener(s, &warming), 0);
+	char err[128];
+	assert_int_equal(snapshot_link(s, err, sizeof(err)), 0);
+	/* The listener whose cluster is missing waits outside the snapshot. */
+	assert_int_equal(s->n_listeners, 2);
+	assert_ptr_equal(s->listeners[0].chains[0].tcp_proxy.cluster, &s->clusters[0]);
+	assert_string_equal(s->listeners[1].name, "to-dynamic");
+	assert_ptr_equal(s->listeners[1].chains[0].tcp_proxy.cluster, &s->clusters[1]);
+	snapshot_unref(s);
+}
+
+static void test_link_refuses_duplicates(void **state)
+{
+	(void)state;
+	struct snapshot *s = make("c");
+	s->listeners[0].n_chains = 1;
+	s->listeners[0].chains[0].tcp_proxy.cluster_name = strdup("c");
+	struct listener again = listener_to("l", "c");
+	assert_int_equal(snapshot_add_listener(s, &again), 0);
+	char err[128];
+	assert_int_equal(snapshot_link(s, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "listener \"l\" is defined twice");
+	snapshot_unref(s);
+	s = make("c");
+	struct cluster twin = { .name = strdup("c") };
+	assert_int_equal(snapshot_add_cluster(s, &twin), 0);
+	assert_int_equal(snapshot_link(s, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "cluster \"c\" is defined twice");
+	snapshot_unref(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_publish_assigns_versions_and_stats_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replaced_snapshot_lives_until_every_worker_moves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counters_keep_their_scope_across_snapshots, setup, teardown),
+		cmocka_unit_test(test_link_resolves_appended_resources),
+		cmocka_unit_test(test_link_refuses_duplicates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
