@@ -76,6 +76,7 @@ fuzz-build: $(FUZZ_BINS)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/skiff $(UNIT_BINS) $(FUZZ_BINS)
+	$(Q)bash test/controlplane/setup.sh
 	$(Q)BUILD=$(BUILD) bash test/run.sh
 
 fuzz: deps

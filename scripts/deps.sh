@@ -19,6 +19,13 @@ packages=(
   # fuzz targets: libFuzzer's runtime for clang -fsanitize=fuzzer (a
   # Recommends of libclang-common-14-dev, which --no-install-recommends skips)
   libclang-rt-14-dev
+  # xDS tests' control plane (test/controlplane, Node + npm ci). The machine's
+  # nodejs (20.x) bundles npm; Debian's separate npm package conflicts with
+  # it, so it is not listed.
+  nodejs
+  # HTTP/1.1 differential test: h11 is one of the independent parsers (Node's
+  # http server, from nodejs above, is the other)
+  python3-h11
 )
 
 missing=()

@@ -2,7 +2,8 @@
 # Runs every test suite of skiff and closes with one "tests: N passed, N
 # failed" line over all of them. `make test` builds what this needs first.
 #   unit         cmocka binaries under build/test/unit (sanitizer build)
-#   integration  test/integration/*/test_*.py and test_*.sh, as root; each
+#   integration  test_*.py and test_*.sh under test/integration (the real
+#                binary), test/interop and test/controlplane (the peers), as root; each
 #                prints "ok"/"not ok" lines and its own "N passed, N failed"
 #   fuzz         each fuzz target briefly over its corpus
 # TESTS=unit|integration|fuzz runs one kind only.
@@ -50,7 +51,7 @@ if want integration; then
 			*.py) suite "$t" /usr/bin/python3 "$t" ;;
 			*.sh) suite "$t" bash "$t" ;;
 			esac
-		done < <(find test/integration test/interop \( -name 'test_*.py' -o -name 'test_*.sh' \) | sort)
+		done < <(find test/integration test/interop test/controlplane \( -name 'test_*.py' -o -name 'test_*.sh' \) | sort)
 	fi
 fi
 

@@ -164,13 +164,15 @@ function unpack(anyMsg) {
 const WRAPPERS = new Set(['DoubleValue', 'FloatValue', 'Int64Value', 'UInt64Value', 'Int32Value',
   'UInt32Value', 'BoolValue', 'StringValue', 'BytesValue'].map((n) => '.google.protobuf.' + n));
 
+// protobufjs' bundled google/protobuf/struct.proto uses camelCase field
+// names (numberValue...) even with keepCase; the wire encoding is the same.
 function jsonToValue(v) {
-  if (v === null) return { null_value: 'NULL_VALUE' };
-  if (typeof v === 'number') return { number_value: v };
-  if (typeof v === 'string') return { string_value: v };
-  if (typeof v === 'boolean') return { bool_value: v };
-  if (Array.isArray(v)) return { list_value: { values: v.map(jsonToValue) } };
-  return { struct_value: jsonToStruct(v) };
+  if (v === null) return { nullValue: 'NULL_VALUE' };
+  if (typeof v === 'number') return { numberValue: v };
+  if (typeof v === 'string') return { stringValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (Array.isArray(v)) return { listValue: { values: v.map(jsonToValue) } };
+  return { structValue: jsonToStruct(v) };
 }
 function jsonToStruct(o) {
   const fields = {};
@@ -210,9 +212,11 @@ function normalizeDeep(T, obj, where) {
     checkScalar(T.fields.value, obj, where);
     return { value: obj };
   }
-  if (fn === '.google.protobuf.Struct' && obj && typeof obj === 'object' && !('fields' in obj)) return jsonToStruct(obj);
-  if (fn === '.google.protobuf.Value' && !(obj && typeof obj === 'object' && !Array.isArray(obj) &&
-      Object.keys(obj).some((k) => /_value$/.test(k)))) return jsonToValue(obj);
+  if (fn === '.google.protobuf.Struct') {
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new Error(`${where}: expected a JSON object for Struct`);
+    return jsonToStruct(obj);
+  }
+  if (fn === '.google.protobuf.Value') return jsonToValue(obj);
   if (fn === '.google.protobuf.ListValue' && Array.isArray(obj)) return { values: obj.map(jsonToValue) };
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
     throw new Error(`${where || T.name}: expected an object for ${fn.slice(1)}`);
