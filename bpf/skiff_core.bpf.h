@@ -142,8 +142,10 @@ static long flow_sweep_one(void *map, struct skiff_tuple *key, struct skiff_flow
 }
 
 /* Creates the flow entry `key` (client -> server) and returns it, or the
- * existing one; NULL when the table is full even after a sweep (counted as
- * FLOW_DROPPED: the flow then runs untracked and unaccelerated). */
+ * open one already there; an entry left by a closed flow with the same
+ * tuple (a reused port) is replaced. NULL when the table is full even after
+ * a sweep (counted as FLOW_DROPPED: the flow then runs untracked and
+ * unaccelerated). */
 static __always_inline struct skiff_flow *flow_create(const struct skiff_tuple *key, __u8 kind,
 						      __u8 orig_family, const __u8 orig_addr[16],
 						      __u16 orig_port, __u64 cgroup_id)
@@ -153,7 +155,7 @@ static __always_inline struct skiff_flow *flow_create(const struct skiff_tuple *
 	long err;
 
 	cur = bpf_map_lookup_elem(&flows, key);
-	if (cur)
+	if (cur && !cur->closed_ns)
 		return cur;
 	f.start_ns = bpf_ktime_get_ns();
 	f.last_ns = f.start_ns;
@@ -162,7 +164,7 @@ static __always_inline struct skiff_flow *flow_create(const struct skiff_tuple *
 	__builtin_memcpy(f.orig_daddr, orig_addr, 16);
 	f.orig_dport = orig_port;
 	(void)orig_family; /* the key's family; kept for a future v4->v6 NAT */
-	err = bpf_map_update_elem(&flows, key, &f, BPF_NOEXIST);
+	err = bpf_map_update_elem(&flows, key, &f, cur ? BPF_ANY : BPF_NOEXIST);
 	if (err == -E2BIG) {
 		struct sweep_ctx sc = { .now = f.start_ns };
 

@@ -8,13 +8,13 @@
 #include <strings.h>
 
 enum state {
-	S_START,          /* between messages */
-	S_START_LINE,     /* message begun, in its first line */
+	S_START,      /* between messages */
+	S_START_LINE, /* message begun, in its first line */
 	S_HEADER,
 	S_BODY_LENGTH,
 	S_CHUNK_SIZE_START,
 	S_CHUNK_SIZE,
-	S_CHUNK_EXT_BWS,  /* whitespace after the size: only ';' may follow */
+	S_CHUNK_EXT_BWS, /* whitespace after the size: only ';' may follow */
 	S_CHUNK_EXT,
 	S_CHUNK_SIZE_LF,
 	S_CHUNK_DATA,
@@ -22,59 +22,59 @@ enum state {
 	S_CHUNK_DATA_LF,
 	S_TRAILER,
 	S_UNTIL_CLOSE,
-	S_MESSAGE_DONE,   /* head or body finished: on_message_complete next */
+	S_MESSAGE_DONE, /* head or body finished: on_message_complete next */
 	S_TUNNEL,
-	S_CLOSED,         /* the last message said the connection closes */
+	S_CLOSED, /* the last message said the connection closes */
 	S_ERROR,
 };
 
 /* Facts gathered from the fields of one head. */
-#define H1F_CONN_CLOSE 0x0002  /* Connection: close */
-#define H1F_CONN_KEEP 0x0004   /* Connection: keep-alive */
+#define H1F_CONN_CLOSE 0x0002 /* Connection: close */
+#define H1F_CONN_KEEP 0x0004  /* Connection: keep-alive */
 #define H1F_CONN_UPGRADE 0x0008
-#define H1F_UPGRADE 0x0010     /* an Upgrade field */
-#define H1F_EXPECT 0x0020      /* Expect: 100-continue */
-#define H1F_TE_EMPTY 0x0040    /* an empty Transfer-Encoding list element */
+#define H1F_UPGRADE 0x0010  /* an Upgrade field */
+#define H1F_EXPECT 0x0020   /* Expect: 100-continue */
+#define H1F_TE_EMPTY 0x0040 /* an empty Transfer-Encoding list element */
 #define H1F_TE_LAST_CHUNKED 0x0080
-#define H1F_PAUSED 0x0100      /* a callback asked to pause */
+#define H1F_PAUSED 0x0100 /* a callback asked to pause */
 
 static const char *const error_names[H1_E__COUNT] = {
-	[H1_OK] = "H1_OK",
-	[H1_E_CALLBACK] = "H1_E_CALLBACK",
-	[H1_E_BARE_CR] = "H1_E_BARE_CR",
-	[H1_E_BARE_LF] = "H1_E_BARE_LF",
-	[H1_E_REQUEST_LINE_TOO_LONG] = "H1_E_REQUEST_LINE_TOO_LONG",
-	[H1_E_HEADER_LINE_TOO_LONG] = "H1_E_HEADER_LINE_TOO_LONG",
-	[H1_E_HEADERS_TOO_LARGE] = "H1_E_HEADERS_TOO_LARGE",
-	[H1_E_TOO_MANY_HEADERS] = "H1_E_TOO_MANY_HEADERS",
-	[H1_E_BAD_REQUEST_LINE] = "H1_E_BAD_REQUEST_LINE",
-	[H1_E_BAD_METHOD] = "H1_E_BAD_METHOD",
-	[H1_E_BAD_TARGET] = "H1_E_BAD_TARGET",
-	[H1_E_BAD_VERSION] = "H1_E_BAD_VERSION",
-	[H1_E_VERSION_UNSUPPORTED] = "H1_E_VERSION_UNSUPPORTED",
-	[H1_E_BAD_STATUS_LINE] = "H1_E_BAD_STATUS_LINE",
-	[H1_E_BAD_HEADER_NAME] = "H1_E_BAD_HEADER_NAME",
-	[H1_E_WS_BEFORE_COLON] = "H1_E_WS_BEFORE_COLON",
-	[H1_E_NO_COLON] = "H1_E_NO_COLON",
-	[H1_E_BAD_HEADER_VALUE] = "H1_E_BAD_HEADER_VALUE",
-	[H1_E_OBS_FOLD] = "H1_E_OBS_FOLD",
-	[H1_E_HOST_MISSING] = "H1_E_HOST_MISSING",
-	[H1_E_HOST_DUPLICATE] = "H1_E_HOST_DUPLICATE",
-	[H1_E_BAD_HOST] = "H1_E_BAD_HOST",
-	[H1_E_BAD_CONTENT_LENGTH] = "H1_E_BAD_CONTENT_LENGTH",
-	[H1_E_MULTIPLE_CONTENT_LENGTH] = "H1_E_MULTIPLE_CONTENT_LENGTH",
-	[H1_E_CL_AND_TE] = "H1_E_CL_AND_TE",
-	[H1_E_BAD_TRANSFER_ENCODING] = "H1_E_BAD_TRANSFER_ENCODING",
-	[H1_E_TE_UNSUPPORTED] = "H1_E_TE_UNSUPPORTED",
-	[H1_E_TE_HTTP10] = "H1_E_TE_HTTP10",
-	[H1_E_BAD_CHUNK_SIZE] = "H1_E_BAD_CHUNK_SIZE",
-	[H1_E_CHUNK_SIZE_OVERFLOW] = "H1_E_CHUNK_SIZE_OVERFLOW",
-	[H1_E_BAD_CHUNK_EXT] = "H1_E_BAD_CHUNK_EXT",
-	[H1_E_CHUNK_EXT_TOO_LONG] = "H1_E_CHUNK_EXT_TOO_LONG",
-	[H1_E_CHUNK_DATA_NO_CRLF] = "H1_E_CHUNK_DATA_NO_CRLF",
-	[H1_E_CONNECT_BODY] = "H1_E_CONNECT_BODY",
-	[H1_E_DATA_AFTER_CLOSE] = "H1_E_DATA_AFTER_CLOSE",
-	[H1_E_TRUNCATED] = "H1_E_TRUNCATED",
+    [H1_OK] = "H1_OK",
+    [H1_E_CALLBACK] = "H1_E_CALLBACK",
+    [H1_E_BARE_CR] = "H1_E_BARE_CR",
+    [H1_E_BARE_LF] = "H1_E_BARE_LF",
+    [H1_E_REQUEST_LINE_TOO_LONG] = "H1_E_REQUEST_LINE_TOO_LONG",
+    [H1_E_HEADER_LINE_TOO_LONG] = "H1_E_HEADER_LINE_TOO_LONG",
+    [H1_E_HEADERS_TOO_LARGE] = "H1_E_HEADERS_TOO_LARGE",
+    [H1_E_TOO_MANY_HEADERS] = "H1_E_TOO_MANY_HEADERS",
+    [H1_E_BAD_REQUEST_LINE] = "H1_E_BAD_REQUEST_LINE",
+    [H1_E_BAD_METHOD] = "H1_E_BAD_METHOD",
+    [H1_E_BAD_TARGET] = "H1_E_BAD_TARGET",
+    [H1_E_BAD_VERSION] = "H1_E_BAD_VERSION",
+    [H1_E_VERSION_UNSUPPORTED] = "H1_E_VERSION_UNSUPPORTED",
+    [H1_E_BAD_STATUS_LINE] = "H1_E_BAD_STATUS_LINE",
+    [H1_E_BAD_HEADER_NAME] = "H1_E_BAD_HEADER_NAME",
+    [H1_E_WS_BEFORE_COLON] = "H1_E_WS_BEFORE_COLON",
+    [H1_E_NO_COLON] = "H1_E_NO_COLON",
+    [H1_E_BAD_HEADER_VALUE] = "H1_E_BAD_HEADER_VALUE",
+    [H1_E_OBS_FOLD] = "H1_E_OBS_FOLD",
+    [H1_E_HOST_MISSING] = "H1_E_HOST_MISSING",
+    [H1_E_HOST_DUPLICATE] = "H1_E_HOST_DUPLICATE",
+    [H1_E_BAD_HOST] = "H1_E_BAD_HOST",
+    [H1_E_BAD_CONTENT_LENGTH] = "H1_E_BAD_CONTENT_LENGTH",
+    [H1_E_MULTIPLE_CONTENT_LENGTH] = "H1_E_MULTIPLE_CONTENT_LENGTH",
+    [H1_E_CL_AND_TE] = "H1_E_CL_AND_TE",
+    [H1_E_BAD_TRANSFER_ENCODING] = "H1_E_BAD_TRANSFER_ENCODING",
+    [H1_E_TE_UNSUPPORTED] = "H1_E_TE_UNSUPPORTED",
+    [H1_E_TE_HTTP10] = "H1_E_TE_HTTP10",
+    [H1_E_BAD_CHUNK_SIZE] = "H1_E_BAD_CHUNK_SIZE",
+    [H1_E_CHUNK_SIZE_OVERFLOW] = "H1_E_CHUNK_SIZE_OVERFLOW",
+    [H1_E_BAD_CHUNK_EXT] = "H1_E_BAD_CHUNK_EXT",
+    [H1_E_CHUNK_EXT_TOO_LONG] = "H1_E_CHUNK_EXT_TOO_LONG",
+    [H1_E_CHUNK_DATA_NO_CRLF] = "H1_E_CHUNK_DATA_NO_CRLF",
+    [H1_E_CONNECT_BODY] = "H1_E_CONNECT_BODY",
+    [H1_E_DATA_AFTER_CLOSE] = "H1_E_DATA_AFTER_CLOSE",
+    [H1_E_TRUNCATED] = "H1_E_TRUNCATED",
 };
 
 const char *h1_error_name(enum h1_error e)
@@ -109,11 +109,11 @@ int h1_error_status(enum h1_error e)
 void h1_limits_default(struct h1_limits *l)
 {
 	*l = (struct h1_limits){
-		.max_start_line = 8192,
-		.max_header_line = 8192,
-		.max_head_bytes = 65536,
-		.max_headers = 100,
-		.max_chunk_ext = 1024,
+	    .max_start_line = 8192,
+	    .max_header_line = 8192,
+	    .max_head_bytes = 65536,
+	    .max_headers = 100,
+	    .max_chunk_ext = 1024,
 	};
 }
 
@@ -148,7 +148,26 @@ static bool is_tchar(unsigned char c)
 {
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
 		return true;
-	return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	switch (c) {
+	case '!':
+	case '#':
+	case '$':
+	case '%':
+	case '&':
+	case '\'':
+	case '*':
+	case '+':
+	case '-':
+	case '.':
+	case '^':
+	case '_':
+	case '`':
+	case '|':
+	case '~':
+		return true;
+	default:
+		return false;
+	}
 }
 
 static bool is_ows(unsigned char c)
@@ -169,7 +188,30 @@ static bool is_host_char(unsigned char c)
 {
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
 		return true;
-	return c && strchr("-._~!$&'()*+,;=:[]%", c) != NULL;
+	switch (c) {
+	case '-':
+	case '.':
+	case '_':
+	case '~':
+	case '!':
+	case '$':
+	case '&':
+	case '\'':
+	case '(':
+	case ')':
+	case '*':
+	case '+':
+	case ',':
+	case ';':
+	case '=':
+	case ':':
+	case '[':
+	case ']':
+	case '%':
+		return true;
+	default:
+		return false;
+	}
 }
 
 static int hex_value(unsigned char c)
@@ -210,7 +252,8 @@ static int cb_result(struct h1_parser *p, int rc)
 	return -1;
 }
 
-#define CALL(p, name, ...) ((p)->cb->name ? cb_result((p), (p)->cb->name((p)->user, ##__VA_ARGS__)) : 0)
+#define CALL(p, name, ...)                                                                         \
+	((p)->cb->name ? cb_result((p), (p)->cb->name((p)->user, ##__VA_ARGS__)) : 0)
 
 /* ---- lines ---- */
 
@@ -275,11 +318,11 @@ static enum h1_method method_id(const char *s, size_t len)
 		const char *name;
 		enum h1_method id;
 	} methods[] = {
-		{ "GET", H1_METHOD_GET },         { "HEAD", H1_METHOD_HEAD },
-		{ "POST", H1_METHOD_POST },       { "PUT", H1_METHOD_PUT },
-		{ "DELETE", H1_METHOD_DELETE },   { "CONNECT", H1_METHOD_CONNECT },
-		{ "OPTIONS", H1_METHOD_OPTIONS }, { "TRACE", H1_METHOD_TRACE },
-		{ "PATCH", H1_METHOD_PATCH },
+	    {"GET", H1_METHOD_GET},         {"HEAD", H1_METHOD_HEAD},
+	    {"POST", H1_METHOD_POST},       {"PUT", H1_METHOD_PUT},
+	    {"DELETE", H1_METHOD_DELETE},   {"CONNECT", H1_METHOD_CONNECT},
+	    {"OPTIONS", H1_METHOD_OPTIONS}, {"TRACE", H1_METHOD_TRACE},
+	    {"PATCH", H1_METHOD_PATCH},
 	};
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) /* case-sensitive */
 		if (strlen(methods[i].name) == len && memcmp(methods[i].name, s, len) == 0)
@@ -352,7 +395,7 @@ static int parse_target(struct h1_parser *p, struct h1_request_line *rl)
 /* method SP request-target SP HTTP-version, single spaces (RFC 9112 §3). */
 static int parse_request_line(struct h1_parser *p, const char *s, size_t len)
 {
-	struct h1_request_line rl = { 0 };
+	struct h1_request_line rl = {0};
 	size_t i = 0;
 	while (i < len && is_tchar((unsigned char)s[i]))
 		i++;
@@ -360,14 +403,14 @@ static int parse_request_line(struct h1_parser *p, const char *s, size_t len)
 		return fail(p, H1_E_BAD_REQUEST_LINE);
 	if (i == 0 || s[i] != ' ')
 		return fail(p, H1_E_BAD_METHOD);
-	rl.method = (struct h1_slice){ s, i };
+	rl.method = (struct h1_slice){s, i};
 	rl.method_id = method_id(s, i);
 	size_t t = ++i;
 	while (i < len && s[i] != ' ')
 		i++;
 	if (i == len || i == t)
 		return fail(p, H1_E_BAD_REQUEST_LINE);
-	rl.target = (struct h1_slice){ s + t, i - t };
+	rl.target = (struct h1_slice){s + t, i - t};
 	const char *v = s + i + 1;
 	size_t vlen = len - i - 1;
 	if (memchr(v, ' ', vlen))
@@ -387,7 +430,7 @@ static int parse_request_line(struct h1_parser *p, const char *s, size_t len)
  * SP is accepted: common from servers, and it cannot change framing. */
 static int parse_status_line(struct h1_parser *p, const char *s, size_t len)
 {
-	struct h1_status_line sl = { 0 };
+	struct h1_status_line sl = {0};
 	if (len < 8 || (len > 8 && s[8] != ' '))
 		return fail(p, H1_E_BAD_VERSION);
 	int minor = parse_version(p, s, 8);
@@ -408,7 +451,7 @@ static int parse_status_line(struct h1_parser *p, const char *s, size_t len)
 			return fail(p, H1_E_BAD_STATUS_LINE);
 	sl.version_minor = (uint8_t)minor;
 	sl.status = (uint16_t)status;
-	sl.reason = len > 13 ? (struct h1_slice){ s + 13, len - 13 } : (struct h1_slice){ s + len, 0 };
+	sl.reason = len > 13 ? (struct h1_slice){s + 13, len - 13} : (struct h1_slice){s + len, 0};
 	p->head.version_minor = sl.version_minor;
 	p->head.status = sl.status;
 	p->head.method = p->request_method;
@@ -436,7 +479,7 @@ static int split_field(struct h1_parser *p, const char *s, size_t len, struct h1
 		return fail(p, H1_E_NO_COLON);
 	if (i == 0)
 		return fail(p, H1_E_BAD_HEADER_NAME);
-	*name = (struct h1_slice){ s, i };
+	*name = (struct h1_slice){s, i};
 	size_t b = i + 1, e = len;
 	for (size_t j = b; j < len; j++)
 		if (!is_field_char((unsigned char)s[j]))
@@ -445,13 +488,14 @@ static int split_field(struct h1_parser *p, const char *s, size_t len, struct h1
 		b++;
 	while (e > b && is_ows((unsigned char)s[e - 1]))
 		e--;
-	*value = (struct h1_slice){ s + b, e - b };
+	*value = (struct h1_slice){s + b, e - b};
 	return 0;
 }
 
 /* Calls fn on each element of a comma-separated list, OWS trimmed (empty
  * elements included). */
-static void for_each_element(struct h1_slice v, void (*fn)(struct h1_parser *, const char *, size_t),
+static void for_each_element(struct h1_slice v,
+			     void (*fn)(struct h1_parser *, const char *, size_t),
 			     struct h1_parser *p)
 {
 	const char *s = v.p, *end = v.p + v.len;
@@ -699,7 +743,7 @@ static int field_line(struct h1_parser *p, const char *s, size_t len, bool trail
 
 static void reset_message(struct h1_parser *p)
 {
-	p->head = (struct h1_head){ 0 };
+	p->head = (struct h1_head){0};
 	p->flags &= H1F_PAUSED;
 	p->host_count = p->cl_count = p->te_elements = p->te_chunked = 0;
 	p->head_bytes = p->nfields = p->scanned = 0;
@@ -755,10 +799,12 @@ static int line_state(struct h1_parser *p, const char *data, size_t len, size_t 
 	size_t avail = len - *off, eol;
 	int rc;
 	if (p->state == S_START_LINE) {
-		enum h1_error e = p->kind == H1_REQUEST ? H1_E_REQUEST_LINE_TOO_LONG : H1_E_BAD_STATUS_LINE;
+		enum h1_error e =
+		    p->kind == H1_REQUEST ? H1_E_REQUEST_LINE_TOO_LONG : H1_E_BAD_STATUS_LINE;
 		rc = find_eol(p, s, avail, p->limits.max_start_line, e, &eol);
 	} else {
-		rc = find_eol(p, s, avail, p->limits.max_header_line, H1_E_HEADER_LINE_TOO_LONG, &eol);
+		rc = find_eol(p, s, avail, p->limits.max_header_line, H1_E_HEADER_LINE_TOO_LONG,
+			      &eol);
 	}
 	if (rc <= 0)
 		return rc;
@@ -766,7 +812,8 @@ static int line_state(struct h1_parser *p, const char *data, size_t len, size_t 
 	switch (p->state) {
 	case S_START_LINE:
 		p->state = S_HEADER;
-		rc = p->kind == H1_REQUEST ? parse_request_line(p, s, eol) : parse_status_line(p, s, eol);
+		rc = p->kind == H1_REQUEST ? parse_request_line(p, s, eol)
+					   : parse_status_line(p, s, eol);
 		break;
 	case S_HEADER:
 		rc = field_line(p, s, eol, false);

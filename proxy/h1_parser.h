@@ -23,41 +23,41 @@
 /* Error codes. Append only: they appear in access logs and counters. */
 enum h1_error {
 	H1_OK = 0,
-	H1_E_CALLBACK,               /* a callback returned an error */
-	H1_E_BARE_CR,                /* CR not followed by LF */
-	H1_E_BARE_LF,                /* LF without CR: we do not accept bare LF */
-	H1_E_REQUEST_LINE_TOO_LONG,  /* 414 */
-	H1_E_HEADER_LINE_TOO_LONG,   /* 431 */
-	H1_E_HEADERS_TOO_LARGE,      /* 431: total bytes of the head (or trailers) */
-	H1_E_TOO_MANY_HEADERS,       /* 431 */
-	H1_E_BAD_REQUEST_LINE,       /* not "method SP target SP version" */
-	H1_E_BAD_METHOD,             /* method is not a token */
-	H1_E_BAD_TARGET,             /* not a form allowed for the method */
-	H1_E_BAD_VERSION,            /* not "HTTP/" DIGIT "." DIGIT */
-	H1_E_VERSION_UNSUPPORTED,    /* 505: well formed, but not 1.0 or 1.1 */
-	H1_E_BAD_STATUS_LINE,        /* status code or reason phrase */
-	H1_E_BAD_HEADER_NAME,        /* empty, or a char that is not a tchar */
-	H1_E_WS_BEFORE_COLON,        /* "Name : value" (RFC 9112 §5.1) */
-	H1_E_NO_COLON,               /* header line without ':' */
-	H1_E_BAD_HEADER_VALUE,       /* NUL, CTL or DEL in a field value */
-	H1_E_OBS_FOLD,               /* line starting with SP/HTAB in a head */
-	H1_E_HOST_MISSING,           /* HTTP/1.1 request without Host */
-	H1_E_HOST_DUPLICATE,         /* more than one Host */
-	H1_E_BAD_HOST,               /* Host value is not uri-host [":" port] */
-	H1_E_BAD_CONTENT_LENGTH,     /* sign, space, non-digit, empty, overflow */
+	H1_E_CALLBACK,                /* a callback returned an error */
+	H1_E_BARE_CR,                 /* CR not followed by LF */
+	H1_E_BARE_LF,                 /* LF without CR: we do not accept bare LF */
+	H1_E_REQUEST_LINE_TOO_LONG,   /* 414 */
+	H1_E_HEADER_LINE_TOO_LONG,    /* 431 */
+	H1_E_HEADERS_TOO_LARGE,       /* 431: total bytes of the head (or trailers) */
+	H1_E_TOO_MANY_HEADERS,        /* 431 */
+	H1_E_BAD_REQUEST_LINE,        /* not "method SP target SP version" */
+	H1_E_BAD_METHOD,              /* method is not a token */
+	H1_E_BAD_TARGET,              /* not a form allowed for the method */
+	H1_E_BAD_VERSION,             /* not "HTTP/" DIGIT "." DIGIT */
+	H1_E_VERSION_UNSUPPORTED,     /* 505: well formed, but not 1.0 or 1.1 */
+	H1_E_BAD_STATUS_LINE,         /* status code or reason phrase */
+	H1_E_BAD_HEADER_NAME,         /* empty, or a char that is not a tchar */
+	H1_E_WS_BEFORE_COLON,         /* "Name : value" (RFC 9112 §5.1) */
+	H1_E_NO_COLON,                /* header line without ':' */
+	H1_E_BAD_HEADER_VALUE,        /* NUL, CTL or DEL in a field value */
+	H1_E_OBS_FOLD,                /* line starting with SP/HTAB in a head */
+	H1_E_HOST_MISSING,            /* HTTP/1.1 request without Host */
+	H1_E_HOST_DUPLICATE,          /* more than one Host */
+	H1_E_BAD_HOST,                /* Host value is not uri-host [":" port] */
+	H1_E_BAD_CONTENT_LENGTH,      /* sign, space, non-digit, empty, overflow */
 	H1_E_MULTIPLE_CONTENT_LENGTH, /* repeated field or a list, even equal */
-	H1_E_CL_AND_TE,              /* both Content-Length and Transfer-Encoding */
-	H1_E_BAD_TRANSFER_ENCODING,  /* chunked not final, twice, empty element */
-	H1_E_TE_UNSUPPORTED,         /* 501: a coding before chunked (requests) */
-	H1_E_TE_HTTP10,              /* Transfer-Encoding in an HTTP/1.0 message */
-	H1_E_BAD_CHUNK_SIZE,         /* not 1*HEXDIG */
-	H1_E_CHUNK_SIZE_OVERFLOW,    /* more than 16 hex digits or > INT64_MAX */
-	H1_E_BAD_CHUNK_EXT,          /* chunk extension with a CTL, or no ';' */
+	H1_E_CL_AND_TE,               /* both Content-Length and Transfer-Encoding */
+	H1_E_BAD_TRANSFER_ENCODING,   /* chunked not final, twice, empty element */
+	H1_E_TE_UNSUPPORTED,          /* 501: a coding before chunked (requests) */
+	H1_E_TE_HTTP10,               /* Transfer-Encoding in an HTTP/1.0 message */
+	H1_E_BAD_CHUNK_SIZE,          /* not 1*HEXDIG */
+	H1_E_CHUNK_SIZE_OVERFLOW,     /* more than 16 hex digits or > INT64_MAX */
+	H1_E_BAD_CHUNK_EXT,           /* chunk extension with a CTL, or no ';' */
 	H1_E_CHUNK_EXT_TOO_LONG,
-	H1_E_CHUNK_DATA_NO_CRLF,     /* chunk data not followed by CRLF */
-	H1_E_CONNECT_BODY,           /* CONNECT request with framing headers */
-	H1_E_DATA_AFTER_CLOSE,       /* bytes after a message that closes */
-	H1_E_TRUNCATED,              /* end of stream inside a message */
+	H1_E_CHUNK_DATA_NO_CRLF, /* chunk data not followed by CRLF */
+	H1_E_CONNECT_BODY,       /* CONNECT request with framing headers */
+	H1_E_DATA_AFTER_CLOSE,   /* bytes after a message that closes */
+	H1_E_TRUNCATED,          /* end of stream inside a message */
 	H1_E__COUNT
 };
 
@@ -88,13 +88,18 @@ enum h1_method {
 
 /* How the body of a message is delimited (RFC 9112 §6.3). */
 enum h1_framing {
-	H1_FRAMING_NONE,        /* no body: the message ends with its head */
-	H1_FRAMING_LENGTH,      /* Content-Length bytes (> 0) */
+	H1_FRAMING_NONE,   /* no body: the message ends with its head */
+	H1_FRAMING_LENGTH, /* Content-Length bytes (> 0) */
 	H1_FRAMING_CHUNKED,
 	H1_FRAMING_UNTIL_CLOSE, /* responses only: ends at h1_parse_eof() */
 };
 
-enum h1_target_form { H1_TARGET_ORIGIN, H1_TARGET_ABSOLUTE, H1_TARGET_AUTHORITY, H1_TARGET_ASTERISK };
+enum h1_target_form {
+	H1_TARGET_ORIGIN,
+	H1_TARGET_ABSOLUTE,
+	H1_TARGET_AUTHORITY,
+	H1_TARGET_ASTERISK
+};
 
 /* A pointer and length into the caller's buffer; not NUL-terminated. */
 struct h1_slice {
@@ -112,7 +117,7 @@ struct h1_request_line {
 
 struct h1_status_line {
 	uint8_t version_minor;
-	uint16_t status; /* 100..599 */
+	uint16_t status;        /* 100..599 */
 	struct h1_slice reason; /* may be empty */
 };
 
@@ -124,10 +129,10 @@ struct h1_head {
 	enum h1_method method;   /* request's method (for a response: the one set) */
 	uint16_t status;         /* responses */
 	uint8_t version_minor;
-	bool keep_alive;      /* the connection may carry another message after this one */
-	bool interim;         /* a 1xx response other than 101: the final one follows */
-	bool upgrade;         /* request: Upgrade + "Connection: upgrade" (HTTP/1.1); response: 101 */
-	bool tunnel;          /* after this message the stream is opaque bytes (see h1_parse) */
+	bool keep_alive; /* the connection may carry another message after this one */
+	bool interim;    /* a 1xx response other than 101: the final one follows */
+	bool upgrade;    /* request: Upgrade + "Connection: upgrade" (HTTP/1.1); response: 101 */
+	bool tunnel;     /* after this message the stream is opaque bytes (see h1_parse) */
 	bool expect_continue; /* request: "Expect: 100-continue" */
 };
 
@@ -157,11 +162,11 @@ struct h1_callbacks {
 /* Limits; a head or trailer section past one is an error (431, or 414 for
  * the request line). h1_limits_default() gives the values in brackets. */
 struct h1_limits {
-	uint32_t max_start_line;   /* request/status line, CRLF excluded [8192] */
-	uint32_t max_header_line;  /* one field line, CRLF excluded [8192] */
-	uint32_t max_head_bytes;   /* start line + fields + CRLFs; also trailers [65536] */
-	uint32_t max_headers;      /* field lines per head; also trailers [100] */
-	uint32_t max_chunk_ext;    /* bytes of extensions on one chunk line [1024] */
+	uint32_t max_start_line;  /* request/status line, CRLF excluded [8192] */
+	uint32_t max_header_line; /* one field line, CRLF excluded [8192] */
+	uint32_t max_head_bytes;  /* start line + fields + CRLFs; also trailers [65536] */
+	uint32_t max_headers;     /* field lines per head; also trailers [100] */
+	uint32_t max_chunk_ext;   /* bytes of extensions on one chunk line [1024] */
 };
 
 void h1_limits_default(struct h1_limits *l);
@@ -172,19 +177,19 @@ struct h1_parser {
 	void *user;
 	struct h1_limits limits;
 	struct h1_head head;
-	uint64_t remaining;     /* body or chunk bytes still to come */
+	uint64_t remaining; /* body or chunk bytes still to come */
 	enum h1_error error;
-	uint32_t scanned;       /* bytes of the pending line already scanned */
-	uint32_t head_bytes;    /* bytes of the current head or trailer section */
+	uint32_t scanned;    /* bytes of the pending line already scanned */
+	uint32_t head_bytes; /* bytes of the current head or trailer section */
 	uint32_t nfields;
-	uint32_t chunk_line;    /* hex digits, then extension bytes, of a chunk line */
-	uint16_t flags;         /* H1F_* in h1_parser.c */
+	uint32_t chunk_line; /* hex digits, then extension bytes, of a chunk line */
+	uint16_t flags;      /* H1F_* in h1_parser.c */
 	uint8_t kind;
 	uint8_t state;
 	uint8_t host_count;
 	uint8_t cl_count;
 	uint8_t te_elements;
-	uint8_t te_chunked;     /* chunked codings seen */
+	uint8_t te_chunked;            /* chunked codings seen */
 	enum h1_method request_method; /* response parsers: set by the caller */
 };
 
@@ -194,12 +199,12 @@ void h1_parser_init(struct h1_parser *p, enum h1_kind kind, const struct h1_call
 		    void *user, const struct h1_limits *limits);
 
 enum h1_parse_result {
-	H1_PARSE_ERROR = -1,  /* see h1_parser_error(); sticky */
-	H1_PARSE_OK = 0,      /* all input used but data[*consumed..len): an
-			         unfinished line to present again with more bytes */
-	H1_PARSE_PAUSED = 1,  /* a callback returned H1_PAUSE */
-	H1_PARSE_TUNNEL = 2,  /* the message before an upgrade or CONNECT is
-			         complete: data[*consumed..] on is not HTTP/1 */
+	H1_PARSE_ERROR = -1, /* see h1_parser_error(); sticky */
+	H1_PARSE_OK = 0,     /* all input used but data[*consumed..len): an
+				unfinished line to present again with more bytes */
+	H1_PARSE_PAUSED = 1, /* a callback returned H1_PAUSE */
+	H1_PARSE_TUNNEL = 2, /* the message before an upgrade or CONNECT is
+				complete: data[*consumed..] on is not HTTP/1 */
 };
 
 /* Parses data[0..len). Sets *consumed to the bytes it is done with: their

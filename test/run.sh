@@ -51,7 +51,7 @@ if want integration; then
 			*.py) suite "$t" /usr/bin/python3 "$t" ;;
 			*.sh) suite "$t" bash "$t" ;;
 			esac
-		done < <(find test/integration test/interop test/controlplane \( -name 'test_*.py' -o -name 'test_*.sh' \) | sort)
+		done < <(find test/integration test/interop test/controlplane -name node_modules -prune -o \( -name 'test_*.py' -o -name 'test_*.sh' \) -print | sort)
 	fi
 fi
 

@@ -11,7 +11,7 @@
 #
 # Everything runs in a network namespace and cgroup of its own, removed at
 # exit. The load generator is C (below), built into $BUILD/bench.
-#   BUILD=build bash test/bench/bpf_bench.sh      ITERS=2000 SECONDS_E2E=5
+#   BUILD=build bash test/bench/bpf_bench.sh      ITERS=2000 SECONDS_E2E=5 ROUNDS=3
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -19,6 +19,7 @@ SKIFF=${SKIFF:-$BUILD/skiff}
 SKIFF_CLI=${SKIFF_BPF_CLI:-$SKIFF}
 ITERS=${ITERS:-2000}
 SECONDS_E2E=${SECONDS_E2E:-5}
+ROUNDS=${ROUNDS:-3}
 TAG=$$
 NS=skbench$TAG
 CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
@@ -198,14 +199,18 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 5 && !strcmp(argv[1], "conns")) {
 		double end = now() + atof(argv[4]), t0 = now();
-		long n = 0;
+		long n = 0, failed = 0;
 		char buf[100] = { 0 };
 		while (now() < end) {
 			int fd = dial(argv[2], atoi(argv[3]));
-			if (send_all(fd, buf, sizeof(buf)) || recv_all(fd, buf, sizeof(buf))) { fprintf(stderr, "conns: io error\n"); return 1; }
+			if (send_all(fd, buf, sizeof(buf)) || recv_all(fd, buf, sizeof(buf)))
+				failed++;
+			else
+				n++;
 			close(fd);
-			n++;
 		}
+		if (failed)
+			fprintf(stderr, "conns: %ld of %ld connections failed\n", failed, n + failed);
 		printf("%.0f\n", n / (now() - t0));
 		return 0;
 	}
@@ -218,69 +223,95 @@ cc -O2 -pthread -o "$TOOL" "$BUILD/bench/skiff_bpf_loadgen.c"
 ip netns add "$NS"
 ip -n "$NS" link set lo up
 ip -n "$NS" addr add 10.99.0.1/32 dev lo
+# New connections by the thousand per second: reuse TIME_WAIT ports and use
+# the whole port range (both per namespace), or the proxy runs out of ports.
+nsenter --net=/run/netns/"$NS" sysctl -qw net.ipv4.tcp_tw_reuse=1 \
+	net.ipv4.ip_local_port_range="1024 65535"
 mkdir "$CG"
 # in_pod CMD...: CMD in the bench cgroup and netns
 in_pod() { sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG" nsenter --net=/run/netns/"$NS" "$@"; }
-bg() { in_pod "$@" & PIDS+=($!); sleep 0.3; }
+# exec: $! is then the tool itself, which cleanup can stop by its pid
+bg() { (exec sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG" nsenter --net=/run/netns/"$NS" "$@") &
+	PIDS+=($!); sleep 0.3; }
 stop_bg() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; PIDS=(); }
 attach() { "$SKIFF_CLI" bpf attach --instance "$INST" --cgroup "$CG" --netns /run/netns/"$NS" \
 	--exclude-inbound-ports 8080,15020,15021,15090 "$@" >/dev/null; }
 detach() { "$SKIFF_CLI" bpf detach --instance "$INST" >/dev/null; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
-echo "== 1. app<->sidecar hop: one captured connection, the bench tool as the proxy on 15001"
-printf '%-26s %12s %12s %12s %12s %12s %12s %10s\n' mode 1K-p50us 1K-p99us 16K-p50us 16K-p99us 1M-p50us 1M-p99us MB/s
-declare -A P50 TPUT
-for mode in tcp sockmap sockmap-nowindow; do
-	case $mode in
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : 0) }'; }
+setup_hop() {
+	case $1 in
 	tcp) attach --sockmap off ;;
 	sockmap) attach --sockmap on ;;
 	sockmap-nowindow) attach --sockmap on --redirect-window 1099511627776 ;;
 	esac
-	bg "$TOOL" server 15001
-	row=()
-	for size in 1024 16384 1048576; do
-		n=$ITERS; [ "$size" -eq 1048576 ] && n=$((ITERS / 10 + 1))
-		read -r p50 p99 < <(in_pod "$TOOL" rr 10.99.0.1 8080 "$size" "$n")
-		row+=("$p50" "$p99")
-		P50[$mode-$size]=$p50
+}
+
+# The machine may be shared: modes are interleaved, ROUNDS times, and each
+# figure is the median over the rounds.
+echo "== 1. app<->sidecar hop: one captured connection, the bench tool as the proxy on 15001 (median of $ROUNDS rounds)"
+HOP_MODES="tcp sockmap sockmap-nowindow"
+declare -A R
+for round in $(seq "$ROUNDS"); do
+	for mode in $HOP_MODES; do
+		setup_hop "$mode"
+		bg "$TOOL" server 15001
+		for size in 1024 16384 1048576; do
+			n=$ITERS; [ "$size" -eq 1048576 ] && n=$((ITERS / 10 + 1))
+			read -r p50 p99 < <(in_pod "$TOOL" rr 10.99.0.1 8080 "$size" "$n")
+			R[$mode-$size-p50]+=" $p50" R[$mode-$size-p99]+=" $p99"
+		done
+		R[$mode-mbs]+=" $(in_pod "$TOOL" stream 10.99.0.1 8080 1024)"
+		stop_bg
+		detach
 	done
-	tput=$(in_pod "$TOOL" stream 10.99.0.1 8080 1024)
-	TPUT[$mode]=$tput
-	printf '%-26s %12s %12s %12s %12s %12s %12s %10s\n' "$mode" "${row[@]}" "$tput"
-	stop_bg
-	detach
 done
-echo
-echo "p50 latency, sockmap / tcp (below 1 = sk_msg faster):"
+printf '%-18s %10s %10s %10s %10s %10s %10s %8s\n' mode 1K-p50us 1K-p99us 16K-p50us 16K-p99us 1M-p50us 1M-p99us MB/s
+declare -A M
+for mode in $HOP_MODES; do
+	row=()
+	for key in 1024-p50 1024-p99 16384-p50 16384-p99 1048576-p50 1048576-p99 mbs; do
+		M[$mode-$key]=$(echo "${R[$mode-$key]}" | median)
+		row+=("${M[$mode-$key]}")
+	done
+	printf '%-18s %10s %10s %10s %10s %10s %10s %8s\n' "$mode" "${row[@]}"
+done
+echo "ratios sockmap / tcp (latency below 1 and throughput above 1 = sk_msg better):"
 for size in 1024 16384 1048576; do
-	echo "  $size bytes: $(ratio "${P50[sockmap-$size]}" "${P50[tcp-$size]}")  (no window: $(ratio "${P50[sockmap-nowindow-$size]}" "${P50[tcp-$size]}"))"
+	echo "  p50 $size B: $(ratio "${M[sockmap-$size-p50]}" "${M[tcp-$size-p50]}")  p99: $(ratio "${M[sockmap-$size-p99]}" "${M[tcp-$size-p99]}")   without window: p50 $(ratio "${M[sockmap-nowindow-$size-p50]}" "${M[tcp-$size-p50]}")  p99 $(ratio "${M[sockmap-nowindow-$size-p99]}" "${M[tcp-$size-p99]}")"
 done
-echo "throughput, sockmap / tcp: $(ratio "${TPUT[sockmap]}" "${TPUT[tcp]}")  (no window: $(ratio "${TPUT[sockmap-nowindow]}" "${TPUT[tcp]}"))"
+echo "  throughput: $(ratio "${M[sockmap-mbs]}" "${M[tcp-mbs]}")   without window: $(ratio "${M[sockmap-nowindow-mbs]}" "${M[tcp-mbs]}")"
 
 echo
-echo "== 2. end to end through skiff run: new connection per 100-byte echo, ${SECONDS_E2E}s"
+echo "== 2. end to end through skiff run: new connection per 100-byte echo, ${SECONDS_E2E}s (median of $ROUNDS rounds)"
 [ -x "$SKIFF" ] || { echo "no $SKIFF: skipped"; exit 0; }
-declare -A CPS
-for mode in iptables bpf bpf-sockmap; do
-	case $mode in
-	iptables)
-		nsenter --net=/run/netns/"$NS" iptables -t nat -A OUTPUT -p tcp -d 10.99.0.1 --dport 8080 \
-			-m owner ! --uid-owner 1337 -j REDIRECT --to-ports 15001 ;;
-	bpf) attach --sockmap off ;;
-	bpf-sockmap) attach --sockmap on ;;
-	esac
-	bg "$TOOL" server 8080
-	bg setpriv --reuid=1337 --regid=1337 --clear-groups "$SKIFF" run --concurrency 2 --log-level error \
-		--prometheus-port 0 --health-port 0
-	sleep 0.5
-	CPS[$mode]=$(in_pod "$TOOL" conns 10.99.0.1 8080 "$SECONDS_E2E")
-	echo "  $mode: ${CPS[$mode]} connections/s"
-	stop_bg
-	if [ "$mode" = iptables ]; then
-		nsenter --net=/run/netns/"$NS" iptables -t nat -F OUTPUT
-	else
-		detach
-	fi
+E2E_MODES="iptables bpf bpf-sockmap"
+declare -A C
+for round in $(seq "$ROUNDS"); do
+	for mode in $E2E_MODES; do
+		case $mode in
+		iptables)
+			nsenter --net=/run/netns/"$NS" iptables -t nat -A OUTPUT -p tcp -d 10.99.0.1 --dport 8080 \
+				-m owner ! --uid-owner 1337 -j REDIRECT --to-ports 15001 ;;
+		bpf) attach --sockmap off ;;
+		bpf-sockmap) attach --sockmap on ;;
+		esac
+		bg "$TOOL" server 8080
+		bg setpriv --reuid=1337 --regid=1337 --clear-groups "$SKIFF" run --concurrency 2 \
+			--log-level error --prometheus-port 0 --health-port 0 >/dev/null
+		sleep 0.5
+		C[$mode]+=" $(in_pod "$TOOL" conns 10.99.0.1 8080 "$SECONDS_E2E")"
+		stop_bg
+		if [ "$mode" = iptables ]; then
+			nsenter --net=/run/netns/"$NS" iptables -t nat -F OUTPUT
+		else
+			detach
+		fi
+	done
 done
-echo "bpf / iptables: $(ratio "${CPS[bpf]}" "${CPS[iptables]}"); bpf+sockmap / iptables: $(ratio "${CPS[bpf-sockmap]}" "${CPS[iptables]}")"
+for mode in $E2E_MODES; do
+	M[$mode]=$(echo "${C[$mode]}" | median)
+	echo "  $mode: ${M[$mode]} connections/s  (rounds:${C[$mode]})"
+done
+echo "ratios: bpf / iptables $(ratio "${M[bpf]}" "${M[iptables]}");  bpf+sockmap / iptables $(ratio "${M[bpf-sockmap]}" "${M[iptables]}")"

@@ -45,8 +45,8 @@ static int on_begin(void *u)
 {
 	struct trace *t = u;
 	/* a response answers HEAD, CONNECT or GET, chosen by position */
-	static const enum h1_method m[] = { H1_METHOD_GET, H1_METHOD_HEAD, H1_METHOD_CONNECT,
-					    H1_METHOD_POST };
+	static const enum h1_method m[] = {H1_METHOD_GET, H1_METHOD_HEAD, H1_METHOD_CONNECT,
+					   H1_METHOD_POST};
 	h1_parser_set_request_method(&t->p, m[t->responses++ % 4]);
 	event(t, 'b');
 	return 0;
@@ -99,8 +99,8 @@ static int on_headers_complete(void *u, const struct h1_head *h)
 {
 	struct trace *t = u;
 	event(t, 'H');
-	uint64_t facts[] = { h->framing, h->content_length, h->keep_alive, h->interim,
-			     h->upgrade,  h->tunnel,         h->expect_continue };
+	uint64_t facts[] = {h->framing, h->content_length, h->keep_alive,     h->interim,
+			    h->upgrade, h->tunnel,         h->expect_continue};
 	mix(t, facts, sizeof(facts));
 	if (h->framing == H1_FRAMING_LENGTH && h->content_length == 0)
 		__builtin_trap();
@@ -126,14 +126,14 @@ static int on_complete(void *u)
 }
 
 static const struct h1_callbacks cb = {
-	.on_message_begin = on_begin,
-	.on_request_line = on_request_line,
-	.on_status_line = on_status_line,
-	.on_header = on_header,
-	.on_headers_complete = on_headers_complete,
-	.on_body = on_body,
-	.on_trailer = on_trailer,
-	.on_message_complete = on_complete,
+    .on_message_begin = on_begin,
+    .on_request_line = on_request_line,
+    .on_status_line = on_status_line,
+    .on_header = on_header,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_trailer = on_trailer,
+    .on_message_complete = on_complete,
 };
 
 /* Parses `data` cut at the offsets in cuts[0..ncuts) (increasing) and then
@@ -141,7 +141,7 @@ static const struct h1_callbacks cb = {
 static uint64_t run(enum h1_kind kind, const uint8_t *data, size_t size, const size_t *cuts,
 		    size_t ncuts)
 {
-	struct trace t = { .hash = 0xcbf29ce484222325ull };
+	struct trace t = {.hash = 0xcbf29ce484222325ull};
 	h1_parser_init(&t.p, kind, &cb, &t, NULL);
 	size_t from = 0; /* first byte not consumed yet */
 	int rc = H1_PARSE_OK;
@@ -174,7 +174,7 @@ static uint64_t run(enum h1_kind kind, const uint8_t *data, size_t size, const s
 		__builtin_trap();
 	if (e != H1_OK && strcmp(h1_error_name(e), "H1_E_UNKNOWN") == 0)
 		__builtin_trap();
-	uint64_t out[] = { (uint64_t)rc, e, rc == H1_PARSE_TUNNEL ? from : 0 };
+	uint64_t out[] = {(uint64_t)rc, e, rc == H1_PARSE_TUNNEL ? from : 0};
 	mix(&t, out, sizeof(out));
 	return t.hash;
 }
