@@ -1,5 +1,9 @@
 /* skiff: the one binary. Subcommands dispatch here; `run` is the proxy.
- * Exit codes: 0 ok, 2 usage or configuration error, 1 runtime failure. */
+ * Exit codes: 0 ok, 2 usage or configuration error, 1 runtime failure.
+ *
+ * This file is where the modules meet: it is the one place in proxy/ that
+ * includes xds/ (to start the client and give it config_source's build and
+ * the publish below), so the rest of proxy/ never depends on xds. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -23,6 +27,7 @@
 #include "proxy/stats.h"
 #include "proxy/tls_setup.h"
 #include "proxy/worker.h"
+#include "xds/ads.h"
 
 #define EXIT_USAGE 2
 #define EXIT_RUNTIME 1
@@ -74,7 +79,17 @@ static void hook_quit(void)
 
 static char *hook_extra_metrics(bool prometheus, size_t *len)
 {
-	return tls_setup_expiry_metrics(main_snap, time(NULL), prometheus, len);
+	size_t a_len = 0, b_len = 0;
+	char *a = tls_setup_expiry_metrics(main_snap, time(NULL), prometheus, &a_len);
+	char *b = ads_metrics(prometheus, &b_len);
+	char *joined = a && b ? realloc(a, a_len + b_len + 1) : NULL;
+	if (joined)
+		memcpy(joined + a_len, b, b_len + 1);
+	else
+		free(a);
+	free(b);
+	*len = a_len + b_len;
+	return joined;
 }
 
 static const struct admin_hooks hooks = { hook_snapshot, hook_draining, hook_quit,
@@ -305,12 +320,18 @@ static int serve(const struct run_opts *o, struct snapshot *snap)
 		log_error("start-up: watching certificates: %s", err);
 		goto out;
 	}
+	static const struct ads_hooks ads_hooks = { config_source_build, publish };
+	if (ads_start(&loop, snap, &ads_hooks, err, sizeof(err)) < 0) {
+		log_error("start-up: xDS: %s", err);
+		goto out;
+	}
 	log_info("skiff %s serving %zu listeners with %u workers (config %s)", SKIFF_VERSION,
 		 snap->n_listeners, o->concurrency, snap->source);
 	for (;;) {
 		loop_run_once(&loop, 100);
 		snapshot_collect();
 		config_source_tick();
+		ads_tick();
 		check_expiry();
 		if (!draining)
 			continue;
@@ -325,6 +346,7 @@ static int serve(const struct run_opts *o, struct snapshot *snap)
 	rc = 0;
 out:
 	workers_stop();
+	ads_stop();
 	config_source_close(&loop);
 	admin_close_all(&loop);
 	loop_close(&loop);
@@ -345,6 +367,7 @@ static int cmd_run(int argc, char **argv)
 	if (rc)
 		return rc > 0 ? 0 : EXIT_USAGE;
 	char err[1024];
+	config_source_set_dynamic(ads_add_resources, NULL);
 	struct snapshot *snap = config_source_load(o.config_path, err, sizeof(err));
 	if (!snap) {
 		fprintf(stderr, "skiff: %s\n", err);

@@ -1,0 +1,579 @@
+/* The ADS client; see ads.h.
+ *
+ * Per type it keeps the resources of the last accepted response as their
+ * serialized bytes, by name. A response is staged, the snapshot it would give
+ * is built (which decodes and translates every resource, static ones from the
+ * bootstrap included), and only when that succeeds is the stage kept, the
+ * snapshot published and the response ACKed. */
+#include "xds/ads.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/log.h"
+#include "proxy/sock_addr.h"
+#include "proxy/snapshot.h"
+#include "envoy/service/discovery/v3/discovery.pb-c.h"
+#include "xds/grpc_stream.h"
+#include "xds/resources.h"
+#include "xds/translate.h"
+
+#define ADS_PATH "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
+/* A whole state-of-the-world response may carry thousands of resources;
+ * one resource may not pass RESOURCE_MAX (HARDENING.md: NACK it). */
+#define RESPONSE_MAX (64u << 20)
+#define RESOURCE_MAX (4u << 20)
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+#define KEEPALIVE_INTERVAL_MS 30000
+#define KEEPALIVE_TIMEOUT_MS 10000
+#define GRPC_INVALID_ARGUMENT 3
+
+enum xds_type { T_CLUSTER, T_ENDPOINTS, T_LISTENER, T_ROUTE, T_SECRET, T_COUNT };
+
+static const char *const type_urls[T_COUNT] = {
+	[T_CLUSTER] = "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+	[T_ENDPOINTS] = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+	[T_LISTENER] = "type.googleapis.com/envoy.config.listener.v3.Listener",
+	[T_ROUTE] = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
+	[T_SECRET] = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
+};
+static const char *const type_names[T_COUNT] = { "cds", "eds", "lds", "rds", "sds" };
+
+struct resource {
+	char *name;
+	uint8_t *bytes;
+	size_t len;
+};
+
+struct resource_set {
+	struct resource *v;
+	size_t n;
+};
+
+struct type_state {
+	char *version;            /* of the last accepted response; NULL: none yet */
+	struct resource_set have; /* accepted */
+	struct resource_set stage; /* being validated */
+	bool staged;
+	bool wildcard;            /* LDS and CDS: every resource the server has */
+	char **names;             /* otherwise: the names asked for */
+	size_t n_names;
+	uint64_t acks, nacks;
+};
+
+static struct {
+	bool running;
+	struct loop *loop;
+	struct ads_hooks hooks;
+	struct sock_addr server;
+	char authority[64];
+	char *node_id, *node_cluster;
+	struct grpc_stream *stream;
+	bool stream_dead;   /* closed: free it from the tick, not from its callback */
+	bool node_sent;     /* the node goes in the first request of a stream only */
+	uint64_t backoff_ms;
+	uint64_t next_connect_ms;
+	uint64_t connects;
+	uint64_t last_apply_ms; /* how long the last accepted update took to apply */
+	struct type_state types[T_COUNT];
+} ads;
+
+static void set_free(struct resource_set *set)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		free(set->v[i].name);
+		free(set->v[i].bytes);
+	}
+	free(set->v);
+	*set = (struct resource_set){ 0 };
+}
+
+/* The set a build reads: what is being validated, else what was accepted. */
+static const struct resource_set *current(enum xds_type t)
+{
+	return ads.types[t].staged ? &ads.types[t].stage : &ads.types[t].have;
+}
+
+static const struct resource *find(const struct resource_set *set, const char *name)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (strcmp(set->v[i].name, name) == 0)
+			return &set->v[i];
+	return NULL;
+}
+
+/* ---- requests ---- */
+
+static void send_request(enum xds_type t, const char *nonce, const char *error)
+{
+	struct type_state *ts = &ads.types[t];
+	Envoy__Service__Discovery__V3__DiscoveryRequest req =
+		ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
+	Envoy__Config__Core__V3__Node node = ENVOY__CONFIG__CORE__V3__NODE__INIT;
+	Google__Rpc__Status status = GOOGLE__RPC__STATUS__INIT;
+	req.version_info = ts->version ? ts->version : "";
+	req.type_url = (char *)type_urls[t];
+	req.response_nonce = (char *)(nonce ? nonce : "");
+	req.resource_names = ts->names;
+	req.n_resource_names = ts->wildcard ? 0 : ts->n_names;
+	if (!ads.node_sent) {
+		node.id = ads.node_id;
+		node.cluster = ads.node_cluster;
+		node.user_agent_name = "skiff";
+		req.node = &node;
+	}
+	if (error) {
+		status.code = GRPC_INVALID_ARGUMENT;
+		status.message = (char *)error;
+		req.error_detail = &status;
+	}
+	size_t len = envoy__service__discovery__v3__discovery_request__get_packed_size(&req);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf) {
+		log_error("xds: out of memory for a %s request", type_names[t]);
+		return;
+	}
+	envoy__service__discovery__v3__discovery_request__pack(&req, buf);
+	if (grpc_stream_send(ads.stream, buf, len) == 0)
+		ads.node_sent = true;
+	free(buf);
+}
+
+/* Replaces the names a non-wildcard type asks for; returns whether they
+ * changed (then a new request must say so). */
+static bool subscribe(enum xds_type t, char **names, size_t n)
+{
+	struct type_state *ts = &ads.types[t];
+	bool same = n == ts->n_names;
+	for (size_t i = 0; same && i < n; i++)
+		same = strcmp(names[i], ts->names[i]) == 0;
+	if (same) {
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		return false;
+	}
+	for (size_t i = 0; i < ts->n_names; i++)
+		free(ts->names[i]);
+	free(ts->names);
+	ts->names = names;
+	ts->n_names = n;
+	return true;
+}
+
+/* The EDS names the last build found in the clusters, for the next
+ * subscription. */
+static char **eds_wanted;
+static size_t n_eds_wanted;
+
+static void clear_eds_wanted(void)
+{
+	for (size_t i = 0; i < n_eds_wanted; i++)
+		free(eds_wanted[i]);
+	free(eds_wanted);
+	eds_wanted = NULL;
+	n_eds_wanted = 0;
+}
+
+/* After clusters change, ask for the endpoints of the EDS ones. */
+static void follow_references(void)
+{
+	char **names = eds_wanted;
+	size_t n = n_eds_wanted;
+	eds_wanted = NULL;
+	n_eds_wanted = 0;
+	if (subscribe(T_ENDPOINTS, names, n) && ads.stream && !ads.stream_dead)
+		send_request(T_ENDPOINTS, NULL, NULL);
+}
+
+/* ---- responses ---- */
+
+/* Decodes a serialized resource of type t; NULL with err. */
+static ProtobufCMessage *decode(struct xds_decoder *d, enum xds_type t, const uint8_t *bytes,
+				size_t len, char *err, size_t errlen)
+{
+	ProtobufCMessage *msg = NULL;
+	if (xds_decode(d, xds_resource_descriptor(type_urls[t]), bytes, len, &msg, err, errlen) < 0)
+		return NULL;
+	return msg;
+}
+
+/* The name of a serialized resource of type t (malloc'd), or NULL with err. */
+static char *resource_name(enum xds_type t, const ProtobufCBinaryData *value, char *err,
+			   size_t errlen)
+{
+	struct xds_decoder d;
+	xds_decoder_init(&d, RESOURCE_MAX);
+	ProtobufCMessage *msg = decode(&d, t, value->data, value->len, err, errlen);
+	char *name = NULL;
+	if (msg && xds_resource_name(msg, &name, err, errlen) < 0)
+		name = NULL;
+	xds_decoder_free(&d, msg);
+	return name;
+}
+
+/* Stages the resources of a response. State of the world: for LDS and CDS
+ * the response is the whole set (a missing resource is deleted); for the
+ * others it holds the resources asked for, which replace their namesakes.
+ * Returns 0, or -EINVAL with err naming the resource at fault. */
+static int stage(enum xds_type t, const Envoy__Service__Discovery__V3__DiscoveryResponse *resp,
+		 char *err, size_t errlen)
+{
+	struct type_state *ts = &ads.types[t];
+	struct resource_set *st = &ts->stage;
+	size_t base = ts->wildcard ? 0 : ts->have.n;
+	st->v = calloc(base + resp->n_resources + 1, sizeof(*st->v));
+	if (!st->v) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ts->staged = true;
+	for (size_t i = 0; i < base; i++) {
+		const struct resource *r = &ts->have.v[i];
+		st->v[st->n].name = strdup(r->name);
+		st->v[st->n].bytes = malloc(r->len ? r->len : 1);
+		if (!st->v[st->n].name || !st->v[st->n].bytes)
+			goto nomem;
+		memcpy(st->v[st->n].bytes, r->bytes, r->len);
+		st->v[st->n++].len = r->len;
+	}
+	for (size_t i = 0; i < resp->n_resources; i++) {
+		const Google__Protobuf__Any *any = resp->resources[i];
+		if (strcmp(any->type_url, type_urls[t]) != 0) {
+			snprintf(err, errlen, "resources[%zu]: type %s in a %s response", i, any->type_url,
+				 type_urls[t]);
+			return -EINVAL;
+		}
+		if (any->value.len > RESOURCE_MAX) {
+			snprintf(err, errlen, "resources[%zu]: %zu bytes, over the %u limit", i,
+				 any->value.len, RESOURCE_MAX);
+			return -EINVAL;
+		}
+		char why[300];
+		char *name = resource_name(t, &any->value, why, sizeof(why));
+		if (!name) {
+			snprintf(err, errlen, "resources[%zu]: %s", i, why);
+			return -EINVAL;
+		}
+		struct resource *slot = (struct resource *)find(st, name);
+		if (slot && slot - st->v >= (ptrdiff_t)base) {
+			snprintf(err, errlen, "%s \"%s\": sent twice in one response", type_names[t], name);
+			free(name);
+			return -EINVAL;
+		}
+		if (!slot)
+			slot = &st->v[st->n++];
+		free(slot->name);
+		free(slot->bytes);
+		slot->name = name;
+		slot->len = any->value.len;
+		slot->bytes = malloc(slot->len ? slot->len : 1);
+		if (!slot->bytes)
+			goto nomem;
+		memcpy(slot->bytes, any->value.data, slot->len);
+	}
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
+}
+
+static void unstage(enum xds_type t)
+{
+	set_free(&ads.types[t].stage);
+	ads.types[t].staged = false;
+}
+
+static void on_response(const Envoy__Service__Discovery__V3__DiscoveryResponse *resp)
+{
+	enum xds_type t = T_COUNT;
+	for (int i = 0; i < T_COUNT; i++)
+		if (strcmp(resp->type_url, type_urls[i]) == 0)
+			t = (enum xds_type)i;
+	if (t == T_COUNT) {
+		log_warn("xds: response of type %s, which skiff did not ask for: ignored", resp->type_url);
+		return;
+	}
+	struct type_state *ts = &ads.types[t];
+	uint64_t started = loop_now_ms();
+	char err[512];
+	struct snapshot *snap = NULL;
+	if (stage(t, resp, err, sizeof(err)) == 0)
+		snap = ads.hooks.build(err, sizeof(err));
+	if (!snap) {
+		unstage(t);
+		ts->nacks++;
+		log_warn("xds: NACK %s version %s: %s", type_names[t], resp->version_info, err);
+		send_request(t, resp->nonce, err);
+		return;
+	}
+	set_free(&ts->have);
+	ts->have = ts->stage;
+	ts->stage = (struct resource_set){ 0 };
+	ts->staged = false;
+	free(ts->version);
+	ts->version = strdup(resp->version_info);
+	ts->acks++;
+	ads.backoff_ms = BACKOFF_MIN_MS;
+	ads.hooks.publish(snap);
+	ads.last_apply_ms = loop_now_ms() - started;
+	log_info("xds: ACK %s version %s (%zu resources, applied in %llu ms)", type_names[t],
+		 resp->version_info, ts->have.n, (unsigned long long)ads.last_apply_ms);
+	send_request(t, resp->nonce, NULL);
+	if (t == T_CLUSTER)
+		follow_references();
+}
+
+/* ---- building: the config_source dynamic hook ---- */
+
+static int add_cluster(struct snapshot *snap, struct xds_decoder *d, const struct resource *r,
+		       char *err, size_t errlen)
+{
+	ProtobufCMessage *msg = decode(d, T_CLUSTER, r->bytes, r->len, err, errlen);
+	if (!msg)
+		return -EINVAL;
+	struct cluster c = { 0 };
+	struct xds_cluster_refs refs = { 0 };
+	int rc = xds_translate_cluster((const Envoy__Config__Cluster__V3__Cluster *)msg, &c, &refs,
+				       err, errlen);
+	xds_decoder_free(d, msg);
+	if (rc == 0 && refs.eds_service_name) {
+		char **grown = realloc(eds_wanted, (n_eds_wanted + 1) * sizeof(*grown));
+		if (grown) {
+			eds_wanted = grown;
+			eds_wanted[n_eds_wanted++] = strdup(refs.eds_service_name);
+		}
+		/* Endpoints: from the assignment if it came, else none yet (the
+		 * cluster is there, connections to it fail until they come). */
+		const struct resource *cla = find(current(T_ENDPOINTS), refs.eds_service_name);
+		ProtobufCMessage *m = cla ? decode(d, T_ENDPOINTS, cla->bytes, cla->len, err, errlen)
+					  : NULL;
+		if (cla && !m)
+			rc = -EINVAL;
+		if (m) {
+			rc = xds_translate_endpoints(
+				(const Envoy__Config__Endpoint__V3__ClusterLoadAssignment *)m,
+				&c.endpoints, &c.n_endpoints, err, errlen);
+			xds_decoder_free(d, m);
+		}
+	}
+	if (rc == 0 && (refs.tls.cert_secret || refs.tls.ca_secret)) {
+		snprintf(err, errlen, "cluster \"%s\": SDS secrets are not supported yet", c.name);
+		rc = -ENOTSUP;
+	}
+	xds_cluster_refs_clear(&refs);
+	if (rc == 0)
+		rc = snapshot_add_cluster(snap, &c);
+	xds_cluster_clear(&c);
+	return rc;
+}
+
+static int add_listener(struct snapshot *snap, struct xds_decoder *d, const struct resource *r,
+			char *err, size_t errlen)
+{
+	ProtobufCMessage *msg = decode(d, T_LISTENER, r->bytes, r->len, err, errlen);
+	if (!msg)
+		return -EINVAL;
+	struct listener l = { 0 };
+	struct xds_listener_refs refs = { 0 };
+	int rc = xds_translate_listener((const Envoy__Config__Listener__V3__Listener *)msg, &l,
+					&refs, err, errlen);
+	xds_decoder_free(d, msg);
+	for (size_t i = 0; rc == 0 && i < LISTENER_MAX_CHAINS; i++)
+		if (refs.chains[i].cert_secret || refs.chains[i].ca_secret) {
+			snprintf(err, errlen, "listener \"%s\": SDS secrets are not supported yet",
+				 l.name);
+			rc = -ENOTSUP;
+		}
+	xds_listener_refs_clear(&refs);
+	if (rc == 0)
+		rc = snapshot_add_listener(snap, &l);
+	xds_listener_clear(&l);
+	return rc;
+}
+
+int ads_add_resources(struct snapshot *snap, char *err, size_t errlen, void *arg)
+{
+	(void)arg;
+	if (!ads.running)
+		return 0;
+	clear_eds_wanted();
+	struct xds_decoder d;
+	xds_decoder_init(&d, RESOURCE_MAX);
+	const struct resource_set *clusters = current(T_CLUSTER), *listeners = current(T_LISTENER);
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < clusters->n; i++)
+		rc = add_cluster(snap, &d, &clusters->v[i], err, errlen);
+	for (size_t i = 0; rc == 0 && i < listeners->n; i++)
+		rc = add_listener(snap, &d, &listeners->v[i], err, errlen);
+	return rc;
+}
+
+static void on_message(void *arg, const uint8_t *msg, size_t len)
+{
+	(void)arg;
+	Envoy__Service__Discovery__V3__DiscoveryResponse *resp =
+		envoy__service__discovery__v3__discovery_response__unpack(NULL, len, msg);
+	if (!resp) {
+		/* Without a nonce there is nothing to NACK: the stream is unusable. */
+		log_warn("xds: undecodable DiscoveryResponse (%zu bytes): reconnecting", len);
+		ads.stream_dead = true;
+		return;
+	}
+	on_response(resp);
+	envoy__service__discovery__v3__discovery_response__free_unpacked(resp, NULL);
+}
+
+/* ---- the stream ---- */
+
+static void on_open(void *arg)
+{
+	(void)arg;
+	log_info("xds: connected to %s", ads.authority);
+	ads.node_sent = false;
+	/* Clusters first, then listeners: a listener's clusters are known (and
+	 * warm) when it arrives. Versions held are sent, so a control plane
+	 * that restarted knows what this proxy already runs. */
+	send_request(T_CLUSTER, NULL, NULL);
+	if (ads.types[T_ENDPOINTS].n_names)
+		send_request(T_ENDPOINTS, NULL, NULL);
+	send_request(T_LISTENER, NULL, NULL);
+}
+
+static void on_close(void *arg, int status, const char *reason)
+{
+	(void)arg;
+	log_warn("xds: stream to %s ended (%d: %s); keeping the last configuration", ads.authority,
+		 status, reason);
+	ads.stream_dead = true;
+}
+
+static const struct grpc_stream_cbs stream_cbs = { on_open, on_message, on_close };
+
+/* Backoff with jitter in [0.5, 1.5) x, so a fleet of proxies does not
+ * reconnect in step when the control plane comes back. */
+static void schedule_reconnect(void)
+{
+	uint64_t jittered = ads.backoff_ms / 2 + (uint64_t)random() % (ads.backoff_ms + 1);
+	ads.next_connect_ms = loop_now_ms() + jittered;
+	ads.backoff_ms = ads.backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ads.backoff_ms * 2;
+}
+
+static void connect_now(void)
+{
+	ads.connects++;
+	ads.stream_dead = false;
+	int rc = grpc_stream_open(ads.loop, &ads.server, ads.authority, ADS_PATH, RESPONSE_MAX,
+				  &stream_cbs, NULL, &ads.stream);
+	if (rc < 0) {
+		log_warn("xds: connecting to %s: %s", ads.authority, strerror(-rc));
+		ads.stream = NULL;
+		schedule_reconnect();
+	}
+}
+
+void ads_tick(void)
+{
+	if (!ads.running)
+		return;
+	uint64_t now = loop_now_ms();
+	if (ads.stream && ads.stream_dead) {
+		grpc_stream_free(ads.stream);
+		ads.stream = NULL;
+		for (int t = 0; t < T_COUNT; t++)
+			unstage((enum xds_type)t);
+		schedule_reconnect();
+	}
+	if (!ads.stream && now >= ads.next_connect_ms)
+		connect_now();
+	if (ads.stream && !ads.stream_dead)
+		grpc_stream_keepalive(ads.stream, now, KEEPALIVE_INTERVAL_MS, KEEPALIVE_TIMEOUT_MS);
+}
+
+int ads_start(struct loop *loop, const struct snapshot *bootstrap, const struct ads_hooks *hooks,
+	      char *err, size_t errlen)
+{
+	if (!bootstrap->ads.cluster_name)
+		return 0;
+	const struct cluster *c = snapshot_find_cluster(bootstrap, bootstrap->ads.cluster_name);
+	if (!c || c->type != CLUSTER_STATIC || c->n_endpoints == 0) {
+		snprintf(err, errlen, "ads_config: cluster %s must be a STATIC cluster with an endpoint",
+			 bootstrap->ads.cluster_name);
+		return -EINVAL;
+	}
+	if (bootstrap->ads.delta) {
+		snprintf(err, errlen, "ads_config: api_type DELTA_GRPC is not supported yet; use GRPC");
+		return -ENOTSUP;
+	}
+	ads.loop = loop;
+	ads.hooks = *hooks;
+	ads.server = c->endpoints[0].addr;
+	sock_addr_format(&ads.server, ads.authority, sizeof(ads.authority));
+	ads.node_id = strdup(bootstrap->node.id ? bootstrap->node.id : "");
+	ads.node_cluster = strdup(bootstrap->node.cluster ? bootstrap->node.cluster : "");
+	ads.types[T_CLUSTER].wildcard = true;
+	ads.types[T_LISTENER].wildcard = true;
+	ads.backoff_ms = BACKOFF_MIN_MS;
+	ads.running = true;
+	connect_now();
+	return 0;
+}
+
+void ads_stop(void)
+{
+	if (ads.stream)
+		grpc_stream_free(ads.stream);
+	for (int t = 0; t < T_COUNT; t++) {
+		struct type_state *ts = &ads.types[t];
+		set_free(&ts->have);
+		set_free(&ts->stage);
+		for (size_t i = 0; i < ts->n_names; i++)
+			free(ts->names[i]);
+		free(ts->names);
+		free(ts->version);
+	}
+	free(ads.node_id);
+	free(ads.node_cluster);
+	clear_eds_wanted();
+	memset(&ads, 0, sizeof(ads));
+}
+
+char *ads_metrics(bool prometheus, size_t *len)
+{
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, len);
+	if (!f)
+		return NULL;
+	if (ads.running) {
+		if (prometheus) {
+			fprintf(f, "# TYPE skiff_xds_connects_total counter\nskiff_xds_connects_total %llu\n",
+				(unsigned long long)ads.connects);
+			fprintf(f, "# TYPE skiff_xds_last_update_apply_ms gauge\n"
+				   "skiff_xds_last_update_apply_ms %llu\n",
+				(unsigned long long)ads.last_apply_ms);
+			fputs("# TYPE skiff_xds_acks_total counter\n", f);
+			for (int t = 0; t < T_COUNT; t++)
+				fprintf(f, "skiff_xds_acks_total{type=\"%s\"} %llu\n", type_names[t],
+					(unsigned long long)ads.types[t].acks);
+			fputs("# TYPE skiff_xds_nacks_total counter\n", f);
+			for (int t = 0; t < T_COUNT; t++)
+				fprintf(f, "skiff_xds_nacks_total{type=\"%s\"} %llu\n", type_names[t],
+					(unsigned long long)ads.types[t].nacks);
+		} else {
+			fprintf(f, "xds.connects: %llu\nxds.last_update_apply_ms: %llu\n",
+				(unsigned long long)ads.connects, (unsigned long long)ads.last_apply_ms);
+			for (int t = 0; t < T_COUNT; t++)
+				fprintf(f, "xds.%s.acks: %llu\nxds.%s.nacks: %llu\n", type_names[t],
+					(unsigned long long)ads.types[t].acks, type_names[t],
+					(unsigned long long)ads.types[t].nacks);
+		}
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
