@@ -90,6 +90,7 @@ bench: deps
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/skiff
+	$(Q)bash test/controlplane/setup.sh
 	$(Q)bash scripts/demo.sh
 
 format:

@@ -43,6 +43,10 @@ struct run_opts {
 	bool validate_only;
 	int prometheus_port; /* 0: off */
 	int health_port;     /* 0: off */
+	/* Sidecar shape: attach the eBPF datapath at start, detach at exit.
+	 * NULL cgroup: capture is someone else's (`skiff bpf attach` as an
+	 * init step, or iptables). */
+	struct bpf_attach_opts bpf;
 };
 
 /* Main-thread state the admin hooks read. */
@@ -95,6 +99,22 @@ static char *hook_extra_metrics(bool prometheus, size_t *len)
 static const struct admin_hooks hooks = { hook_snapshot, hook_draining, hook_quit,
 					  hook_extra_metrics };
 
+static struct bpf_datapath *datapath; /* attached by this process, or NULL */
+
+#define FLOW_GC_INTERVAL_MS 5000
+#define FLOW_LINGER_NS (30ull * 1000000000ull)
+
+/* Ages closed flows out of the per-flow map, which has a bound. */
+static void collect_flows(void)
+{
+	static uint64_t next;
+	uint64_t now = loop_now_ms();
+	if (!datapath || now < next)
+		return;
+	next = now + FLOW_GC_INTERVAL_MS;
+	bpf_datapath_gc(datapath, FLOW_LINGER_NS);
+}
+
 #define EXPIRY_WARNING_SECONDS (24 * 3600)
 #define EXPIRY_CHECK_MS (60 * 1000)
 
@@ -143,6 +163,11 @@ static void usage_run(FILE *f)
 		"      --drain-timeout DUR  on SIGTERM, wait this long for open connections (default 5s)\n"
 		"      --prometheus-port N  Prometheus /stats/prometheus on 0.0.0.0:N (default 15090, 0 off)\n"
 		"      --health-port N      /healthz/ready on 0.0.0.0:N (default 15021, 0 off)\n"
+		"      --bpf-cgroup PATH    attach the eBPF datapath to this cgroup v2 now, detach at exit\n"
+		"      --bpf-netns PATH     ... and steer inbound connections in this network namespace\n"
+		"      --bpf-instance NAME  name of the pins under /sys/fs/bpf/skiff (default: default)\n"
+		"      --sockmap on|off     sk_msg acceleration of app<->proxy hops (default off)\n"
+		"      --proxy-uid N        the UID whose connections are never captured (default 1337)\n"
 		"  -h, --help               this help\n");
 }
 
@@ -167,6 +192,11 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 		{ "drain-timeout", required_argument, NULL, 'd' },
 		{ "prometheus-port", required_argument, NULL, 'p' },
 		{ "health-port", required_argument, NULL, 'H' },
+		{ "bpf-cgroup", required_argument, NULL, 'G' },
+		{ "bpf-netns", required_argument, NULL, 'N' },
+		{ "bpf-instance", required_argument, NULL, 'I' },
+		{ "sockmap", required_argument, NULL, 'S' },
+		{ "proxy-uid", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -175,6 +205,8 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 				.drain_timeout_ms = 5000,
 				.prometheus_port = 15090,
 				.health_port = 15021 };
+	bpf_attach_opts_init(&o->bpf);
+	o->bpf.instance = "default";
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
@@ -215,6 +247,29 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 			if (parse_port(optarg, c == 'p' ? &o->prometheus_port : &o->health_port) < 0) {
 				fprintf(stderr, "skiff run: --%s: expected a port 0..65535\n",
 					c == 'p' ? "prometheus-port" : "health-port");
+				return -EINVAL;
+			}
+			break;
+		case 'G':
+			o->bpf.cgroup_path = optarg;
+			break;
+		case 'N':
+			o->bpf.netns_path = optarg;
+			break;
+		case 'I':
+			o->bpf.instance = optarg;
+			break;
+		case 'S':
+			if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
+				fprintf(stderr, "skiff run: --sockmap: expected on or off\n");
+				return -EINVAL;
+			}
+			o->bpf.sockmap = strcmp(optarg, "on") == 0;
+			break;
+		case 'U':
+			o->bpf.proxy_uid = (uint32_t)strtoul(optarg, &end, 10);
+			if (*end || !*optarg) {
+				fprintf(stderr, "skiff run: --proxy-uid: expected a number\n");
 				return -EINVAL;
 			}
 			break;
@@ -312,6 +367,18 @@ static int serve(const struct run_opts *o, struct snapshot *snap)
 	}
 	if (start_admin(&loop, o) < 0)
 		goto out;
+	/* Before the listeners exist: the datapath registers the inbound
+	 * listener as it is created. A datapath that will not load is worth a
+	 * warning, not an outage: the userspace path enforces the same mTLS
+	 * and authorization (HARDENING.md). */
+	if (o->bpf.cgroup_path) {
+		char why[512];
+		if (bpf_datapath_attach(&o->bpf, &datapath, why, sizeof(why)) < 0)
+			log_warn("eBPF datapath not attached, serving without it: %s", why);
+		else
+			log_info("eBPF datapath attached to %s (instance %s, sockmap %s)",
+				 o->bpf.cgroup_path, o->bpf.instance, o->bpf.sockmap ? "on" : "off");
+	}
 	if (workers_start(snap, o->concurrency, err, sizeof(err)) < 0) {
 		log_error("start-up: %s", err);
 		goto out;
@@ -333,6 +400,7 @@ static int serve(const struct run_opts *o, struct snapshot *snap)
 		config_source_tick();
 		ads_tick();
 		check_expiry();
+		collect_flows();
 		if (!draining)
 			continue;
 		unsigned open = workers_live_sessions();
@@ -346,6 +414,9 @@ static int serve(const struct run_opts *o, struct snapshot *snap)
 	rc = 0;
 out:
 	workers_stop();
+	if (datapath)
+		bpf_datapath_detach(datapath);
+	datapath = NULL;
 	ads_stop();
 	config_source_close(&loop);
 	admin_close_all(&loop);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo of skiff's main job, as far as it is built: two pods, each with an
 # app and a skiff sidecar, the app in pod A calling the app in pod B through
-# both sidecars, mutual TLS with SPIFFE identities between them. A "pod" is a network namespace (joined to the other by a
+# both sidecars, mutual TLS with SPIFFE identities between them, and an
+# xDS push that moves pod B's traffic to a new version of its app. A "pod" is a network namespace (joined to the other by a
 # veth pair, addresses from the documentation range 192.0.2.0/24 that exist
 # only inside them). Needs root; cleans up after itself.
 set -euo pipefail
@@ -52,7 +53,14 @@ for pod in a b; do
 done
 chown -R 1337:1337 "$work/certs" # the sidecar's UID reads its own key
 
-step "sidecars: skiff run as UID 1337 in each pod (A: outbound mTLS, B: inbound strict mTLS + RBAC)"
+step "control plane for pod B: an ADS server (test/controlplane, Envoy's own protos) on 127.0.0.1:15010"
+in_pod b node test/controlplane/server.js --ads-port 15010 --control-port 15011 \
+	--snapshot scripts/demo/xds-pod-b.json >"$work/controlplane.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do grep -q listening "$work/controlplane.log" && break; sleep 0.1; done
+cat "$work/controlplane.log"
+
+step "sidecars: skiff run as UID 1337 in each pod (A: outbound mTLS, B: inbound strict mTLS + RBAC, clusters from xDS)"
 for pod in a b; do
 	in_pod $pod setpriv --reuid=1337 --regid=1337 --clear-groups \
 		"$SKIFF" run -c "$work/pod-$pod.yaml" --concurrency 1 \
@@ -67,19 +75,41 @@ for pod in a b; do
 	echo "pod $pod: $(in_pod $pod curl -s http://127.0.0.1:15000/ready)"
 done
 
-step "app in pod B: an HTTP server on :8080"
-mkdir -p "$work/www"
-echo "hello from pod B" >"$work/www/index.html"
-in_pod b python3 -m http.server 8080 --bind 0.0.0.0 --directory "$work/www" \
-	>"$work/app-b.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do in_pod b curl -sf http://127.0.0.1:8080/ >/dev/null 2>&1 && break; sleep 0.1; done
+step "apps in pod B: version 1 on :8080 and version 2 on :8081"
+for v in 1 2; do
+	mkdir -p "$work/www-v$v"
+	echo "hello from pod B, version $v" >"$work/www-v$v/index.html"
+	in_pod b python3 -m http.server 808$((v - 1)) --bind 0.0.0.0 --directory "$work/www-v$v" \
+		>"$work/app-b-v$v.log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 50); do in_pod b curl -sf http://127.0.0.1:808$((v - 1))/ >/dev/null 2>&1 && break; sleep 0.1; done
+done
+for _ in $(seq 50); do # the inbound listener waits for its cluster from xDS
+	in_pod b curl -s http://127.0.0.1:15000/stats | grep -q 'xds.eds.acks: [1-9]' && break
+	sleep 0.1
+done
 
 step "app in pod A: curl http://$POD_B:8080/ (three times)"
 for _ in 1 2 3; do in_pod a curl -s http://$POD_B:8080/; done
 
 step "pod B's app saw the requests come from its sidecar (127.0.0.6):"
-tail -3 "$work/app-b.log"
+tail -3 "$work/app-b-v1.log"
+
+step "xDS push: the control plane moves pod B's inbound cluster to version 2 (EDS)"
+in_pod b curl -s -X POST -H 'content-type: application/json' http://127.0.0.1:15011/snapshot \
+	-d '{"endpoints": {"inbound|8080": {"cluster_name": "inbound|8080", "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 8081}}}}]}]}}}'
+echo
+for _ in $(seq 50); do
+	in_pod b curl -s http://127.0.0.1:15000/stats | grep -q 'xds.eds.acks: [2-9]' && break
+	sleep 0.1
+done
+for _ in 1 2 3; do in_pod a curl -s http://$POD_B:8080/; done
+echo "ACKs the control plane recorded:"
+in_pod b curl -s http://127.0.0.1:15011/acks | python3 -c '
+import json, sys
+for a in json.load(sys.stdin):
+    print("  %-8s %-22s version %s" % ("ACK" if a["ack"] else "NACK", a["type_url"].rsplit(".", 1)[1], a["version_info"]))'
+
 
 step "pod A's sidecar: outbound counters, mTLS handshakes and resumed sessions (/stats):"
 in_pod a curl -s http://127.0.0.1:15000/stats |
@@ -97,4 +127,4 @@ sleep 0.3 # access log lines are flushed every 100 ms
 step "access logs (one JSON line per flow): pod A saw pod B's address, pod B saw pod A's identity"
 head -1 "$work/access-a.log"
 head -1 "$work/access-b.log"
-step "done: still to come in this demo as they land: BPF capture and sockmap, HTTP/2, xDS route push, skiff flows"
+step "done: still to come in this demo as they land: BPF capture and sockmap, HTTP/2, skiff flows"

@@ -210,12 +210,12 @@ def setup():
     _cleanups.append(lambda: sh("ip", "netns", "del", bridge, check=False))
     sh("ip", "-n", bridge, "link", "add", "br0", "type", "bridge")
     sh("ip", "-n", bridge, "link", "set", "br0", "up")
-    a = Pod("a", bridge, ["10.10.0.1"])
-    b = Pod("b", bridge, ["10.10.0.2", "10.10.0.3"])
-    # A: 9999 and 10.10.0.3 go direct. B: 9999 and 9998 are not steered, so
+    a = Pod("a", bridge, ["198.51.100.1"])
+    b = Pod("b", bridge, ["198.51.100.2", "198.51.100.3"])
+    # A: 9999 and 198.51.100.3 go direct. B: 9999 and 9998 are not steered, so
     # "direct" holds end to end and B's app sees A's own address.
     a.attach("--sockmap", "on", "--exclude-outbound-ports", "9999",
-             "--exclude-cidrs", "10.10.0.3/32")
+             "--exclude-cidrs", "198.51.100.3/32")
     b.attach("--sockmap", "on", "--exclude-inbound-ports", "9998,9999,15020,15021,15090")
     state["proxy_a"] = start_proxy(a)
     state["proxy_b"] = start_proxy(b)
@@ -238,11 +238,11 @@ def test(fn):
 def captured_through_both_sidecars():
     a, b = state["a"], state["b"]
     out0, in0, rx0 = a.stat(OUT_TOTAL), b.stat(IN_TOTAL), a.stat(OUT_RX)
-    r = client(a, "10.10.0.2", 8080)
+    r = client(a, "198.51.100.2", 8080)
     state["captured"] += 1
     rep = r["reply"]
     assert rep["bytes"] == N_BYTES and rep["sha256"] == r["sha256"], "B's app got other bytes: %s" % rep
-    assert rep["local"] == ["10.10.0.2", 8080], "B's app saw local %s" % rep["local"]
+    assert rep["local"] == ["198.51.100.2", 8080], "B's app saw local %s" % rep["local"]
     assert rep["peer"][0] == "127.0.0.6", "B's app was not reached through B's sidecar: %s" % rep
     assert r["peer"] == ["127.0.0.1", 15001], "A's app was not captured: peer %s" % r["peer"]
     wait_for(lambda: a.stat(OUT_RX) >= rx0 + N_BYTES, "A's outbound rx bytes")
@@ -257,12 +257,12 @@ def sockmap_redirected_and_flows_recorded():
     assert ca.get("msg_redirected", 0) > 0, "A redirected nothing: %s" % ca
     assert cb.get("msg_redirected", 0) > 0, "B redirected nothing: %s" % cb
     assert cb.get("lookup_steered", 0) >= 1, cb
-    fa = [f for f in a.flows() if f["kind"] == "outbound" and f["orig_dst"] == "10.10.0.2:8080"]
-    assert fa, "no outbound flow to 10.10.0.2:8080 in A: %s" % a.flows()
+    fa = [f for f in a.flows() if f["kind"] == "outbound" and f["orig_dst"] == "198.51.100.2:8080"]
+    assert fa, "no outbound flow to 198.51.100.2:8080 in A: %s" % a.flows()
     assert any(f["redir_bytes_c2s"] > 0 and f["accelerated"] for f in fa), fa
     assert any(f["bytes_c2s"] == N_BYTES for f in fa), "A's flow bytes: %s" % fa
     fb = b.flows()
-    assert any(f["kind"] == "inbound" and f["orig_dst"] == "10.10.0.2:8080" for f in fb), fb
+    assert any(f["kind"] == "inbound" and f["orig_dst"] == "198.51.100.2:8080" for f in fb), fb
     assert any(f["kind"] == "local" and f["client"].startswith("127.0.0.6:") for f in fb), fb
 
 
@@ -271,7 +271,7 @@ def bulk_transfer_crosses_redirect_window_byte_exact():
     a = state["a"]
     before = a.counters().get("msg_window_fallback", 0)
     n = 4 << 20  # over the 1 MiB window: the app->proxy direction falls back to TCP
-    r = client(a, "10.10.0.2", 8080, n)
+    r = client(a, "198.51.100.2", 8080, n)
     state["captured"] += 1
     assert r["reply"]["bytes"] == n and r["reply"]["sha256"] == r["sha256"], r["reply"]
     assert a.counters().get("msg_window_fallback", 0) > before, "no window fallback"
@@ -281,9 +281,9 @@ def bulk_transfer_crosses_redirect_window_byte_exact():
 def excluded_port_goes_direct():
     a, b = state["a"], state["b"]
     out0, in0 = a.stat(OUT_TOTAL), b.stat(IN_TOTAL)
-    r = client(a, "10.10.0.2", 9999)
-    assert r["peer"] == ["10.10.0.2", 9999], r
-    assert r["reply"]["peer"][0] == "10.10.0.1", "B's app saw %s, not A" % r["reply"]["peer"]
+    r = client(a, "198.51.100.2", 9999)
+    assert r["peer"] == ["198.51.100.2", 9999], r
+    assert r["reply"]["peer"][0] == "198.51.100.1", "B's app saw %s, not A" % r["reply"]["peer"]
     assert r["reply"]["sha256"] == r["sha256"]
     assert (a.stat(OUT_TOTAL), b.stat(IN_TOTAL)) == (out0, in0), "a proxy counter moved"
 
@@ -292,9 +292,9 @@ def excluded_port_goes_direct():
 def excluded_cidr_goes_direct():
     a, b = state["a"], state["b"]
     out0, in0 = a.stat(OUT_TOTAL), b.stat(IN_TOTAL)
-    r = client(a, "10.10.0.3", 9998)
-    assert r["peer"] == ["10.10.0.3", 9998], r
-    assert r["reply"]["peer"][0] == "10.10.0.1", r["reply"]
+    r = client(a, "198.51.100.3", 9998)
+    assert r["peer"] == ["198.51.100.3", 9998], r
+    assert r["reply"]["peer"][0] == "198.51.100.1", r["reply"]
     assert (a.stat(OUT_TOTAL), b.stat(IN_TOTAL)) == (out0, in0), "a proxy counter moved"
     assert a.counters().get("connect_excluded_cidr", 0) >= 1
 
@@ -306,7 +306,7 @@ def proxy_connections_not_recaptured():
     assert c.get("connect_proxy_uid", 0) >= state["captured"], c
     assert a.stat(OUT_TOTAL) == state["captured"], \
         "outbound listener saw %d connections for %d captured" % (a.stat(OUT_TOTAL), state["captured"])
-    assert any(f["kind"] == "upstream" and f["server"] == "10.10.0.2:8080" for f in a.flows())
+    assert any(f["kind"] == "upstream" and f["server"] == "198.51.100.2:8080" for f in a.flows())
 
 
 @test
@@ -341,11 +341,38 @@ def detach_goes_direct_and_leaves_nothing():
     for pid in prog_ids:
         assert not any(l.startswith(pid + ":") for l in shown.splitlines()), "prog %s still loaded" % pid
     out0, in0 = a.stat(OUT_TOTAL), b.stat(IN_TOTAL)
-    r = client(a, "10.10.0.2", 8080)
-    assert r["peer"] == ["10.10.0.2", 8080] and r["reply"]["peer"][0] == "10.10.0.1", r
+    r = client(a, "198.51.100.2", 8080)
+    assert r["peer"] == ["198.51.100.2", 8080] and r["reply"]["peer"][0] == "198.51.100.1", r
     assert r["reply"]["sha256"] == r["sha256"]
     assert (a.stat(OUT_TOTAL), b.stat(IN_TOTAL)) == (out0, in0)
     assert sh(SKIFF_CLI, "bpf", "detach", "--instance", a.instance).returncode == 0  # idempotent
+
+
+@test
+def sidecar_shape_run_attaches_at_start_and_detaches_at_exit():
+    """`skiff run --bpf-cgroup` attaches the datapath itself and removes it
+    at exit: the sidecar shape, without an init step. Run as root here (it
+    needs CAP_BPF), so UID 0 is the proxy's and the app runs as UID 1000."""
+    a = state["a"]
+    proxy = state["proxy_a"]
+    proxy.terminate()
+    proxy.wait(timeout=10)
+    instance = "sc" + TAG
+    p = a.spawn(SKIFF, "run", "--concurrency", "1", "--bpf-cgroup", a.cgroup, "--bpf-netns",
+                a.path, "--bpf-instance", instance, "--proxy-uid", "0")
+    _cleanups.append(lambda: sh(SKIFF_CLI, "bpf", "detach", "--instance", instance, check=False))
+    wait_for(lambda: p.poll() is not None or a.stats() is not None, "the self-attaching sidecar")
+    assert p.poll() is None, open(p.out.name).read()
+    assert os.path.exists("/sys/fs/bpf/skiff/" + instance)
+    out0 = a.stat(OUT_TOTAL)
+    r = json.loads(a.run(PY, os.path.join(HERE, "app.py"), "client", "198.51.100.2", "8080",
+                         "1000", uid=1000).stdout)
+    assert r["reply"] and r["reply"]["sha256"] == r["sha256"], r
+    assert a.stat(OUT_TOTAL) == out0 + 1  # captured by the datapath skiff attached
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=10) == 0
+    assert not os.path.exists("/sys/fs/bpf/skiff/" + instance)
+    assert "eBPF datapath attached" in open(p.out.name).read()
 
 
 def main():
