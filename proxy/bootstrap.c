@@ -1970,14 +1970,16 @@ static void path_set(struct ctx *c, const char *fmt, ...)
 	c->path_len = strlen(c->path);
 }
 
-/* Points each chain's tcp_proxy at its cluster. */
+/* Points each chain's tcp_proxy at its cluster. With cds_config, a cluster
+ * may come from the control plane instead: the listener then waits for it
+ * (snapshot_link), as Envoy's would. */
 static int resolve_clusters(struct ctx *c, size_t i)
 {
 	struct listener *l = &c->snap->listeners[i];
 	for (size_t j = 0; j < l->n_chains; j++) {
 		struct tcp_proxy_config *tp = &l->chains[j].tcp_proxy;
 		tp->cluster = snapshot_find_cluster(c->snap, tp->cluster_name);
-		if (!tp->cluster) {
+		if (!tp->cluster && !c->cds_ads) {
 			path_set(c, "static_resources.listeners[%zu].filter_chains[%zu].filters[%zu]."
 				    "typed_config.cluster", i, j, c->lsrc[i].chains[j].tcp_proxy_at);
 			return fail(c, c->lsrc[i].chains[j].cluster, "no cluster named \"%s\" in "
