@@ -52,13 +52,14 @@ void xds_decoder_init(struct xds_decoder *d, size_t max_message)
 	if (!max_message)
 		max_message = XDS_MAX_MESSAGE;
 	*d = (struct xds_decoder){
-		.alloc = { .alloc = budget_alloc, .free = budget_free, .allocator_data = d },
-		.max_message = max_message,
-		.limit = max_message * XDS_DECODED_FACTOR,
+	    .alloc = {.alloc = budget_alloc, .free = budget_free, .allocator_data = d},
+	    .max_message = max_message,
+	    .limit = max_message * XDS_DECODED_FACTOR,
 	};
 }
 
-static void say(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void say(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -126,11 +127,11 @@ static const struct {
 	const char *type_url;
 	const ProtobufCMessageDescriptor *desc;
 } resource_types[] = {
-	{ XDS_TYPE_LISTENER, &envoy__config__listener__v3__listener__descriptor },
-	{ XDS_TYPE_ROUTE, &envoy__config__route__v3__route_configuration__descriptor },
-	{ XDS_TYPE_CLUSTER, &envoy__config__cluster__v3__cluster__descriptor },
-	{ XDS_TYPE_ENDPOINTS, &envoy__config__endpoint__v3__cluster_load_assignment__descriptor },
-	{ XDS_TYPE_SECRET, &envoy__extensions__transport_sockets__tls__v3__secret__descriptor },
+    {XDS_TYPE_LISTENER, &envoy__config__listener__v3__listener__descriptor},
+    {XDS_TYPE_ROUTE, &envoy__config__route__v3__route_configuration__descriptor},
+    {XDS_TYPE_CLUSTER, &envoy__config__cluster__v3__cluster__descriptor},
+    {XDS_TYPE_ENDPOINTS, &envoy__config__endpoint__v3__cluster_load_assignment__descriptor},
+    {XDS_TYPE_SECRET, &envoy__extensions__transport_sockets__tls__v3__secret__descriptor},
 };
 
 const ProtobufCMessageDescriptor *xds_resource_descriptor(const char *type_url)
@@ -145,7 +146,7 @@ int xds_resource_name(const ProtobufCMessage *msg, char **out, char *err, size_t
 {
 	/* Field 1, declared bytes in all five subsets (xds/api/README.md). */
 	const ProtobufCFieldDescriptor *f =
-		protobuf_c_message_descriptor_get_field(msg->descriptor, 1);
+	    protobuf_c_message_descriptor_get_field(msg->descriptor, 1);
 	if (!f || f->type != PROTOBUF_C_TYPE_BYTES || f->label != PROTOBUF_C_LABEL_NONE) {
 		say(err, errlen, "%s: not an xDS resource", msg->descriptor->short_name);
 		return -EINVAL;

@@ -38,7 +38,7 @@ struct xds_decoder {
 	size_t max_message;       /* largest encoded message accepted */
 	size_t limit;             /* bytes all live decoded messages may take */
 	size_t used;
-	bool over;                /* an allocation was refused for the limit */
+	bool over; /* an allocation was refused for the limit */
 };
 
 /* Sets up `d` for encoded messages of at most `max_message` bytes (0:

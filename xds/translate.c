@@ -59,11 +59,11 @@ typedef Google__Protobuf__Duration pb_duration;
 #define TLS_TYPE_PREFIX XDS_TYPE_URL_PREFIX "envoy.extensions.transport_sockets.tls.v3."
 #define DOWNSTREAM_TLS_TYPE TLS_TYPE_PREFIX "DownstreamTlsContext"
 #define UPSTREAM_TLS_TYPE TLS_TYPE_PREFIX "UpstreamTlsContext"
-#define RAW_BUFFER_TYPE \
+#define RAW_BUFFER_TYPE                                                                            \
 	XDS_TYPE_URL_PREFIX "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"
-#define TLS_INSPECTOR_TYPE \
+#define TLS_INSPECTOR_TYPE                                                                         \
 	XDS_TYPE_URL_PREFIX "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
-#define ORIGINAL_DST_TYPE \
+#define ORIGINAL_DST_TYPE                                                                          \
 	XDS_TYPE_URL_PREFIX "envoy.extensions.filters.listener.original_dst.v3.OriginalDst"
 
 /* The bootstrap's defaults and limits (proxy/bootstrap.c). */
@@ -137,7 +137,7 @@ static void pop(struct tctx *c, size_t old)
 static void begin(struct tctx *c, const char *kind, const ProtobufCBinaryData *name, char *err,
 		  size_t errlen)
 {
-	*c = (struct tctx){ .err = err, .errlen = errlen, .kind = kind };
+	*c = (struct tctx){.err = err, .errlen = errlen, .kind = kind};
 	xds_shown(name->data, name->len, c->name);
 	if (errlen)
 		err[0] = '\0';
@@ -174,8 +174,8 @@ static int read_text(struct tctx *c, const ProtobufCBinaryData *b, bool required
 	return 0;
 }
 
-static int text_field(struct tctx *c, const char *name, const ProtobufCBinaryData *b,
-		      bool required, char **out)
+static int text_field(struct tctx *c, const char *name, const ProtobufCBinaryData *b, bool required,
+		      char **out)
 {
 	size_t old = field(c, name);
 	int err = read_text(c, b, required, out);
@@ -196,8 +196,9 @@ static int read_duration(struct tctx *c, const pb_duration *d, uint32_t *ms)
 	if (d->seconds < 0 || d->nanos < 0 || d->nanos > 999999999)
 		return fail(c, "expected a duration of 0s or more (seconds >= 0, nanos in "
 			       "0..999999999)");
-	uint64_t v = d->seconds > UINT32_MAX ? UINT64_MAX
-					       : (uint64_t)d->seconds * 1000 + (uint64_t)d->nanos / 1000000;
+	uint64_t v = d->seconds > UINT32_MAX
+			 ? UINT64_MAX
+			 : (uint64_t)d->seconds * 1000 + (uint64_t)d->nanos / 1000000;
 	if (v > UINT32_MAX)
 		return fail(c, "duration too long (at most 4294967.295s)");
 	*ms = (uint32_t)v;
@@ -261,7 +262,7 @@ static int unpack(struct tctx *c, struct xds_decoder *d, const Google__Protobuf_
 static int read_socket_address(struct tctx *c, const pb_socket_address *sa, bool need_port,
 			       struct sock_addr *out)
 {
-	static const char *const protocols[] = { "TCP", NULL };
+	static const char *const protocols[] = {"TCP", NULL};
 	char ip[64], buf[XDS_SHOWN_MAX];
 	int v;
 	size_t old = field(c, "protocol");
@@ -296,8 +297,10 @@ static int read_socket_address(struct tctx *c, const pb_socket_address *sa, bool
 	pop(c, old);
 	return 0;
 bad_ip:
-	return fail(c, "expected an IPv4 or IPv6 address, got \"%s\" (skiff does not resolve "
-		       "names)", xds_shown(sa->address.data, sa->address.len, buf));
+	return fail(c,
+		    "expected an IPv4 or IPv6 address, got \"%s\" (skiff does not resolve "
+		    "names)",
+		    xds_shown(sa->address.data, sa->address.len, buf));
 }
 
 /* config.core.v3.Address: socket_address only. */
@@ -355,17 +358,16 @@ static int read_spiffe_id(struct tctx *c, const ProtobufCBinaryData *b, char **o
 	if (e == SPIFFE_OK && !id.path_len)
 		e = SPIFFE_ERR_NO_PATH;
 	if (e != SPIFFE_OK)
-		return fail(c, "expected a SPIFFE id (spiffe://<trust-domain>/<path>), got \"%s\": %s",
+		return fail(c,
+			    "expected a SPIFFE id (spiffe://<trust-domain>/<path>), got \"%s\": %s",
 			    xds_shown(b->data, b->len, buf), spiffe_strerror(e));
 	return 0;
 }
 
 /* type.matcher.v3.StringMatcher holding a SPIFFE id: exact only. */
-static int read_id_matcher(struct tctx *c, const char *name, const pb_string_matcher *m,
-			   char **out)
+static int read_id_matcher(struct tctx *c, const char *name, const pb_string_matcher *m, char **out)
 {
-	static const char *const exact_only =
-		"exact; SPIFFE ids compare exactly";
+	static const char *const exact_only = "exact; SPIFFE ids compare exactly";
 	size_t old = field(c, name);
 	if (!m)
 		return fail(c, "required");
@@ -383,7 +385,7 @@ static int read_id_matcher(struct tctx *c, const char *name, const pb_string_mat
 
 static int read_san_matchers(struct tctx *c, const pb_validation *v, struct tls_config *tls)
 {
-	static const char *const uri[] = { "URI", NULL };
+	static const char *const uri[] = {"URI", NULL};
 	if (!v->n_match_typed_subject_alt_names)
 		return 0;
 	size_t old = field(c, "match_typed_subject_alt_names");
@@ -394,14 +396,16 @@ static int read_san_matchers(struct tctx *c, const pb_validation *v, struct tls_
 		return fail_nomem(c);
 	for (size_t i = 0; i < v->n_match_typed_subject_alt_names; i++) {
 		const Envoy__Extensions__TransportSockets__Tls__V3__SubjectAltNameMatcher *m =
-			v->match_typed_subject_alt_names[i];
+		    v->match_typed_subject_alt_names[i];
 		size_t at = push(c, "[%zu]", i);
 		int kind, err = refuse_unknown(c, &m->base, "san_type, matcher");
 		if (err)
 			return err;
 		size_t f = field(c, "san_type");
-		if ((err = read_enum(c, &envoy__extensions__transport_sockets__tls__v3__subject_alt_name_matcher__san_type__descriptor,
-				     m->san_type, uri, &kind)))
+		if ((err = read_enum(
+			 c,
+			 &envoy__extensions__transport_sockets__tls__v3__subject_alt_name_matcher__san_type__descriptor,
+			 m->san_type, uri, &kind)))
 			return err;
 		pop(c, f);
 		tls->n_match_sans++; /* the slot is freed with the rest even on error */
@@ -432,8 +436,8 @@ static int read_validation(struct tctx *c, const char *name, const pb_validation
 		return fail(c, "must be absent (the trust bundle comes from "
 			       "validation_context_sds_secret_config)");
 	}
-	if (!ca_from_sds && (err = read_filename(c, "trusted_ca", v->trusted_ca,
-						 &tls->trusted_ca_file)))
+	if (!ca_from_sds &&
+	    (err = read_filename(c, "trusted_ca", v->trusted_ca, &tls->trusted_ca_file)))
 		return err;
 	if ((err = read_san_matchers(c, v, tls)))
 		return err;
@@ -452,7 +456,7 @@ static int read_sds(struct tctx *c, const char *name, const pb_sds *s, char **ou
 		return err;
 	const pb_config_source *cs = s->sds_config;
 	if (!cs || cs->config_source_specifier_case !=
-			   ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS) {
+		       ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS) {
 		field(c, "sds_config");
 		return fail(c, "expected {ads: {}} (skiff fetches secrets over its ADS stream)");
 	}
@@ -466,13 +470,16 @@ static int read_tls_certificates(struct tctx *c, const pb_common_tls *ct, struct
 	size_t n_files = ct->n_tls_certificates, n_sds = ct->n_tls_certificate_sds_secret_configs;
 	if (n_files + n_sds != 1) {
 		if (n_files > 1 || n_sds > 1)
-			field(c, n_files > 1 ? "tls_certificates" : "tls_certificate_sds_secret_configs");
-		return fail(c, "expected exactly one TLS certificate (skiff supports one) in "
-			       "tls_certificates or tls_certificate_sds_secret_configs, got %zu",
+			field(c, n_files > 1 ? "tls_certificates"
+					     : "tls_certificate_sds_secret_configs");
+		return fail(c,
+			    "expected exactly one TLS certificate (skiff supports one) in "
+			    "tls_certificates or tls_certificate_sds_secret_configs, got %zu",
 			    n_files + n_sds);
 	}
 	if (n_sds) {
-		size_t old = push(c, "%stls_certificate_sds_secret_configs", c->path_len ? "." : "");
+		size_t old =
+		    push(c, "%stls_certificate_sds_secret_configs", c->path_len ? "." : "");
 		int err = read_sds(c, "[0]", ct->tls_certificate_sds_secret_configs[0],
 				   &refs->cert_secret);
 		if (!err)
@@ -480,10 +487,10 @@ static int read_tls_certificates(struct tctx *c, const pb_common_tls *ct, struct
 		return err;
 	}
 	const Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate *cert =
-		ct->tls_certificates[0];
+	    ct->tls_certificates[0];
 	size_t old = field(c, "tls_certificates[0]");
-	int err = read_filename(c, "certificate_chain", cert->certificate_chain,
-				&tls->cert_chain_file);
+	int err =
+	    read_filename(c, "certificate_chain", cert->certificate_chain, &tls->cert_chain_file);
 	if (!err)
 		err = read_filename(c, "private_key", cert->private_key, &tls->private_key_file);
 	if (!err)
@@ -496,11 +503,13 @@ static int read_tls_certificates(struct tctx *c, const pb_common_tls *ct, struct
  * forward-secret AEAD set whatever a config asks. */
 static int read_tls_version(struct tctx *c, int v, uint16_t *out)
 {
-	static const char *const names[] = { "TLS_AUTO", "TLSv1_2", "TLSv1_3", NULL };
-	static const uint16_t versions[] = { 0x0304, 0x0303, 0x0304 };
+	static const char *const names[] = {"TLS_AUTO", "TLSv1_2", "TLSv1_3", NULL};
+	static const uint16_t versions[] = {0x0304, 0x0303, 0x0304};
 	int i;
-	int err = read_enum(c, &envoy__extensions__transport_sockets__tls__v3__tls_parameters__tls_protocol__descriptor,
-			    v, names, &i);
+	int err = read_enum(
+	    c,
+	    &envoy__extensions__transport_sockets__tls__v3__tls_parameters__tls_protocol__descriptor,
+	    v, names, &i);
 	if (!err)
 		*out = versions[i];
 	return err;
@@ -513,7 +522,8 @@ static int read_tls_params(struct tctx *c, const pb_common_tls *ct, struct tls_c
 	uint16_t max = 0;
 	size_t old = field(c, "tls_params");
 	size_t f = field(c, "tls_minimum_protocol_version");
-	int err = read_tls_version(c, ct->tls_params->tls_minimum_protocol_version, &tls->min_version);
+	int err =
+	    read_tls_version(c, ct->tls_params->tls_minimum_protocol_version, &tls->min_version);
 	if (err)
 		return err;
 	pop(c, f);
@@ -556,7 +566,7 @@ static int read_validation_type(struct tctx *c, const pb_common_tls *ct, struct 
 				struct xds_tls_refs *refs, bool *has_validation)
 {
 	const Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext__CombinedCertificateValidationContext
-		*combined = ct->combined_validation_context;
+	    *combined = ct->combined_validation_context;
 	*has_validation = true;
 	switch (ct->validation_context_type_case) {
 	case ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__VALIDATION_CONTEXT_TYPE_VALIDATION_CONTEXT:
@@ -566,11 +576,13 @@ static int read_validation_type(struct tctx *c, const pb_common_tls *ct, struct 
 				ct->validation_context_sds_secret_config, &refs->ca_secret);
 	case ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__VALIDATION_CONTEXT_TYPE_COMBINED_VALIDATION_CONTEXT: {
 		size_t old = field(c, "combined_validation_context");
-		int err = refuse_unknown(c, &combined->base, "default_validation_context, "
+		int err = refuse_unknown(c, &combined->base,
+					 "default_validation_context, "
 					 "validation_context_sds_secret_config");
 		if (!err)
 			err = read_sds(c, "validation_context_sds_secret_config",
-				       combined->validation_context_sds_secret_config, &refs->ca_secret);
+				       combined->validation_context_sds_secret_config,
+				       &refs->ca_secret);
 		if (!err)
 			err = read_validation(c, "default_validation_context",
 					      combined->default_validation_context, true, tls);
@@ -608,13 +620,14 @@ static int read_downstream_tls(struct tctx *c, struct xds_decoder *d,
 {
 	Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *ctx = NULL;
 	bool has_validation = false;
-	int err = unpack(c, d, any,
-			 &envoy__extensions__transport_sockets__tls__v3__downstream_tls_context__descriptor,
-			 &ctx);
+	int err = unpack(
+	    c, d, any,
+	    &envoy__extensions__transport_sockets__tls__v3__downstream_tls_context__descriptor,
+	    &ctx);
 	if (err)
 		return err;
 	tls->require_client_certificate =
-		ctx->require_client_certificate && ctx->require_client_certificate->value;
+	    ctx->require_client_certificate && ctx->require_client_certificate->value;
 	err = read_common_tls(c, ctx->common_tls_context, tls, refs, &has_validation);
 	if (!err && tls->require_client_certificate && !has_validation) {
 		field(c, "common_tls_context.validation_context");
@@ -631,9 +644,9 @@ static int read_upstream_tls(struct tctx *c, struct xds_decoder *d,
 {
 	Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext *ctx = NULL;
 	bool has_validation = false;
-	int err = unpack(c, d, any,
-			 &envoy__extensions__transport_sockets__tls__v3__upstream_tls_context__descriptor,
-			 &ctx);
+	int err = unpack(
+	    c, d, any,
+	    &envoy__extensions__transport_sockets__tls__v3__upstream_tls_context__descriptor, &ctx);
 	if (err)
 		return err;
 	err = read_common_tls(c, ctx->common_tls_context, tls, refs, &has_validation);
@@ -657,7 +670,7 @@ static int read_transport_socket(struct tctx *c, const pb_transport_socket *ts, 
 				 struct tls_config **out, struct xds_tls_refs *refs)
 {
 	const char *tls_type = upstream ? UPSTREAM_TLS_TYPE : DOWNSTREAM_TLS_TYPE;
-	const char *const types[] = { tls_type, RAW_BUFFER_TYPE, NULL };
+	const char *const types[] = {tls_type, RAW_BUFFER_TYPE, NULL};
 	size_t old = field(c, "transport_socket");
 	if (!ts->typed_config) {
 		if (bytes_are(&ts->name, RAW_BUFFER_NAME)) {
@@ -817,10 +830,10 @@ static int read_policies(struct tctx *c, const Envoy__Config__Rbac__V3__RBAC *ru
 static int read_rbac(struct tctx *c, struct xds_decoder *d, const Google__Protobuf__Any *any,
 		     struct rbac_config *rbac)
 {
-	static const char *const actions[] = { "ALLOW", "DENY", NULL }; /* enum rbac_action */
+	static const char *const actions[] = {"ALLOW", "DENY", NULL}; /* enum rbac_action */
 	pb_rbac_filter *pb = NULL;
-	int v, err = unpack(c, d, any, &envoy__extensions__filters__network__rbac__v3__rbac__descriptor,
-			    &pb);
+	int v, err = unpack(c, d, any,
+			    &envoy__extensions__filters__network__rbac__v3__rbac__descriptor, &pb);
 	if (err)
 		return err;
 	size_t old = c->path_len;
@@ -832,8 +845,8 @@ static int read_rbac(struct tctx *c, struct xds_decoder *d, const Google__Protob
 		goto out;
 	}
 	size_t f = field(c, "action");
-	if ((err = read_enum(c, &envoy__config__rbac__v3__rbac__action__descriptor, pb->rules->action,
-			     actions, &v)))
+	if ((err = read_enum(c, &envoy__config__rbac__v3__rbac__action__descriptor,
+			     pb->rules->action, actions, &v)))
 		goto out;
 	rbac->action = (enum rbac_action)v;
 	pop(c, f);
@@ -850,7 +863,7 @@ out:
 static int read_access_log(struct tctx *c, struct xds_decoder *d, const pb_tcp_proxy *pb,
 			   struct access_log_config *out)
 {
-	static const char *const types[] = { FILE_LOG_TYPE, NULL };
+	static const char *const types[] = {FILE_LOG_TYPE, NULL};
 	if (!pb->n_access_log)
 		return 0;
 	size_t old = field(c, "access_log");
@@ -861,12 +874,14 @@ static int read_access_log(struct tctx *c, struct xds_decoder *d, const pb_tcp_p
 	const Google__Protobuf__Any *any = pb->access_log[0]->typed_config;
 	if (!any)
 		return fail(c, "required");
-	if (!xds_type_url_is(any->type_url,
-			     &envoy__extensions__access_loggers__file__v3__file_access_log__descriptor))
+	if (!xds_type_url_is(
+		any->type_url,
+		&envoy__extensions__access_loggers__file__v3__file_access_log__descriptor))
 		return unsupported_type(c, any, types);
 	Envoy__Extensions__AccessLoggers__File__V3__FileAccessLog *log = NULL;
-	int err = unpack(c, d, any,
-			 &envoy__extensions__access_loggers__file__v3__file_access_log__descriptor, &log);
+	int err =
+	    unpack(c, d, any,
+		   &envoy__extensions__access_loggers__file__v3__file_access_log__descriptor, &log);
 	if (!err)
 		err = text_field(c, "path", &log->path, true, &out->path);
 	xds_decoder_free(d, log);
@@ -879,8 +894,9 @@ static int read_tcp_proxy(struct tctx *c, struct xds_decoder *d, const Google__P
 			  struct tcp_proxy_config *tp)
 {
 	pb_tcp_proxy *pb = NULL;
-	int err = unpack(c, d, any,
-			 &envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__descriptor, &pb);
+	int err =
+	    unpack(c, d, any,
+		   &envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__descriptor, &pb);
 	if (err)
 		return err;
 	size_t old = c->path_len;
@@ -915,7 +931,7 @@ enum filter_kind { FILTER_TCP_PROXY, FILTER_RBAC };
 static int read_filter(struct tctx *c, const pb_filter *f, struct filter_chain *fc,
 		       enum filter_kind *kind)
 {
-	static const char *const types[] = { TCP_PROXY_TYPE, RBAC_TYPE, NULL };
+	static const char *const types[] = {TCP_PROXY_TYPE, RBAC_TYPE, NULL};
 	size_t old = field(c, "typed_config");
 	const Google__Protobuf__Any *any = f->typed_config;
 	if (!any)
@@ -984,8 +1000,9 @@ static int read_chain_match(struct tctx *c, const pb_chain *pb, struct filter_ch
 		else if (bytes_are(&m->transport_protocol, "tls"))
 			fc->match = CHAIN_MATCH_TLS;
 		else
-			return fail(c, "expected one of raw_buffer, tls, got \"%s\"",
-				    xds_shown(m->transport_protocol.data, m->transport_protocol.len, buf));
+			return fail(
+			    c, "expected one of raw_buffer, tls, got \"%s\"",
+			    xds_shown(m->transport_protocol.data, m->transport_protocol.len, buf));
 	}
 	pop(c, old);
 	return 0;
@@ -1012,8 +1029,9 @@ static int read_chain(struct tctx *c, const pb_chain *pb, struct filter_chain *f
 	}
 	if (fc->match == CHAIN_MATCH_RAW_BUFFER && fc->tls) {
 		field(c, "transport_socket");
-		return fail(c, "must be absent with filter_chain_match.transport_protocol raw_buffer "
-			       "(plaintext)");
+		return fail(c,
+			    "must be absent with filter_chain_match.transport_protocol raw_buffer "
+			    "(plaintext)");
 	}
 	return 0;
 }
@@ -1023,15 +1041,16 @@ static int read_chain(struct tctx *c, const pb_chain *pb, struct filter_chain *f
  * or by name when there is no typed_config. */
 static int read_listener_filters(struct tctx *c, const pb_listener *pb, bool *has_tls_inspector)
 {
-	static const char *const types[] = { TLS_INSPECTOR_TYPE, ORIGINAL_DST_TYPE, NULL };
-	static const char *const names[] = { TLS_INSPECTOR_NAME, ORIGINAL_DST_NAME, NULL };
+	static const char *const types[] = {TLS_INSPECTOR_TYPE, ORIGINAL_DST_TYPE, NULL};
+	static const char *const names[] = {TLS_INSPECTOR_NAME, ORIGINAL_DST_NAME, NULL};
 	size_t old = field(c, "listener_filters");
 	for (size_t i = 0; i < pb->n_listener_filters; i++) {
 		const pb_listener_filter *f = pb->listener_filters[i];
 		size_t at = push(c, "[%zu]", i);
 		bool tls_inspector;
 		if (f->typed_config) {
-			const char *url = f->typed_config->type_url ? f->typed_config->type_url : "";
+			const char *url =
+			    f->typed_config->type_url ? f->typed_config->type_url : "";
 			field(c, "typed_config");
 			if (!(tls_inspector = strcmp(url, TLS_INSPECTOR_TYPE) == 0) &&
 			    strcmp(url, ORIGINAL_DST_TYPE) != 0)
@@ -1090,7 +1109,7 @@ static int check_chains(struct tctx *c, const struct listener *l, bool has_tls_i
 static int translate_listener(struct tctx *c, const pb_listener *pb, struct listener *l,
 			      struct xds_listener_refs *refs)
 {
-	static const char *const directions[] = { "UNSPECIFIED", "INBOUND", "OUTBOUND", NULL };
+	static const char *const directions[] = {"UNSPECIFIED", "INBOUND", "OUTBOUND", NULL};
 	bool has_tls_inspector = false;
 	int v, err = text_field(c, "name", &pb->name, true, &l->name);
 	if (!err)
@@ -1108,8 +1127,10 @@ static int translate_listener(struct tctx *c, const pb_listener *pb, struct list
 		return err;
 	field(c, "filter_chains");
 	if (pb->n_filter_chains < 1 || pb->n_filter_chains > LISTENER_MAX_CHAINS)
-		return fail(c, "expected one or two filter chains (a TLS chain beside a plaintext "
-			       "one), got %zu", pb->n_filter_chains);
+		return fail(c,
+			    "expected one or two filter chains (a TLS chain beside a plaintext "
+			    "one), got %zu",
+			    pb->n_filter_chains);
 	for (size_t i = 0; i < pb->n_filter_chains; i++) {
 		push(c, "[%zu]", i);
 		l->n_chains = i + 1;
@@ -1127,8 +1148,8 @@ int xds_translate_listener(const Envoy__Config__Listener__V3__Listener *pb, stru
 {
 	struct tctx c;
 	begin(&c, "listener", &pb->name, err, errlen);
-	*out = (struct listener){ 0 };
-	*refs = (struct xds_listener_refs){ 0 };
+	*out = (struct listener){0};
+	*refs = (struct xds_listener_refs){0};
 	int rc = translate_listener(&c, pb, out, refs);
 	if (rc) {
 		xds_listener_clear(out);
@@ -1165,8 +1186,10 @@ static int read_endpoints(struct tctx *c, const pb_cla *pb, struct endpoint **ou
 			const Envoy__Config__Endpoint__V3__LbEndpoint *lb = loc->lb_endpoints[j];
 			size_t at = push(c, "[%zu].lb_endpoints[%zu].endpoint", i, j);
 			struct sock_addr addr;
-			if (!lb->endpoint)
-				return fail(c, "required (skiff supports endpoint, not endpoint_name)");
+			if (lb->host_identifier_case !=
+			    ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT)
+				return fail(
+				    c, "required (skiff supports endpoint, not endpoint_name)");
 			int err = read_address(c, "address", lb->endpoint->address, &addr);
 			if (err)
 				return err;
@@ -1196,6 +1219,8 @@ int xds_translate_endpoints(const Envoy__Config__Endpoint__V3__ClusterLoadAssign
 {
 	struct tctx c;
 	begin(&c, "cluster_load_assignment", &pb->cluster_name, err, errlen);
+	*out = NULL;
+	*n = 0;
 	int rc = read_cla(&c, pb, out, n);
 	if (rc) {
 		free(*out);
@@ -1209,11 +1234,12 @@ enum { TYPE_STATIC, TYPE_ORIGINAL_DST, TYPE_EDS };
 
 static int read_cluster_type(struct tctx *c, const pb_cluster *pb, int *type)
 {
-	static const char *const types[] = { "STATIC", "ORIGINAL_DST", "EDS", NULL };
+	static const char *const types[] = {"STATIC", "ORIGINAL_DST", "EDS", NULL};
 	if (pb->cluster_discovery_type_case ==
 	    ENVOY__CONFIG__CLUSTER__V3__CLUSTER__CLUSTER_DISCOVERY_TYPE_CLUSTER_TYPE) {
 		field(c, "cluster_type");
-		return fail(c, "not supported by skiff (supported: type STATIC, ORIGINAL_DST, EDS)");
+		return fail(c,
+			    "not supported by skiff (supported: type STATIC, ORIGINAL_DST, EDS)");
 	}
 	size_t old = field(c, "type");
 	int err = read_enum(c, &envoy__config__cluster__v3__cluster__discovery_type__descriptor,
@@ -1230,8 +1256,9 @@ static int read_eds_config(struct tctx *c, const pb_cluster *pb, struct xds_clus
 	size_t old = field(c, "eds_cluster_config");
 	if (!eds)
 		return fail(c, "required with type EDS");
-	if (!eds->eds_config || eds->eds_config->config_source_specifier_case !=
-					ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS) {
+	if (!eds->eds_config ||
+	    eds->eds_config->config_source_specifier_case !=
+		ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS) {
 		field(c, "eds_config");
 		return fail(c, "expected {ads: {}} (skiff fetches endpoints over its ADS stream)");
 	}
@@ -1256,8 +1283,9 @@ static int check_cluster(struct tctx *c, const pb_cluster *pb, int type, struct 
 		}
 		if (cl->n_endpoints) {
 			field(c, "load_assignment");
-			return fail(c, "an ORIGINAL_DST cluster takes no endpoints (each connection "
-				       "names its own destination)");
+			return fail(c,
+				    "an ORIGINAL_DST cluster takes no endpoints (each connection "
+				    "names its own destination)");
 		}
 		return 0;
 	}
@@ -1295,7 +1323,7 @@ static int read_bind_config(struct tctx *c, const pb_cluster *pb, struct cluster
 static int translate_cluster(struct tctx *c, const pb_cluster *pb, struct cluster *cl,
 			     struct xds_cluster_refs *refs)
 {
-	static const char *const policies[] = { "ROUND_ROBIN", "CLUSTER_PROVIDED", NULL };
+	static const char *const policies[] = {"ROUND_ROBIN", "CLUSTER_PROVIDED", NULL};
 	int type, v;
 	int err = text_field(c, "name", &pb->name, true, &cl->name);
 	if (!err)
@@ -1345,8 +1373,8 @@ int xds_translate_cluster(const Envoy__Config__Cluster__V3__Cluster *pb, struct 
 {
 	struct tctx c;
 	begin(&c, "cluster", &pb->name, err, errlen);
-	*out = (struct cluster){ 0 };
-	*refs = (struct xds_cluster_refs){ 0 };
+	*out = (struct cluster){0};
+	*refs = (struct xds_cluster_refs){0};
 	int rc = translate_cluster(&c, pb, out, refs);
 	if (rc) {
 		xds_cluster_clear(out);
@@ -1405,7 +1433,8 @@ static int translate_secret(struct tctx *c, const pb_secret *pb, struct xds_secr
 		if ((err = read_data(c, "certificate_chain", pb->tls_certificate->certificate_chain,
 				     &s->cert_chain)))
 			return err;
-		return read_data(c, "private_key", pb->tls_certificate->private_key, &s->private_key);
+		return read_data(c, "private_key", pb->tls_certificate->private_key,
+				 &s->private_key);
 	case ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_VALIDATION_CONTEXT:
 		s->kind = XDS_SECRET_VALIDATION_CONTEXT;
 		field(c, "validation_context");
@@ -1418,7 +1447,8 @@ static int translate_secret(struct tctx *c, const pb_secret *pb, struct xds_secr
 			return fail(c, "not supported in a Secret (put them in the TLS context's "
 				       "combined_validation_context.default_validation_context)");
 		}
-		return read_data(c, "trusted_ca", pb->validation_context->trusted_ca, &s->trusted_ca);
+		return read_data(c, "trusted_ca", pb->validation_context->trusted_ca,
+				 &s->trusted_ca);
 	default:
 		return fail(c, "expected tls_certificate or validation_context (skiff supports "
 			       "those)");
@@ -1430,7 +1460,7 @@ int xds_translate_secret(const Envoy__Extensions__TransportSockets__Tls__V3__Sec
 {
 	struct tctx c;
 	begin(&c, "secret", &pb->name, err, errlen);
-	*out = (struct xds_secret){ 0 };
+	*out = (struct xds_secret){0};
 	int rc = translate_secret(&c, pb, out);
 	if (rc)
 		xds_secret_clear(out);
@@ -1506,7 +1536,7 @@ void xds_listener_clear(struct listener *l)
 		free(fc->tcp_proxy.cluster_name);
 		free(fc->tcp_proxy.access_log.path);
 	}
-	*l = (struct listener){ 0 };
+	*l = (struct listener){0};
 }
 
 void xds_cluster_clear(struct cluster *cl)
@@ -1514,14 +1544,14 @@ void xds_cluster_clear(struct cluster *cl)
 	free(cl->name);
 	free(cl->endpoints);
 	tls_config_free(cl->tls);
-	*cl = (struct cluster){ 0 };
+	*cl = (struct cluster){0};
 }
 
 static void tls_refs_clear(struct xds_tls_refs *r)
 {
 	free(r->cert_secret);
 	free(r->ca_secret);
-	*r = (struct xds_tls_refs){ 0 };
+	*r = (struct xds_tls_refs){0};
 }
 
 void xds_listener_refs_clear(struct xds_listener_refs *r)
@@ -1549,5 +1579,5 @@ void xds_secret_clear(struct xds_secret *s)
 	data_clear(&s->cert_chain);
 	data_clear(&s->private_key);
 	data_clear(&s->trusted_ca);
-	*s = (struct xds_secret){ 0 };
+	*s = (struct xds_secret){0};
 }
