@@ -87,6 +87,7 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/skiff
 	$(Q)bash test/bench/run.sh
 	$(Q)bash test/bench/tls/run.sh
+	$(Q)BUILD=$(BUILD) bash test/bench/bpf_bench.sh
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/skiff
