@@ -95,7 +95,7 @@ demo: deps
 	$(Q)bash scripts/demo.sh
 
 format:
-	$(Q)clang-format -i $(SRCS) $(UNIT_SRCS) $(FUZZ_SRCS)
+	$(Q)clang-format -i $(filter-out $(BUILD)/%,$(SRCS)) $(UNIT_SRCS) $(FUZZ_SRCS)
 
 clean:
 	rm -rf $(BUILD)
