@@ -57,15 +57,26 @@ $(BUILD)/test/unit/%: test/unit/%.c $(BUILD)/libskiff-asan.a
 	@mkdir -p $(@D)
 	$(call say,CC-TEST,$<)$(CC) $(CFLAGS) -O1 $(ASAN) $< -o $@ $(BUILD)/libskiff-asan.a $(LDLIBS) -lcmocka
 
-# Fuzz targets (libFuzzer): test/fuzz/fuzz_<name>.c with corpus/<name>/.
+# Fuzz targets (libFuzzer): test/fuzz/fuzz_<name>.c with corpus/<name>/. The
+# library is built once with clang's fuzzer instrumentation, then each target
+# links it.
 FUZZ_SRCS := $(wildcard test/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst test/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
-FUZZ_LIB_SRCS := $(filter-out $(MAIN_SRC),$(SRCS))
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -I$(BUILD)/gen -Wall -Wextra -Werror \
+	       -Wno-unused-command-line-argument -Wno-missing-braces
+FUZZ_OBJS := $(patsubst %.c,$(BUILD)/fuzzobj/%.o,$(LIB_SRCS))
 
-$(BUILD)/fuzz/%: test/fuzz/%.c $(FUZZ_LIB_SRCS) $(GEN_HDRS)
+$(BUILD)/fuzzobj/%.o: %.c $(GEN_HDRS)
 	@mkdir -p $(@D)
-	$(call say,FUZZ,$<)clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -I$(BUILD)/gen -Wall -Wextra -Werror \
-		-Wno-unused-command-line-argument -fsanitize=fuzzer,address,undefined $< $(FUZZ_LIB_SRCS) -o $@ $(LDLIBS)
+	$(call say,CC-FUZZ,$<)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+
+$(BUILD)/libskiff-fuzz.a: $(FUZZ_OBJS)
+	$(call say,AR,$@)$(AR) rcs $@ $^
+
+$(BUILD)/fuzz/%: test/fuzz/%.c $(BUILD)/libskiff-fuzz.a
+	@mkdir -p $(@D)
+	$(call say,FUZZ,$<)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined $< \
+		$(BUILD)/libskiff-fuzz.a -o $@ $(LDLIBS)
 
 .PHONY: deps test unit integration fuzz bench demo clean help format
 deps:
