@@ -92,22 +92,28 @@ static void filter_chain_free(struct filter_chain *c)
 	free(c->tcp_proxy.access_log.path);
 }
 
-static void listener_free(struct listener *l)
+void snapshot_listener_clear(struct listener *l)
 {
 	free(l->name);
 	for (size_t j = 0; j < l->n_chains; j++)
 		filter_chain_free(&l->chains[j]);
+	memset(l, 0, sizeof(*l));
+}
+
+void snapshot_cluster_clear(struct cluster *c)
+{
+	free(c->name);
+	free(c->endpoints);
+	tls_config_free(c->tls);
+	memset(c, 0, sizeof(*c));
 }
 
 static void snapshot_free(struct snapshot *snap)
 {
 	for (size_t i = 0; i < snap->n_listeners; i++)
-		listener_free(&snap->listeners[i]);
-	for (size_t i = 0; i < snap->n_clusters; i++) {
-		free(snap->clusters[i].name);
-		free(snap->clusters[i].endpoints);
-		tls_config_free(snap->clusters[i].tls);
-	}
+		snapshot_listener_clear(&snap->listeners[i]);
+	for (size_t i = 0; i < snap->n_clusters; i++)
+		snapshot_cluster_clear(&snap->clusters[i]);
 	free(snap->listeners);
 	free(snap->clusters);
 	free(snap->node.id);
@@ -188,7 +194,7 @@ int snapshot_link(struct snapshot *snap, char *err, size_t errlen)
 		if (resolve_chains(snap, &snap->listeners[i]))
 			snap->listeners[kept++] = snap->listeners[i];
 		else
-			listener_free(&snap->listeners[i]);
+			snapshot_listener_clear(&snap->listeners[i]);
 	}
 	snap->n_listeners = kept;
 	return 0;

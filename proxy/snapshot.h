@@ -24,6 +24,11 @@ void snapshot_unref(struct snapshot *snap);
 /* The cluster named `name` in `snap`, or NULL. */
 const struct cluster *snapshot_find_cluster(const struct snapshot *snap, const char *name);
 
+/* Frees what a listener or cluster owns and zeroes it: for one built but
+ * never moved into a snapshot (a snapshot frees its own). */
+void snapshot_listener_clear(struct listener *l);
+void snapshot_cluster_clear(struct cluster *c);
+
 /* Appends a listener or cluster (moved in: *l / *c now belong to snap, the
  * caller's struct is zeroed) to a snapshot still being built. Pointers into
  * snap->listeners / snap->clusters are stale afterwards: call snapshot_link

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "certs/spiffe.h"
+#include "proxy/snapshot.h"
 #include "envoy/config/core/v3/health_check.pb-c.h"
 #include "envoy/extensions/access_loggers/file/v3/file.pb-c.h"
 #include "envoy/extensions/filters/network/rbac/v3/rbac.pb-c.h"
@@ -1487,64 +1488,14 @@ int xds_translate_route(const Envoy__Config__Route__V3__RouteConfiguration *pb, 
 
 /* ---- freeing ----------------------------------------------------------- */
 
-static void free_strings(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-static void tls_config_free(struct tls_config *tls)
-{
-	if (!tls)
-		return;
-	free(tls->cert_chain_file);
-	free(tls->private_key_file);
-	free(tls->trusted_ca_file);
-	free_strings(tls->match_sans, tls->n_match_sans);
-	free_strings(tls->alpn, tls->n_alpn);
-	free(tls->sni);
-	free(tls);
-}
-
-static void rbac_config_free(struct rbac_config *rbac)
-{
-	if (!rbac)
-		return;
-	for (size_t i = 0; i < rbac->n_policies; i++) {
-		struct rbac_policy *p = &rbac->policies[i];
-		free(p->name);
-		free(p->permissions);
-		for (size_t j = 0; j < p->n_principals; j++)
-			free(p->principals[j].principal_name);
-		free(p->principals);
-	}
-	free(rbac->policies);
-	free(rbac->stat_prefix);
-	free(rbac);
-}
-
 void xds_listener_clear(struct listener *l)
 {
-	free(l->name);
-	for (size_t i = 0; i < l->n_chains; i++) {
-		struct filter_chain *fc = &l->chains[i];
-		free(fc->name);
-		tls_config_free(fc->tls);
-		rbac_config_free(fc->rbac);
-		free(fc->tcp_proxy.stat_prefix);
-		free(fc->tcp_proxy.cluster_name);
-		free(fc->tcp_proxy.access_log.path);
-	}
-	*l = (struct listener){0};
+	snapshot_listener_clear(l);
 }
 
 void xds_cluster_clear(struct cluster *cl)
 {
-	free(cl->name);
-	free(cl->endpoints);
-	tls_config_free(cl->tls);
-	*cl = (struct cluster){0};
+	snapshot_cluster_clear(cl);
 }
 
 static void tls_refs_clear(struct xds_tls_refs *r)
