@@ -20,6 +20,7 @@
 #include <yaml.h>
 
 #include "certs/spiffe.h"
+#include "proxy/config_rules.h"
 #include "proxy/duration.h"
 #include "proxy/snapshot.h"
 #include "proxy/sock_addr.h"
@@ -109,7 +110,7 @@ const char bootstrap_default_yaml[] =
 #define TLS_TYPE_PREFIX "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3."
 #define DOWNSTREAM_TLS_TYPE TLS_TYPE_PREFIX "DownstreamTlsContext"
 #define UPSTREAM_TLS_TYPE TLS_TYPE_PREFIX "UpstreamTlsContext"
-#define TLS_INSPECTOR_NAME "envoy.filters.listener.tls_inspector"
+#define TLS_INSPECTOR_NAME TLS_INSPECTOR_FILTER
 #define TLS_INSPECTOR_TYPE \
 	"type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
 #define ORIGINAL_DST_NAME "envoy.filters.listener.original_dst"
@@ -1538,43 +1539,20 @@ static int listener_listener_filters(struct ctx *c, yaml_node_t *n, void *obj)
 	return walk_sequence(c, n, read_listener_filter, obj);
 }
 
-/* The rules between a listener's chains. Two chains are Istio's permissive
- * mode: the tls_inspector reads the first bytes, a TLS ClientHello picks
- * the tls chain, anything else the other, so that one is plaintext. */
+/* The rules between a listener's chains (config_rules.h), with the line of
+ * the field at fault. */
 static int check_chains(struct ctx *c, struct listener_src *ls)
 {
-	struct listener *l = ls->l;
-	size_t n_tls = 0, tls_at = 0;
-	for (size_t i = 0; i < l->n_chains; i++) {
-		if (l->chains[i].match == CHAIN_MATCH_TLS) {
-			n_tls++;
-			tls_at = i;
-		}
-	}
-	if (l->n_chains == 2 && l->chains[0].name && l->chains[1].name &&
-	    strcmp(l->chains[0].name, l->chains[1].name) == 0) {
-		path_push(c, ".filter_chains[1].name");
-		return fail(c, ls->chains[1].name, "duplicate name \"%s\" (also filter_chains[0])",
-			    l->chains[1].name);
-	}
-	if (l->n_chains == 2 && n_tls != 1) {
-		struct chain_src *second = &ls->chains[1];
-		path_push(c, ".filter_chains[1].filter_chain_match");
-		return fail(c, second->protocol ? second->protocol : second->node,
-			    "with two filter chains, one must match transport_protocol tls and "
-			    "the other raw_buffer or nothing");
-	}
-	if (l->n_chains == 2 && l->chains[1 - tls_at].tls) {
-		path_push(c, ".filter_chains[%zu].transport_socket", 1 - tls_at);
-		return fail(c, ls->chains[1 - tls_at].transport_socket, "must be absent on the "
-			    "plaintext chain beside a transport_protocol tls chain");
-	}
-	if (n_tls && !ls->has_tls_inspector) {
-		path_push(c, ".filter_chains[%zu].filter_chain_match.transport_protocol", tls_at);
-		return fail(c, ls->chains[tls_at].protocol,
-			    "needs the " TLS_INSPECTOR_NAME " listener filter");
-	}
-	return 0;
+	struct config_violation v;
+	if (config_check_chains(ls->l, ls->has_tls_inspector, &v) == 0)
+		return 0;
+	struct chain_src *cs = &ls->chains[v.chain];
+	yaml_node_t *at = v.field == CHAIN_FIELD_NAME	     ? cs->name
+			  : v.field == CHAIN_FIELD_TRANSPORT_SOCKET ? cs->transport_socket
+			  : cs->protocol			      ? cs->protocol
+								      : cs->node;
+	path_push(c, ".%s", v.path);
+	return fail(c, at, "%s", v.reason);
 }
 
 static int read_listener(struct ctx *c, yaml_node_t *n, void *obj)

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "certs/spiffe.h"
+#include "proxy/config_rules.h"
 #include "proxy/snapshot.h"
 #include "envoy/config/core/v3/health_check.pb-c.h"
 #include "envoy/extensions/access_loggers/file/v3/file.pb-c.h"
@@ -51,7 +52,7 @@ typedef Google__Protobuf__Duration pb_duration;
 
 #define TCP_PROXY_NAME "envoy.filters.network.tcp_proxy"
 #define RBAC_NAME "envoy.filters.network.rbac"
-#define TLS_INSPECTOR_NAME "envoy.filters.listener.tls_inspector"
+#define TLS_INSPECTOR_NAME TLS_INSPECTOR_FILTER
 #define ORIGINAL_DST_NAME "envoy.filters.listener.original_dst"
 #define RAW_BUFFER_NAME "envoy.transport_sockets.raw_buffer"
 #define TCP_PROXY_TYPE XDS_TYPE_URL_PREFIX "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
@@ -1073,38 +1074,14 @@ static int read_listener_filters(struct tctx *c, const pb_listener *pb, bool *ha
 	return 0;
 }
 
-/* The rules between a listener's chains. Two chains are Istio's permissive
- * mode: the tls_inspector reads the first bytes, a TLS ClientHello picks
- * the tls chain, anything else the other, so that one is plaintext. */
+/* The rules between a listener's chains (config_rules.h). */
 static int check_chains(struct tctx *c, const struct listener *l, bool has_tls_inspector)
 {
-	size_t n_tls = 0, tls_at = 0;
-	for (size_t i = 0; i < l->n_chains; i++) {
-		if (l->chains[i].match == CHAIN_MATCH_TLS) {
-			n_tls++;
-			tls_at = i;
-		}
-	}
-	if (l->n_chains == 2 && l->chains[0].name && l->chains[1].name &&
-	    strcmp(l->chains[0].name, l->chains[1].name) == 0) {
-		push(c, "filter_chains[1].name");
-		return fail(c, "duplicate name \"%s\" (also filter_chains[0])", l->chains[1].name);
-	}
-	if (l->n_chains == 2 && n_tls != 1) {
-		push(c, "filter_chains[1].filter_chain_match");
-		return fail(c, "with two filter chains, one must match transport_protocol tls and "
-			       "the other raw_buffer or nothing");
-	}
-	if (l->n_chains == 2 && l->chains[1 - tls_at].tls) {
-		push(c, "filter_chains[%zu].transport_socket", 1 - tls_at);
-		return fail(c, "must be absent on the plaintext chain beside a transport_protocol "
-			       "tls chain");
-	}
-	if (n_tls && !has_tls_inspector) {
-		push(c, "filter_chains[%zu].filter_chain_match.transport_protocol", tls_at);
-		return fail(c, "needs the " TLS_INSPECTOR_NAME " listener filter");
-	}
-	return 0;
+	struct config_violation v;
+	if (config_check_chains(l, has_tls_inspector, &v) == 0)
+		return 0;
+	push(c, "%s", v.path);
+	return fail(c, "%s", v.reason);
 }
 
 static int translate_listener(struct tctx *c, const pb_listener *pb, struct listener *l,
