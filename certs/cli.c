@@ -285,10 +285,8 @@ static int cmd_issue(int argc, char **argv)
 		return usage_error(usage_issue, "--ca, --spiffe and --out are required");
 
 	struct spiffe_id id;
-	enum spiffe_err serr = spiffe_id_parse(o.spiffe, strlen(o.spiffe), &id);
+	enum spiffe_err serr = spiffe_workload_id_parse(o.spiffe, strlen(o.spiffe), &id);
 
-	if (serr == SPIFFE_OK && id.path_len == 0)
-		serr = SPIFFE_ERR_NO_PATH;
 	if (serr != SPIFFE_OK)
 		return usage_error(usage_issue, "bad --spiffe \"%s\": %s", o.spiffe,
 				   spiffe_strerror(serr));

@@ -367,10 +367,8 @@ int dev_ca_issue(const char *ca_dir, const char *spiffe_id, time_t not_before, t
 		 const char *out_dir, char *err, size_t errlen)
 {
 	struct spiffe_id id;
-	enum spiffe_err serr = spiffe_id_parse(spiffe_id, strlen(spiffe_id), &id);
+	enum spiffe_err serr = spiffe_workload_id_parse(spiffe_id, strlen(spiffe_id), &id);
 
-	if (serr == SPIFFE_OK && id.path_len == 0)
-		serr = SPIFFE_ERR_NO_PATH;
 	if (serr != SPIFFE_OK) {
 		certs_err(err, errlen, "SPIFFE id \"%s\": %s", spiffe_id, spiffe_strerror(serr));
 		return -1;

@@ -91,6 +91,12 @@ enum spiffe_err spiffe_id_parse(const char *s, size_t len, struct spiffe_id *out
 	return SPIFFE_OK;
 }
 
+enum spiffe_err spiffe_workload_id_parse(const char *s, size_t len, struct spiffe_id *out)
+{
+	enum spiffe_err err = spiffe_id_parse(s, len, out);
+	return err == SPIFFE_OK && out->path_len == 0 ? SPIFFE_ERR_NO_PATH : err;
+}
+
 bool spiffe_id_equal(const struct spiffe_id *id, const char *expected, size_t len)
 {
 	return id->len == len && memcmp(id->str, expected, len) == 0;
@@ -162,11 +168,9 @@ enum spiffe_err spiffe_id_from_x509(X509 *leaf, char *buf, size_t buflen, size_t
 	if (err == SPIFFE_OK) {
 		/* The bytes of the ASN.1 string, never a C string: a NUL inside
 		 * fails the character rules instead of cutting the id short. */
-		err = spiffe_id_parse((const char *)ASN1_STRING_get0_data(uri),
-				      (size_t)ASN1_STRING_length(uri), &id);
+		err = spiffe_workload_id_parse((const char *)ASN1_STRING_get0_data(uri),
+					       (size_t)ASN1_STRING_length(uri), &id);
 	}
-	if (err == SPIFFE_OK && id.path_len == 0)
-		err = SPIFFE_ERR_NO_PATH;
 	if (err == SPIFFE_OK && id.len >= buflen)
 		err = SPIFFE_ERR_TOO_LONG;
 	if (err == SPIFFE_OK) {

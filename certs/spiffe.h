@@ -59,6 +59,10 @@ struct spiffe_id {
  * here: it names the trust domain itself. */
 enum spiffe_err spiffe_id_parse(const char *s, size_t len, struct spiffe_id *out);
 
+/* As spiffe_id_parse, for the id of a workload (an X.509-SVID's, or one a
+ * peer's must equal): the path may not be empty (SPIFFE_ERR_NO_PATH). */
+enum spiffe_err spiffe_workload_id_parse(const char *s, size_t len, struct spiffe_id *out);
+
 /* Checks a bare trust domain name ("example.org"). Returns SPIFFE_OK or the
  * rule broken. */
 enum spiffe_err spiffe_trust_domain_check(const char *td, size_t len);

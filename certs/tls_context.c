@@ -62,10 +62,37 @@ void tls_identity_unref(struct tls_identity *id)
 		identity_free(id);
 }
 
-/* Every certificate of the PEM file at `path`, in order; at least one. */
-static STACK_OF(X509) * read_certs(const char *path, const char *what, char *err, size_t errlen)
+/* The label of a source in messages: its file name, or what the caller
+ * called the bytes. */
+static const char *source_name(const struct tls_pem_source *s)
 {
-	BIO *bio = certs_read_file(path, err, errlen);
+	return s->filename ? s->filename : s->label ? s->label : "(inline PEM)";
+}
+
+/* A BIO over the source: the file read whole (bounded), or the bytes. */
+static BIO *source_bio(const struct tls_pem_source *s, char *err, size_t errlen)
+{
+	if (s->filename)
+		return certs_read_file(s->filename, err, errlen);
+	/* The same bound as a file: the bytes came from a control plane. */
+	if (!s->pem || s->pem_len == 0 || s->pem_len > CERTS_FILE_MAX) {
+		certs_err(err, errlen, "%s: %s", source_name(s),
+			  s->pem_len ? "larger than the PEM limit" : "empty");
+		return NULL;
+	}
+	BIO *bio = BIO_new_mem_buf(s->pem, (int)s->pem_len);
+
+	if (!bio)
+		certs_err(err, errlen, "%s: out of memory", source_name(s));
+	return bio;
+}
+
+/* Every certificate of the PEM source, in order; at least one. */
+static STACK_OF(X509) *
+    read_certs(const struct tls_pem_source *src, const char *what, char *err, size_t errlen)
+{
+	const char *path = source_name(src);
+	BIO *bio = source_bio(src, err, errlen);
 	STACK_OF(X509) *certs = bio ? sk_X509_new_null() : NULL;
 
 	if (bio && !certs)
@@ -98,20 +125,21 @@ static STACK_OF(X509) * read_certs(const char *path, const char *what, char *err
 	return certs;
 }
 
-static EVP_PKEY *read_key(const char *path, char *err, size_t errlen)
+static EVP_PKEY *read_key(const struct tls_pem_source *src, char *err, size_t errlen)
 {
-	BIO *bio = certs_read_file(path, err, errlen);
+	BIO *bio = source_bio(src, err, errlen);
 	EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
 
 	if (bio && !key)
-		certs_err(err, errlen, "key %s: no PEM private key", path);
+		certs_err(err, errlen, "key %s: no PEM private key", source_name(src));
 	BIO_free(bio);
 	return key;
 }
 
-static X509_STORE *read_bundle(const char *path, char *err, size_t errlen)
+static X509_STORE *read_bundle(const struct tls_pem_source *src, char *err, size_t errlen)
 {
-	STACK_OF(X509) *cas = read_certs(path, "bundle", err, errlen);
+	const char *path = source_name(src);
+	STACK_OF(X509) *cas = read_certs(src, "bundle", err, errlen);
 	X509_STORE *store = cas ? X509_STORE_new() : NULL;
 
 	for (int i = 0; store && i < sk_X509_num(cas); i++) {
@@ -210,9 +238,13 @@ static void fill_serial(struct tls_identity *id)
 	BN_free(bn);
 }
 
-int tls_identity_load(const char *cert, const char *key, const char *bundle,
-		      struct tls_identity **out, char *err, size_t errlen)
+int tls_identity_load_pem(const struct tls_pem_source *cert_src,
+			  const struct tls_pem_source *key_src,
+			  const struct tls_pem_source *bundle_src, struct tls_identity **out,
+			  char *err, size_t errlen)
 {
+	const char *cert = source_name(cert_src), *key = source_name(key_src);
+	const char *bundle = source_name(bundle_src);
 	struct tls_identity *id = OPENSSL_zalloc(sizeof(*id));
 	enum spiffe_err serr;
 
@@ -222,7 +254,7 @@ int tls_identity_load(const char *cert, const char *key, const char *bundle,
 		certs_err(err, errlen, "loading %s: out of memory", cert);
 		return -ENOMEM;
 	}
-	id->chain = read_certs(cert, "certificate", err, errlen);
+	id->chain = read_certs(cert_src, "certificate", err, errlen);
 	if (!id->chain)
 		goto fail;
 	id->leaf = sk_X509_shift(id->chain);
@@ -230,7 +262,7 @@ int tls_identity_load(const char *cert, const char *key, const char *bundle,
 	id->not_after = asn1_time_to_time(X509_get0_notAfter(id->leaf));
 	if (check_validity(id, cert, err, errlen) < 0)
 		goto fail;
-	id->key = read_key(key, err, errlen);
+	id->key = read_key(key_src, err, errlen);
 	if (!id->key)
 		goto fail;
 	if (X509_check_private_key(id->leaf, id->key) != 1) {
@@ -250,7 +282,7 @@ int tls_identity_load(const char *cert, const char *key, const char *bundle,
 	spiffe_id_parse(id->spiffe_id, id->spiffe_id_len, &sid);
 	memcpy(id->trust_domain, sid.td, sid.td_len);
 	id->trust_domain_len = sid.td_len;
-	id->bundle = read_bundle(bundle, err, errlen);
+	id->bundle = read_bundle(bundle_src, err, errlen);
 	if (!id->bundle || verify_chain(id, cert, bundle, err, errlen) < 0)
 		goto fail;
 	fill_serial(id);
@@ -260,6 +292,15 @@ int tls_identity_load(const char *cert, const char *key, const char *bundle,
 fail:
 	identity_free(id);
 	return -EINVAL;
+}
+
+int tls_identity_load(const char *cert, const char *key, const char *bundle,
+		      struct tls_identity **out, char *err, size_t errlen)
+{
+	struct tls_pem_source c = { .filename = cert }, k = { .filename = key };
+	struct tls_pem_source b = { .filename = bundle };
+
+	return tls_identity_load_pem(&c, &k, &b, out, err, errlen);
 }
 
 /* ---- session ticket keys ---- */

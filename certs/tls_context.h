@@ -61,6 +61,24 @@ struct tls_identity {
 int tls_identity_load(const char *cert, const char *key, const char *bundle,
 		      struct tls_identity **out, char *err, size_t errlen);
 
+/* Where one PEM input of an identity comes from: the file `filename` when
+ * it is set, else the `pem_len` bytes at `pem` (an SDS Secret's inline
+ * bytes; at most a file's limit), named `label` in messages ("secret
+ * \"server-cert\" certificate_chain"). Borrowed for the call only. */
+struct tls_pem_source {
+	const char *filename;
+	const void *pem;
+	size_t pem_len;
+	const char *label;
+};
+
+/* tls_identity_load() over sources that may be files or PEM in memory, each
+ * on its own: the same checks, returns and ownership, messages naming each
+ * source by its file name or label. */
+int tls_identity_load_pem(const struct tls_pem_source *cert, const struct tls_pem_source *key,
+			  const struct tls_pem_source *bundle, struct tls_identity **out,
+			  char *err, size_t errlen);
+
 void tls_identity_ref(struct tls_identity *id);
 
 /* Drops one reference; the last one frees the identity. NULL is a no-op. */

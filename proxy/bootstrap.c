@@ -677,9 +677,7 @@ static int read_spiffe_id(struct ctx *c, yaml_node_t *n, char **out)
 	if (err)
 		return err;
 	struct spiffe_id id;
-	enum spiffe_err e = spiffe_id_parse(*out, strlen(*out), &id);
-	if (e == SPIFFE_OK && !id.path_len)
-		e = SPIFFE_ERR_NO_PATH;
+	enum spiffe_err e = spiffe_workload_id_parse(*out, strlen(*out), &id);
 	if (e != SPIFFE_OK)
 		return fail(c, n, "expected a SPIFFE id (spiffe://<trust-domain>/<path>), got \"%s\": %s",
 			    shown(n, buf), spiffe_strerror(e));

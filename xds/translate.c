@@ -356,9 +356,7 @@ static int read_spiffe_id(struct tctx *c, const ProtobufCBinaryData *b, char **o
 	if (err)
 		return err;
 	struct spiffe_id id;
-	enum spiffe_err e = spiffe_id_parse(*out, strlen(*out), &id);
-	if (e == SPIFFE_OK && !id.path_len)
-		e = SPIFFE_ERR_NO_PATH;
+	enum spiffe_err e = spiffe_workload_id_parse(*out, strlen(*out), &id);
 	if (e != SPIFFE_OK)
 		return fail(c,
 			    "expected a SPIFFE id (spiffe://<trust-domain>/<path>), got \"%s\": %s",
