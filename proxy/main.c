@@ -19,6 +19,7 @@
 #include "certs/cli.h"
 #include "proxy/admin.h"
 #include "proxy/config_source.h"
+#include "proxy/istio_metrics.h"
 #include "proxy/duration.h"
 #include "proxy/log.h"
 #include "proxy/loop.h"
@@ -81,19 +82,35 @@ static void hook_quit(void)
 	start_drain("/quitquitquit");
 }
 
+/* Appends a malloc'd piece (taken) to a malloc'd string; NULL pieces are
+ * skipped, a failed append drops the piece. */
+static void append(char **out, size_t *len, char *piece, size_t piece_len)
+{
+	char *joined = piece ? realloc(*out, *len + piece_len + 1) : NULL;
+	if (joined) {
+		memcpy(joined + *len, piece, piece_len + 1);
+		*out = joined;
+		*len += piece_len;
+	}
+	free(piece);
+}
+
 static char *hook_extra_metrics(bool prometheus, size_t *len)
 {
-	size_t a_len = 0, b_len = 0;
-	char *a = tls_setup_expiry_metrics(main_snap, time(NULL), prometheus, &a_len);
-	char *b = ads_metrics(prometheus, &b_len);
-	char *joined = a && b ? realloc(a, a_len + b_len + 1) : NULL;
-	if (joined)
-		memcpy(joined + a_len, b, b_len + 1);
-	else
-		free(a);
-	free(b);
-	*len = a_len + b_len;
-	return joined;
+	char *out = calloc(1, 1);
+	size_t n;
+	*len = 0;
+	if (!out)
+		return NULL;
+	char *piece = tls_setup_expiry_metrics(main_snap, time(NULL), prometheus, &n);
+	append(&out, len, piece, n);
+	piece = ads_metrics(prometheus, &n);
+	append(&out, len, piece, n);
+	if (prometheus) {
+		piece = istio_metrics_prometheus(&n);
+		append(&out, len, piece, n);
+	}
+	return out;
 }
 
 static const struct admin_hooks hooks = { hook_snapshot, hook_draining, hook_quit,
@@ -354,7 +371,7 @@ static int serve(const struct run_opts *o, struct snapshot *snap)
 		log_error("start-up: %s", strerror(errno));
 		goto out;
 	}
-	if (stats_init(o->concurrency) < 0) {
+	if (stats_init(o->concurrency) < 0 || istio_metrics_init(o->concurrency) < 0) {
 		log_error("start-up: out of memory");
 		goto out;
 	}
@@ -427,6 +444,7 @@ out:
 	main_snap = NULL;
 	snapshot_shutdown();
 	stats_shutdown();
+	istio_metrics_shutdown();
 	log_info("exiting");
 	return rc;
 }

@@ -20,6 +20,7 @@
 #include <openssl/ssl.h>
 
 #include "certs/tls_context.h"
+#include "proxy/istio_metrics.h"
 #include "proxy/log.h"
 #include "proxy/orig_dst.h"
 #include "proxy/rbac.h"
@@ -79,6 +80,7 @@ struct session {
 	bool has_upstream;
 	bool has_addresses;
 	const char *peer_id;    /* downstream SPIFFE id, owned by down.t.ssl */
+	bool istio_opened;      /* counted in istio_tcp_connections_opened_total */
 	const char *tls_failure; /* verdict name for the access log, or NULL */
 	struct sock_addr peer, local, orig_dst, upstream;
 	struct list all;        /* w->sessions, then w->closed */
@@ -174,6 +176,35 @@ static void write_access_log(struct session *s, enum tcp_termination why)
 	access_log_tcp(&s->w->logs, access_log_open(&s->w->logs, path), &rec);
 }
 
+/* The Istio label set of this flow, with the given response flags. The
+ * principals are the two ends of the mTLS hop this proxy is part of. */
+static struct istio_series *istio_series_of(struct session *s, const char *flags)
+{
+	bool inbound = s->listener->direction == DIRECTION_INBOUND;
+	const char *ours = NULL, *theirs = NULL;
+	if (inbound && s->chain && s->chain->tls && s->chain->tls->identity)
+		ours = s->chain->tls->identity->spiffe_id;
+	if (!inbound && s->up.t.ssl && SSL_is_init_finished(s->up.t.ssl)) {
+		ours = s->cluster->tls->identity->spiffe_id;
+		theirs = tls_peer_spiffe_id(s->up.t.ssl, NULL);
+	}
+	struct istio_tcp_labels l = {
+		.inbound = inbound,
+		.source_principal = inbound ? s->peer_id : ours,
+		.destination_principal = inbound ? ours : theirs,
+		.destination_service = s->cluster ? s->cluster->name : NULL,
+		.mutual_tls = inbound ? s->peer_id != NULL : theirs != NULL,
+		.response_flags = flags,
+	};
+	return istio_series_get(s->w->index, &l);
+}
+
+static void istio_open(struct session *s)
+{
+	istio_tcp_opened(istio_series_of(s, "-"));
+	s->istio_opened = true;
+}
+
 /* Ends the flow: closes both sockets (resetting them when the flow failed),
  * counts, logs, and queues the memory for the end of the turn. */
 static void session_finish(struct session *s, enum tcp_termination why)
@@ -192,6 +223,10 @@ static void session_finish(struct session *s, enum tcp_termination why)
 		  termination_names[why], (unsigned long long)s->down.bytes_in,
 		  (unsigned long long)s->up.bytes_in);
 	write_access_log(s, why);
+	if (!s->istio_opened)
+		istio_open(s);
+	istio_tcp_closed(istio_series_of(s, termination_flags[why]), s->up.bytes_in,
+			 s->down.bytes_in);
 	s->state = DONE;
 	if (list_linked(&s->ready))
 		list_del(&s->ready);
@@ -480,6 +515,7 @@ static bool upstream_handshake(struct session *s)
 		return false;
 	}
 	s->state = ESTABLISHED;
+	istio_open(s);
 	return true;
 }
 
@@ -639,6 +675,7 @@ static void upstream_connected(struct session *s)
 	s->last_activity_ms = s->w->loop.now_ms;
 	if (!s->cluster->tls) {
 		s->state = ESTABLISHED;
+		istio_open(s);
 		return;
 	}
 	if (start_tls(s, &s->up, s->cluster->tls, false))

@@ -25,7 +25,7 @@ packages=(
   nodejs
   # HTTP/1.1 differential test: h11 is one of the independent parsers (Node's
   # http server, from nodejs above, is the other)
-  python3-h11
+  python3-h11 python3-prometheus-client
   # xDS: the protobuf-c runtime and protoc-c, for xds/api/*.proto
   libprotobuf-c-dev protobuf-c-compiler
 )

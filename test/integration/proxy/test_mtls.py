@@ -166,6 +166,18 @@ def go_server(d, require=None):
     return os.path.join(d, "server.log")
 
 
+def refused(port, first_bytes):
+    """Sends first_bytes and expects the proxy to close or reset without a
+    byte of reply. The reset may come before the send, even the connect."""
+    try:
+        c = socket.create_connection(("127.0.0.1", port))
+        c.settimeout(3)
+        c.sendall(first_bytes)
+        return c.recv(10) == b""
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+
+
 def app():
     return Backend(echo, APP)
 
@@ -238,13 +250,7 @@ def outbound_checks_the_servers_spiffe_id():
     s.wait()
     # A cluster expecting another server identity refuses this one.
     s = Skiff(outbound_config(sidecar, GO_SERVER, [OTHER_ID]), admin_port=15100)
-    c = socket.create_connection(("127.0.0.1", OUTBOUND))
-    c.sendall(b"x")
-    c.settimeout(3)
-    try:
-        assert c.recv(1) == b""
-    except ConnectionResetError:
-        pass
+    assert refused(OUTBOUND, b"x")
     wait_for(lambda: s.stat("cluster.mesh.ssl.fail_verify_san") == 1, what="fail_verify_san")
     assert "id_mismatch" in s.log() and SERVER_ID in s.log()
 
@@ -270,13 +276,7 @@ def strict_mode_refuses_plaintext():
     pki = Pki()
     app()
     s = Skiff(inbound_config(pki.issue("server", SERVER_ID)))
-    c = socket.create_connection(("127.0.0.1", INBOUND))
-    c.sendall(b"GET / HTTP/1.1\r\n\r\n")
-    c.settimeout(3)
-    try:
-        assert c.recv(10) == b""
-    except ConnectionResetError:
-        pass
+    assert refused(INBOUND, b"GET / HTTP/1.1\r\n\r\n")
     wait_for(lambda: s.stat("listener.127.0.0.1_16006.downstream_cx_plaintext_refused") == 1,
              what="plaintext refused")
 
@@ -320,6 +320,57 @@ def sidecar_to_sidecar_resumes_sessions():
     reused = outbound.stat("cluster.mesh.ssl.session_reused")
     assert reused >= 15, reused  # the first connection, and a few racing the ticket, are full
     assert inbound.stat("listener.127.0.0.1_16006.ssl.session_reused") == reused
+
+
+def prometheus(skiff):
+    """The sidecar's /stats/prometheus through a real Prometheus text parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+    status, body = skiff.get("/stats/prometheus")
+    assert status == 200
+    return {f.name: f.samples for f in text_string_to_metric_families(body)}
+
+
+def istio_sample(families, family, **labels):
+    matching = [s for s in families[family]
+                if all(s.labels.get(k) == v for k, v in labels.items())]
+    assert len(matching) == 1, (family, labels, families[family])
+    return matching[0].value
+
+
+@test
+def istio_tcp_metrics_name_both_ends_of_the_mtls_hop():
+    pki = Pki()
+    a, b = pki.issue("sidecar-a", CLIENT_ID), pki.issue("sidecar-b", SERVER_ID)
+    app()
+    inbound = Skiff(inbound_config(b, sans=[CLIENT_ID]).replace(
+        "  - name: inbound\n", "  - name: inbound\n    traffic_direction: INBOUND\n"))
+    outbound = Skiff(outbound_config(a, INBOUND, [SERVER_ID]), admin_port=15100)
+    for _ in range(3):
+        c = socket.create_connection(("127.0.0.1", OUTBOUND))
+        c.sendall(b"12345")
+        c.shutdown(socket.SHUT_WR)
+        assert c.recv(16) == b"12345"
+        c.close()
+    wait_for(lambda: inbound.stat("listener.127.0.0.1_16006.downstream_cx_destroy") == 3,
+             what="three flows closed")
+    wait_for(lambda: outbound.stat("listener.127.0.0.1_16001.downstream_cx_destroy") == 3,
+             what="three flows closed")
+    hop = dict(source_principal=CLIENT_ID, destination_principal=SERVER_ID,
+               connection_security_policy="mutual_tls", request_protocol="tcp")
+    dest = prometheus(inbound)
+    assert istio_sample(dest, "istio_tcp_connections_opened", reporter="destination",
+                        destination_service="app", **hop) == 3
+    assert istio_sample(dest, "istio_tcp_connections_closed", reporter="destination",
+                        response_flags="-", **hop) == 3
+    assert istio_sample(dest, "istio_tcp_received_bytes", reporter="destination", **hop) == 15
+    assert istio_sample(dest, "istio_tcp_sent_bytes", reporter="destination", **hop) == 15
+    src = prometheus(outbound)
+    assert istio_sample(src, "istio_tcp_connections_opened", reporter="source",
+                        destination_service="mesh", **hop) == 3
+    assert istio_sample(src, "istio_tcp_sent_bytes", reporter="source", **hop) == 15
+    # Envoy's own families parse too, counters and gauges.
+    assert any(s.labels == {"envoy_cluster_name": "mesh"} and s.value == 3
+               for s in src["envoy_cluster_upstream_cx"])
 
 
 @test
