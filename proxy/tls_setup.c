@@ -12,6 +12,10 @@
 
 static int load_identity(struct tls_config *tls, char *err, size_t errlen)
 {
+	/* Whoever assembled the snapshot loaded it already: PEM that came in
+	 * an SDS Secret's bytes, which has no file to name here. */
+	if (tls->identity)
+		return 0;
 	if (!tls->cert_chain_file || !tls->private_key_file || !tls->trusted_ca_file) {
 		snprintf(err, errlen, "tls_certificates and validation_context.trusted_ca are required");
 		return -EINVAL;
@@ -131,7 +135,7 @@ static void note_expiry(const struct tls_config *tls, void *arg)
 	/* File names and SPIFFE ids hold no quote or backslash worth escaping
 	 * beyond these two. */
 	fputs("skiff_certificate_expiry_seconds{file=\"", e->f);
-	for (const char *p = tls->cert_chain_file; *p; p++) {
+	for (const char *p = tls->cert_chain_file ? tls->cert_chain_file : ""; *p; p++) {
 		if (*p == '"' || *p == '\\')
 			fputc('\\', e->f);
 		fputc(*p, e->f);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "certs/tls_context.h"
 #include "proxy/log.h"
 #include "proxy/sock_addr.h"
 #include "proxy/snapshot.h"
@@ -164,29 +165,53 @@ static bool subscribe(enum xds_type t, char **names, size_t n)
 	return true;
 }
 
-/* The EDS names the last build found in the clusters, for the next
- * subscription. */
-static char **eds_wanted;
-static size_t n_eds_wanted;
+/* The names the last build found referenced, per type followed (EDS from
+ * clusters, SDS from listeners and clusters), for the next subscription. */
+struct name_list {
+	char **v;
+	size_t n;
+};
+static struct name_list wanted[T_COUNT];
 
-static void clear_eds_wanted(void)
+static void clear_wanted(void)
 {
-	for (size_t i = 0; i < n_eds_wanted; i++)
-		free(eds_wanted[i]);
-	free(eds_wanted);
-	eds_wanted = NULL;
-	n_eds_wanted = 0;
+	for (int t = 0; t < T_COUNT; t++) {
+		for (size_t i = 0; i < wanted[t].n; i++)
+			free(wanted[t].v[i]);
+		free(wanted[t].v);
+		wanted[t] = (struct name_list){ 0 };
+	}
 }
 
-/* After clusters change, ask for the endpoints of the EDS ones. */
+/* Notes that the snapshot being built refers to `name` of type t. Out of
+ * memory leaves it out: the next build asks again. */
+static void want(enum xds_type t, const char *name)
+{
+	struct name_list *w = &wanted[t];
+	for (size_t i = 0; i < w->n; i++)
+		if (strcmp(w->v[i], name) == 0)
+			return;
+	char **grown = realloc(w->v, (w->n + 1) * sizeof(*grown));
+	if (!grown)
+		return;
+	w->v = grown;
+	if ((w->v[w->n] = strdup(name)))
+		w->n++;
+}
+
+/* After an update, ask for what the configuration now refers to: the
+ * endpoints of EDS clusters, the secrets of TLS contexts (unchanged names
+ * send nothing). */
 static void follow_references(void)
 {
-	char **names = eds_wanted;
-	size_t n = n_eds_wanted;
-	eds_wanted = NULL;
-	n_eds_wanted = 0;
-	if (subscribe(T_ENDPOINTS, names, n) && ads.stream && !ads.stream_dead)
-		send_request(T_ENDPOINTS, NULL, NULL);
+	static const enum xds_type followed[] = { T_ENDPOINTS, T_SECRET };
+	for (size_t i = 0; i < sizeof(followed) / sizeof(followed[0]); i++) {
+		enum xds_type t = followed[i];
+		struct name_list w = wanted[t];
+		wanted[t] = (struct name_list){ 0 };
+		if (subscribe(t, w.v, w.n) && ads.stream && !ads.stream_dead)
+			send_request(t, NULL, NULL);
+	}
 }
 
 /* ---- responses ---- */
@@ -323,11 +348,123 @@ static void on_response(const Envoy__Service__Discovery__V3__DiscoveryResponse *
 	log_info("xds: ACK %s version %s (%zu resources, applied in %llu ms)", type_names[t],
 		 resp->version_info, ts->have.n, (unsigned long long)ads.last_apply_ms);
 	send_request(t, resp->nonce, NULL);
-	if (t == T_CLUSTER)
-		follow_references();
+	follow_references();
 }
 
 /* ---- building: the config_source dynamic hook ---- */
+
+/* The Secret `name` as the build sees it, which must be of `kind`.
+ * Returns 0; -EAGAIN when it has not arrived (err says so: the resource
+ * that needs it warms); -EINVAL/-ENOMEM with err. */
+static int load_secret(struct xds_decoder *d, const char *name, enum xds_secret_kind kind,
+		       struct xds_secret *out, char *err, size_t errlen)
+{
+	const struct resource *r = find(current(T_SECRET), name);
+	if (!r) {
+		snprintf(err, errlen, "secret \"%s\" has not arrived", name);
+		return -EAGAIN;
+	}
+	ProtobufCMessage *msg = decode(d, T_SECRET, r->bytes, r->len, err, errlen);
+	if (!msg)
+		return -EINVAL;
+	int rc = xds_translate_secret(
+		(const Envoy__Extensions__TransportSockets__Tls__V3__Secret *)msg, out, err, errlen);
+	xds_decoder_free(d, msg);
+	if (rc == 0 && out->kind != kind) {
+		snprintf(err, errlen, "secret \"%s\": holds a %s where a %s is needed", name,
+			 out->kind == XDS_SECRET_TLS_CERTIFICATE ? "tls_certificate"
+								 : "validation_context",
+			 kind == XDS_SECRET_TLS_CERTIFICATE ? "tls_certificate"
+							    : "validation_context");
+		xds_secret_clear(out);
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+/* A file of a Secret goes into the tls_config as any file does; PEM bytes
+ * only into the source the identity is loaded from. */
+static int take_data(const struct xds_data *data, char **file, struct tls_pem_source *src,
+		     const char *label)
+{
+	if (data->filename) {
+		*file = strdup(data->filename);
+		if (!*file)
+			return -ENOMEM;
+		src->filename = *file;
+		return 0;
+	}
+	src->pem = data->pem;
+	src->pem_len = data->pem_len;
+	src->label = label;
+	return 0;
+}
+
+/* Fills tls from the Secrets refs names: file names as they are (the
+ * snapshot's TLS setup loads them), and an identity loaded here when any
+ * part came as PEM bytes. Returns as load_secret. */
+static int apply_secrets(struct xds_decoder *d, const struct xds_tls_refs *refs,
+			 struct tls_config *tls, char *err, size_t errlen)
+{
+	if (!refs->cert_secret && !refs->ca_secret)
+		return 0;
+	/* Both, before either can stop the build: one subscription asks for
+	 * all a context needs. */
+	if (refs->cert_secret)
+		want(T_SECRET, refs->cert_secret);
+	if (refs->ca_secret)
+		want(T_SECRET, refs->ca_secret);
+	struct xds_secret cert = { 0 }, ca = { 0 };
+	struct tls_pem_source src[3] = { { .filename = tls->cert_chain_file },
+					 { .filename = tls->private_key_file },
+					 { .filename = tls->trusted_ca_file } };
+	char labels[3][300];
+	int rc = 0;
+	if (refs->cert_secret)
+		rc = load_secret(d, refs->cert_secret, XDS_SECRET_TLS_CERTIFICATE, &cert, err, errlen);
+	if (rc == 0 && refs->ca_secret)
+		rc = load_secret(d, refs->ca_secret, XDS_SECRET_VALIDATION_CONTEXT, &ca, err, errlen);
+	if (rc == 0 && refs->cert_secret) {
+		snprintf(labels[0], sizeof(labels[0]), "secret \"%s\" certificate_chain",
+			 refs->cert_secret);
+		snprintf(labels[1], sizeof(labels[1]), "secret \"%s\" private_key",
+			 refs->cert_secret);
+		rc = take_data(&cert.cert_chain, &tls->cert_chain_file, &src[0], labels[0]);
+		if (rc == 0)
+			rc = take_data(&cert.private_key, &tls->private_key_file, &src[1], labels[1]);
+	}
+	if (rc == 0 && refs->ca_secret) {
+		snprintf(labels[2], sizeof(labels[2]), "secret \"%s\" trusted_ca", refs->ca_secret);
+		rc = take_data(&ca.trusted_ca, &tls->trusted_ca_file, &src[2], labels[2]);
+	}
+	bool inline_pem = src[0].pem || src[1].pem || src[2].pem;
+	if (rc == 0 && inline_pem) {
+		if ((!src[0].filename && !src[0].pem) || (!src[2].filename && !src[2].pem)) {
+			snprintf(err, errlen, "tls_certificates and validation_context.trusted_ca are "
+					      "required");
+			rc = -EINVAL;
+		} else {
+			rc = tls_identity_load_pem(&src[0], &src[1], &src[2], &tls->identity, err,
+						   errlen);
+		}
+	}
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	xds_secret_clear(&cert);
+	xds_secret_clear(&ca);
+	return rc;
+}
+
+/* A resource whose secret has not arrived is left out of the snapshot and
+ * waits, as one whose cluster is missing does (Envoy warms it); its
+ * subscription has been noted, and the secret's arrival builds again. */
+static int warming(int rc, const char *kind, const char *name, const char *why)
+{
+	if (rc != -EAGAIN)
+		return rc;
+	log_info("xds: %s %s waits for its secret (%s): not active yet", kind, name, why);
+	return 0;
+}
 
 static int add_cluster(struct snapshot *snap, struct xds_decoder *d, const struct resource *r,
 		       char *err, size_t errlen)
@@ -341,11 +478,7 @@ static int add_cluster(struct snapshot *snap, struct xds_decoder *d, const struc
 				       err, errlen);
 	xds_decoder_free(d, msg);
 	if (rc == 0 && refs.eds_service_name) {
-		char **grown = realloc(eds_wanted, (n_eds_wanted + 1) * sizeof(*grown));
-		if (grown) {
-			eds_wanted = grown;
-			eds_wanted[n_eds_wanted++] = strdup(refs.eds_service_name);
-		}
+		want(T_ENDPOINTS, refs.eds_service_name);
 		/* Endpoints: from the assignment if it came, else none yet (the
 		 * cluster is there, connections to it fail until they come). */
 		const struct resource *cla = find(current(T_ENDPOINTS), refs.eds_service_name);
@@ -360,13 +493,20 @@ static int add_cluster(struct snapshot *snap, struct xds_decoder *d, const struc
 			xds_decoder_free(d, m);
 		}
 	}
-	if (rc == 0 && (refs.tls.cert_secret || refs.tls.ca_secret)) {
-		snprintf(err, errlen, "cluster \"%s\": SDS secrets are not supported yet", c.name);
-		rc = -ENOTSUP;
+	bool add = rc == 0;
+	if (rc == 0 && c.tls) {
+		char why[400];
+		rc = apply_secrets(d, &refs.tls, c.tls, why, sizeof(why));
+		add = rc == 0;
+		if (rc < 0 && rc != -EAGAIN)
+			snprintf(err, errlen, "cluster \"%s\": transport_socket: %s", c.name, why);
+		rc = warming(rc, "cluster", c.name, why);
 	}
 	xds_cluster_refs_clear(&refs);
-	if (rc == 0)
+	if (add)
 		rc = snapshot_add_cluster(snap, &c);
+	if (c.tls)
+		tls_identity_unref(c.tls->identity);
 	xds_cluster_clear(&c);
 	return rc;
 }
@@ -382,15 +522,27 @@ static int add_listener(struct snapshot *snap, struct xds_decoder *d, const stru
 	int rc = xds_translate_listener((const Envoy__Config__Listener__V3__Listener *)msg, &l,
 					&refs, err, errlen);
 	xds_decoder_free(d, msg);
-	for (size_t i = 0; rc == 0 && i < LISTENER_MAX_CHAINS; i++)
-		if (refs.chains[i].cert_secret || refs.chains[i].ca_secret) {
-			snprintf(err, errlen, "listener \"%s\": SDS secrets are not supported yet",
-				 l.name);
-			rc = -ENOTSUP;
-		}
+	bool add = rc == 0;
+	/* Every chain is resolved, warming or not, so all its secrets are
+	 * subscribed to at once. */
+	for (size_t i = 0; rc == 0 && i < l.n_chains; i++) {
+		if (!l.chains[i].tls)
+			continue;
+		char why[400];
+		int crc = apply_secrets(d, &refs.chains[i], l.chains[i].tls, why, sizeof(why));
+		if (crc < 0)
+			add = false;
+		if (crc < 0 && crc != -EAGAIN)
+			snprintf(err, errlen, "listener \"%s\": filter_chains[%zu]: %s", l.name, i,
+				 why);
+		rc = warming(crc, "listener", l.name, why);
+	}
 	xds_listener_refs_clear(&refs);
-	if (rc == 0)
+	if (add)
 		rc = snapshot_add_listener(snap, &l);
+	for (size_t i = 0; i < l.n_chains; i++)
+		if (l.chains[i].tls)
+			tls_identity_unref(l.chains[i].tls->identity);
 	xds_listener_clear(&l);
 	return rc;
 }
@@ -400,7 +552,7 @@ int ads_add_resources(struct snapshot *snap, char *err, size_t errlen, void *arg
 	(void)arg;
 	if (!ads.running)
 		return 0;
-	clear_eds_wanted();
+	clear_wanted();
 	struct xds_decoder d;
 	xds_decoder_init(&d, RESOURCE_MAX);
 	const struct resource_set *clusters = current(T_CLUSTER), *listeners = current(T_LISTENER);
@@ -440,6 +592,8 @@ static void on_open(void *arg)
 	send_request(T_CLUSTER, NULL, NULL);
 	if (ads.types[T_ENDPOINTS].n_names)
 		send_request(T_ENDPOINTS, NULL, NULL);
+	if (ads.types[T_SECRET].n_names)
+		send_request(T_SECRET, NULL, NULL);
 	send_request(T_LISTENER, NULL, NULL);
 }
 
@@ -537,7 +691,7 @@ void ads_stop(void)
 	}
 	free(ads.node_id);
 	free(ads.node_cluster);
-	clear_eds_wanted();
+	clear_wanted();
 	memset(&ads, 0, sizeof(ads));
 }
 

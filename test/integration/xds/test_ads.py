@@ -1,23 +1,31 @@
 #!/usr/bin/env python3
 """The xDS client against a real control plane: test/controlplane (Node,
 grpc-js, Envoy's own .proto files), so every resource crosses the wire in
-Envoy's encoding. State of the world over ADS: LDS, CDS, EDS."""
+Envoy's encoding. State of the world over ADS: LDS, CDS, EDS, SDS."""
+import base64
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import ROOT, Skiff, after_test, isolate, run, test, wait_for  # noqa: E402
-from peers import Backend  # noqa: E402
+from harness import (ROOT, SKIFF, Skiff, after_test, isolate, json_lines, run, test,  # noqa: E402
+                     wait_for)
+from peers import Backend, echo  # noqa: E402
 
 ADS_PORT, CONTROL_PORT = 18000, 18001
 LISTEN = 10001
+TLSPEER = os.path.join(ROOT, "build", "interop", "tlspeer")
+APP = 10200
+TD = "cluster.local"
+SERVER_ID, CLIENT_ID = f"spiffe://{TD}/ns/default/sa/server", f"spiffe://{TD}/ns/default/sa/client"
 OUTAGE_SECONDS = float(os.environ.get("XDS_OUTAGE_SECONDS", "30"))
 
 BOOTSTRAP = f"""\
@@ -82,7 +90,8 @@ class ControlPlane:
         if type_alias:
             q.append("type_url=type.googleapis.com/" + {
                 "lds": "envoy.config.listener.v3.Listener", "cds": "envoy.config.cluster.v3.Cluster",
-                "eds": "envoy.config.endpoint.v3.ClusterLoadAssignment"}[type_alias])
+                "eds": "envoy.config.endpoint.v3.ClusterLoadAssignment",
+                "sds": "envoy.extensions.transport_sockets.tls.v3.Secret"}[type_alias])
         if nack is not None:
             q.append(f"nack={1 if nack else 0}")
         return self.call("GET", "/acks" + ("?" + "&".join(q) if q else ""))
@@ -110,6 +119,64 @@ def snapshot(listeners, clusters, endpoints):
     return {"listeners": {l["name"]: l for l in listeners},
             "clusters": {c["name"]: c for c in clusters},
             "endpoints": {e["cluster_name"]: e for e in endpoints}}
+
+
+def mtls_listener(name, port, cluster, cert_secret="server-cert", ca_secret="trust-bundle"):
+    """An inbound strict-mTLS listener whose identity and bundle come over SDS."""
+    l = tcp_listener(name, port, cluster)
+    sds = {"sds_config": {"ads": {}}}
+    l["filter_chains"][0]["transport_socket"] = {"name": "envoy.transport_sockets.tls", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+        "require_client_certificate": True,
+        "common_tls_context": {
+            "alpn_protocols": ["skiff-tcp"],
+            "tls_certificate_sds_secret_configs": [{"name": cert_secret, **sds}],
+            "validation_context_sds_secret_config": {"name": ca_secret, **sds}}}}
+    return l
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def cert_secret(name, d):
+    """A tls_certificate Secret carrying d's certificate and key as PEM bytes."""
+    return {"name": name, "tls_certificate": {
+        "certificate_chain": {"inline_bytes": base64.b64encode(read(f"{d}/cert.pem")).decode()},
+        "private_key": {"inline_bytes": base64.b64encode(read(f"{d}/key.pem")).decode()}}}
+
+
+def ca_secret(name, d):
+    """A validation_context Secret carrying d's bundle as an inline string."""
+    return {"name": name, "validation_context": {"trusted_ca": {"inline_string": read(f"{d}/ca.pem").decode()}}}
+
+
+class Pki:
+    """A CA and workload identities issued by `skiff certs`."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="skiff-pki-")
+        after_test(lambda: shutil.rmtree(self.dir, ignore_errors=True))
+        self.ca = os.path.join(self.dir, "ca")
+        self.certs("ca", "--out", self.ca, "--trust-domain", TD)
+
+    def certs(self, *args):
+        subprocess.run([SKIFF, "certs", *args], check=True, capture_output=True)
+
+    def issue(self, name, spiffe):
+        out = os.path.join(self.dir, name)
+        self.certs("issue", "--ca", self.ca, "--spiffe", spiffe, "--out", out, "--ttl", "1h")
+        return out
+
+
+def tls_client(d, *extra, port=LISTEN, timeout=60):
+    args = [TLSPEER, "client", "--addr", f"127.0.0.1:{port}", "--alpn", "skiff-tcp",
+            "--cert", f"{d}/cert.pem", "--key", f"{d}/key.pem", "--ca", f"{d}/ca.pem",
+            "--send", "ping", "--expect", "ping", *extra]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    lines = json_lines(r.stdout)
+    return lines[-1] if lines else {"ok": False, "stderr": r.stderr}
 
 
 def tagged(tag):
@@ -294,6 +361,82 @@ def control_plane_outage_under_load_fails_nothing_then_resubscribes():
     first = [r["request"] for r in cp.call("GET", "/requests")
              if r["request"]["type_url"].endswith("Cluster")]
     assert first and first[0]["version_info"], first[:1]  # it said what it already runs
+
+
+def wait_logged(s, predicate, what, timeout=5.0):
+    """wait_for, with the end of skiff's log in the failure."""
+    try:
+        wait_for(predicate, timeout=timeout, what=what)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n--- skiff log:\n{s.log()[-3000:]}") from None
+
+
+def sds_snapshot(server):
+    return {"listeners": {"inbound": mtls_listener("inbound", LISTEN, "app")},
+            "clusters": {"app": eds_cluster("app")},
+            "endpoints": {"app": assignment("app", [APP])},
+            "secrets": {"server-cert": cert_secret("server-cert", server),
+                        "trust-bundle": ca_secret("trust-bundle", server)}}
+
+
+@test
+def sds_certificate_rotation_under_load_fails_nothing():
+    pki = Pki()
+    server, client = pki.issue("server", SERVER_ID), pki.issue("client", CLIENT_ID)
+    Backend(echo, APP)
+    cp, s = base(sds_snapshot(server))
+    wait_logged(s, lambda: tls_client(client, timeout=5).get("ok"), what="mTLS served from SDS secrets")
+    sds = [a for a in cp.acks("sds") if a["ack"]]
+    assert sorted(sds[-1]["resource_names"]) == ["server-cert", "trust-bundle"], sds
+    load = subprocess.Popen([TLSPEER, "client", "--addr", f"127.0.0.1:{LISTEN}", "--alpn", "skiff-tcp",
+                             "--cert", f"{client}/cert.pem", "--key", f"{client}/key.pem",
+                             "--ca", f"{client}/ca.pem", "--send", "ping", "--expect", "ping",
+                             "--new-conn-each", "--no-resume", "--duration", "6s", "--interval", "5ms"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    after_test(lambda: load.poll() is None and load.kill())
+    acked = s.stat("xds.sds.acks")
+    for i in range(3):
+        time.sleep(1.5)
+        pki.issue("server", SERVER_ID)  # a new serial, same CA
+        cp.push({"secrets": {"server-cert": cert_secret("server-cert", server),
+                             "trust-bundle": ca_secret("trust-bundle", server)}})
+        wait_for(lambda: s.stat("xds.sds.acks") >= acked + i + 1, what=f"rotation {i + 1} ACKed")
+    out, err = load.communicate(timeout=30)
+    summary = json_lines(out)[-1]
+    assert summary["fail_count"] == 0, summary
+    assert summary["ok_count"] > 100, summary
+    assert len(set(summary["serials_seen"])) == 4, summary  # the first and three rotations
+    assert s.stat("xds.sds.nacks") == 0
+
+
+@test
+def sds_listener_warms_until_its_secret_arrives_and_a_bad_secret_is_nacked():
+    pki = Pki()
+    server, client = pki.issue("server", SERVER_ID), pki.issue("client", CLIENT_ID)
+    Backend(echo, APP)
+    snap = sds_snapshot(server)
+    del snap["secrets"]["server-cert"]
+    cp, s = base(snap)
+    wait_for(lambda: "waits for its secret" in s.log(), what="the listener warming")
+    wait_for(lambda: any(a["ack"] for a in cp.acks("lds")), what="LDS ACKed while warming")
+    try:
+        socket.create_connection(("127.0.0.1", LISTEN), timeout=1).close()
+        assert False, "a listener without its certificate was applied"
+    except ConnectionRefusedError:
+        pass
+    cp.push({"secrets": {"server-cert": cert_secret("server-cert", server),
+                         "trust-bundle": ca_secret("trust-bundle", server)}})
+    wait_logged(s, lambda: tls_client(client, timeout=5).get("ok"), what="served once the secret came")
+    serial = tls_client(client)["serial"]
+    # A certificate that is not PEM: NACKed naming the secret; the old one serves.
+    bad = cert_secret("server-cert", server)
+    bad["tls_certificate"]["certificate_chain"] = {"inline_string": "not a certificate"}
+    cp.push({"secrets": {"server-cert": bad, "trust-bundle": ca_secret("trust-bundle", server)}})
+    wait_for(lambda: cp.acks("sds", nack=True), what="an SDS NACK")
+    message = cp.acks("sds", nack=True)[-1]["error_detail"]["message"]
+    assert 'secret "server-cert" certificate_chain' in message, message
+    assert s.stat("xds.sds.nacks") == 1
+    assert tls_client(client)["serial"] == serial
 
 
 if __name__ == "__main__":

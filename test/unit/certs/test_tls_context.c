@@ -11,6 +11,7 @@
 
 #define ID_SERVER "spiffe://example.org/ns/default/sa/server"
 #define ID_CLIENT "spiffe://example.org/ns/default/sa/client"
+#define CERTS_TEST_PEM_MAX 65536
 
 /* Everything a test may pick from: a good CA and identities for both ends,
  * and a second CA of the same trust domain that nobody trusts. */
@@ -628,6 +629,86 @@ static void test_bad_opts(void **state)
 	assert_non_null(strstr(err, "peer match"));
 }
 
+/* The bytes of dir/sub/name, malloc'd and not NUL-terminated (as an SDS
+ * Secret's inline_bytes arrive). */
+static char *slurp(const char *sub, const char *name, size_t *len)
+{
+	char path[256];
+	FILE *f;
+	char *buf = malloc(CERTS_TEST_PEM_MAX);
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, name);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	assert_non_null(buf);
+	*len = fread(buf, 1, CERTS_TEST_PEM_MAX, f);
+	fclose(f);
+	assert_true(*len > 0 && *len < CERTS_TEST_PEM_MAX);
+	return buf;
+}
+
+/* PEM from memory loads the identity the files give, mixes with files, and
+ * is refused with the same checks, each message naming the source's label. */
+static void test_load_pem(void **state)
+{
+	size_t cert_len, key_len, ca_len;
+	char *cert = slurp("server", "cert.pem", &cert_len);
+	char *pem_key = slurp("server", "key.pem", &key_len);
+	char *bundle = slurp("server", "ca.pem", &ca_len);
+	char err[512], bundle_path[256];
+	struct tls_identity *id = NULL;
+	struct tls_pem_source c = {.pem = cert, .pem_len = cert_len, .label = "secret \"c\""};
+	struct tls_pem_source k = {.pem = pem_key, .pem_len = key_len, .label = "secret \"c\" key"};
+	struct tls_pem_source b = {.pem = bundle, .pem_len = ca_len, .label = "secret \"ca\""};
+
+	(void)state;
+	assert_int_equal(tls_identity_load_pem(&c, &k, &b, &id, err, sizeof(err)), 0);
+	assert_string_equal(id->spiffe_id, ID_SERVER);
+	assert_string_equal(id->serial, server_id->serial);
+	tls_identity_unref(id);
+
+	/* A file for the bundle beside inline certificate and key. */
+	snprintf(bundle_path, sizeof(bundle_path), "%s/server/ca.pem", dir);
+	struct tls_pem_source bf = {.filename = bundle_path};
+
+	id = NULL;
+	assert_int_equal(tls_identity_load_pem(&c, &k, &bf, &id, err, sizeof(err)), 0);
+	tls_identity_unref(id);
+
+	/* The leaf as its own bundle: not a CA. */
+	struct tls_pem_source leaf_as_ca = {.pem = cert, .pem_len = cert_len, .label = "secret \"x\""};
+
+	id = NULL;
+	assert_int_equal(tls_identity_load_pem(&c, &k, &leaf_as_ca, &id, err, sizeof(err)),
+			 -EINVAL);
+	assert_null(id);
+	assert_non_null(strstr(err, "bundle secret \"x\": certificate 1 is not a CA"));
+
+	/* Garbage, a cut certificate, nothing and too much. */
+	struct tls_pem_source junk = {.pem = "not pem", .pem_len = 7, .label = "junk"};
+
+	assert_int_equal(tls_identity_load_pem(&junk, &k, &b, &id, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "certificate junk: certificate 1 is not valid PEM"));
+	struct tls_pem_source cut = {.pem = cert, .pem_len = cert_len / 2, .label = "cut"};
+
+	assert_int_equal(tls_identity_load_pem(&cut, &k, &b, &id, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "cut"));
+	assert_int_equal(tls_identity_load_pem(&c, &junk, &b, &id, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "key junk: no PEM private key"));
+	struct tls_pem_source empty = {.pem = "", .pem_len = 0, .label = "empty"};
+
+	assert_int_equal(tls_identity_load_pem(&c, &k, &empty, &id, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "empty: empty"));
+	struct tls_pem_source huge = {.pem = cert, .pem_len = (size_t)1 << 30, .label = "huge"};
+
+	assert_int_equal(tls_identity_load_pem(&huge, &k, &b, &id, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "huge: larger than"));
+	assert_null(id);
+	free(cert);
+	free(pem_key);
+	free(bundle);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -636,6 +717,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_client_certs), cmocka_unit_test(test_expired_server),
 	    cmocka_unit_test(test_versions),         cmocka_unit_test(test_alpn),
 	    cmocka_unit_test(test_resumption),       cmocka_unit_test(test_bad_opts),
+	    cmocka_unit_test(test_load_pem),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
