@@ -80,7 +80,7 @@ struct session {
 	bool has_upstream;
 	bool has_addresses;
 	const char *peer_id;    /* downstream SPIFFE id, owned by down.t.ssl */
-	bool istio_opened;      /* counted in istio_tcp_connections_opened_total */
+	struct istio_series *istio; /* its opened series (flags "-"), once counted */
 	const char *tls_failure; /* verdict name for the access log, or NULL */
 	struct sock_addr peer, local, orig_dst, upstream;
 	struct list all;        /* w->sessions, then w->closed */
@@ -201,8 +201,8 @@ static struct istio_series *istio_series_of(struct session *s, const char *flags
 
 static void istio_open(struct session *s)
 {
-	istio_tcp_opened(istio_series_of(s, "-"));
-	s->istio_opened = true;
+	s->istio = istio_series_of(s, "-");
+	istio_tcp_opened(s->istio);
 }
 
 /* Ends the flow: closes both sockets (resetting them when the flow failed),
@@ -223,10 +223,12 @@ static void session_finish(struct session *s, enum tcp_termination why)
 		  termination_names[why], (unsigned long long)s->down.bytes_in,
 		  (unsigned long long)s->up.bytes_in);
 	write_access_log(s, why);
-	if (!s->istio_opened)
+	if (!s->istio)
 		istio_open(s);
-	istio_tcp_closed(istio_series_of(s, termination_flags[why]), s->up.bytes_in,
-			 s->down.bytes_in);
+	/* A clean close has the labels of the open: no second lookup. */
+	const char *flags = termination_flags[why];
+	istio_tcp_closed(strcmp(flags, "-") == 0 ? s->istio : istio_series_of(s, flags),
+			 s->up.bytes_in, s->down.bytes_in);
 	s->state = DONE;
 	if (list_linked(&s->ready))
 		list_del(&s->ready);
