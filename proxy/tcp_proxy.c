@@ -316,6 +316,10 @@ static int pump(struct session *s, struct side *src, struct side *dst, bool src_
 				src->read_eof = true;
 			} else if (n == -EAGAIN) {
 				side_wait(src, wait);
+				/* TLS can need to write before it reads on: wait for
+				 * EPOLLOUT rather than ask again in a loop. */
+				if (wait == TRANSPORT_WAIT_WRITE)
+					return 0;
 			} else {
 				return (src_is_down ? TERM_DOWNSTREAM_RESET : TERM_UPSTREAM_RESET) + 2;
 			}
