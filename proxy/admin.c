@@ -122,7 +122,8 @@ static void route(const struct admin_listener *l, const char *method, const char
 	} else if (full && strcmp(path, "/config_dump") == 0) {
 		r->status = 200;
 		r->type = "application/json";
-		r->body = config_dump_json(h->snapshot(), &r->len);
+		r->body = h->config_dump ? h->config_dump(h->snapshot(), &r->len)
+					 : config_dump_json(h->snapshot(), &r->len);
 	} else if (full && strcmp(path, "/quitquitquit") == 0) {
 		/* A state change: Envoy takes it by POST only, so a stray GET from a
 		 * browser or a crawler cannot stop the proxy. */

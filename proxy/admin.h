@@ -24,6 +24,10 @@ struct admin_hooks {
 	/* Metrics that are not counters of stats.h (certificate expiry), in
 	 * text or Prometheus form: a malloc'd string, or NULL. */
 	char *(*extra_metrics)(bool prometheus, size_t *len);
+	/* /config_dump of snap with the dynamic resources behind it (their
+	 * versions and times): a malloc'd JSON text, or NULL. NULL hook:
+	 * config_dump_json(snap). */
+	char *(*config_dump)(const struct snapshot *snap, size_t *len);
 };
 
 /* Listens on addr for role; connections are served on loop. Returns 0 or

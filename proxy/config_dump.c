@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "proxy/duration.h"
+#include "proxy/snapshot.h"
 #include "proxy/sock_addr.h"
 
 #define TYPE_PREFIX "type.googleapis.com/"
@@ -206,8 +208,14 @@ static void dump_rbac(struct jbuf *b, const struct rbac_config *rbac)
 	jb_raw(b, "}}");
 }
 
+/* No file: PEM that came in an SDS Secret, shown as Envoy shows a secret's
+ * bytes. */
 static void dump_filename(struct jbuf *b, const char *key, const char *file)
 {
+	if (!file) {
+		jb_printf(b, "\"%s\":{\"inline_bytes\":\"[redacted]\"}", key);
+		return;
+	}
 	jb_printf(b, "\"%s\":{\"filename\":", key);
 	jb_str(b, file);
 	jb_raw(b, "}");
@@ -234,7 +242,7 @@ static void dump_common_tls(struct jbuf *b, const struct tls_config *tls)
 	jb_raw(b, ",");
 	dump_filename(b, "private_key", tls->private_key_file);
 	jb_raw(b, "}]");
-	if (tls->trusted_ca_file) {
+	if (tls->trusted_ca_file || tls->identity) {
 		jb_raw(b, ",\"validation_context\":{");
 		dump_filename(b, "trusted_ca", tls->trusted_ca_file);
 		if (tls->n_match_sans) {
@@ -311,32 +319,92 @@ static void dump_listener_filters(struct jbuf *b, const struct listener *l)
 	}
 }
 
-static void dump_listeners(struct jbuf *b, const struct snapshot *snap)
+static const struct config_dump_resource *find_dynamic(const struct config_dump_resource *v,
+							size_t n, const char *name)
 {
-	jb_raw(b, "{\"@type\":\"" TYPE_PREFIX "envoy.admin.v3.ListenersConfigDump\",\"static_listeners\":[");
-	for (size_t i = 0; i < snap->n_listeners; i++) {
-		const struct listener *l = &snap->listeners[i];
-		jb_raw(b, i ? "," : "");
-		jb_raw(b, "{\"listener\":{\"@type\":\"" TYPE_PREFIX "envoy.config.listener.v3.Listener\"");
-		jb_member_str(b, false, "name", l->name);
-		jb_raw(b, ",\"address\":");
-		dump_address(b, &l->addr);
-		jb_printf(b, ",\"use_original_dst\":%s", l->use_original_dst ? "true" : "false");
-		jb_member_str(b, false, "traffic_direction", direction_name(l->direction));
-		dump_listener_filters(b, l);
-		jb_raw(b, ",\"filter_chains\":[");
-		for (size_t j = 0; j < l->n_chains; j++) {
-			jb_raw(b, j ? "," : "");
-			dump_chain(b, &l->chains[j]);
-		}
-		jb_raw(b, "]}}");
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].name, name) == 0)
+			return &v[i];
+	return NULL;
+}
+
+/* "version_info":"...","last_updated":"2024-05-01T10:00:00.123Z" */
+static void dump_version_time(struct jbuf *b, const struct config_dump_resource *r)
+{
+	time_t secs = (time_t)(r->updated_ms / 1000);
+	struct tm tm;
+	char when[40] = "";
+	if (gmtime_r(&secs, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	jb_member_str(b, true, "version_info", r->version);
+	jb_printf(b, ",\"last_updated\":\"%s.%03dZ\"", when, (int)(r->updated_ms % 1000));
+}
+
+static void dump_listener(struct jbuf *b, const struct listener *l)
+{
+	jb_raw(b, "\"listener\":{\"@type\":\"" TYPE_PREFIX "envoy.config.listener.v3.Listener\"");
+	jb_member_str(b, false, "name", l->name);
+	jb_raw(b, ",\"address\":");
+	dump_address(b, &l->addr);
+	jb_printf(b, ",\"use_original_dst\":%s", l->use_original_dst ? "true" : "false");
+	jb_member_str(b, false, "traffic_direction", direction_name(l->direction));
+	dump_listener_filters(b, l);
+	jb_raw(b, ",\"filter_chains\":[");
+	for (size_t j = 0; j < l->n_chains; j++) {
+		jb_raw(b, j ? "," : "");
+		dump_chain(b, &l->chains[j]);
 	}
 	jb_raw(b, "]}");
 }
 
+static const struct listener *find_listener(const struct snapshot *snap, const char *name)
+{
+	for (size_t i = 0; i < snap->n_listeners; i++)
+		if (strcmp(snap->listeners[i].name, name) == 0)
+			return &snap->listeners[i];
+	return NULL;
+}
+
+static void dump_listeners(struct jbuf *b, const struct snapshot *snap,
+			   const struct config_dump_dynamic *dyn)
+{
+	jb_raw(b, "{\"@type\":\"" TYPE_PREFIX "envoy.admin.v3.ListenersConfigDump\",\"static_listeners\":[");
+	bool first = true;
+	for (size_t i = 0; i < snap->n_listeners; i++) {
+		const struct listener *l = &snap->listeners[i];
+		if (find_dynamic(dyn->listeners, dyn->n_listeners, l->name))
+			continue;
+		jb_raw(b, first ? "{" : ",{");
+		first = false;
+		dump_listener(b, l);
+		jb_raw(b, "}");
+	}
+	jb_raw(b, "]");
+	if (dyn->n_listeners) {
+		jb_raw(b, ",\"dynamic_listeners\":[");
+		for (size_t i = 0; i < dyn->n_listeners; i++) {
+			const struct config_dump_resource *r = &dyn->listeners[i];
+			const struct listener *l = find_listener(snap, r->name);
+			jb_raw(b, i ? "," : "");
+			jb_raw(b, "{");
+			jb_member_str(b, true, "name", r->name);
+			jb_raw(b, l ? ",\"active_state\":{" : ",\"warming_state\":{");
+			dump_version_time(b, r);
+			if (l) {
+				jb_raw(b, ",");
+				dump_listener(b, l);
+			}
+			jb_raw(b, "}}");
+		}
+		jb_raw(b, "]");
+	}
+	jb_raw(b, "}");
+}
+
+/* "cluster":{...} */
 static void dump_cluster(struct jbuf *b, const struct cluster *cl)
 {
-	jb_raw(b, "{\"cluster\":{\"@type\":\"" TYPE_PREFIX "envoy.config.cluster.v3.Cluster\"");
+	jb_raw(b, "\"cluster\":{\"@type\":\"" TYPE_PREFIX "envoy.config.cluster.v3.Cluster\"");
 	jb_member_str(b, false, "name", cl->name);
 	jb_member_str(b, false, "type", cl->type == CLUSTER_ORIGINAL_DST ? "ORIGINAL_DST" : "STATIC");
 	jb_duration(b, "connect_timeout", cl->connect_timeout_ms);
@@ -361,28 +429,99 @@ static void dump_cluster(struct jbuf *b, const struct cluster *cl)
 	}
 	if (cl->tls)
 		dump_transport_socket(b, cl->tls, true);
-	jb_raw(b, "}}");
+	jb_raw(b, "}");
 }
 
-static void dump_clusters(struct jbuf *b, const struct snapshot *snap)
+static void dump_clusters(struct jbuf *b, const struct snapshot *snap,
+			  const struct config_dump_dynamic *dyn)
 {
 	jb_raw(b, "{\"@type\":\"" TYPE_PREFIX "envoy.admin.v3.ClustersConfigDump\",\"static_clusters\":[");
+	bool first = true;
 	for (size_t i = 0; i < snap->n_clusters; i++) {
-		jb_raw(b, i ? "," : "");
+		if (find_dynamic(dyn->clusters, dyn->n_clusters, snap->clusters[i].name))
+			continue;
+		jb_raw(b, first ? "{" : ",{");
+		first = false;
 		dump_cluster(b, &snap->clusters[i]);
+		jb_raw(b, "}");
+	}
+	jb_raw(b, "]");
+	/* Active first, then those the snapshot lacks (warming). */
+	for (int warming = 0; warming < 2 && dyn->n_clusters; warming++) {
+		jb_raw(b, warming ? ",\"dynamic_warming_clusters\":[" : ",\"dynamic_active_clusters\":[");
+		first = true;
+		for (size_t i = 0; i < dyn->n_clusters; i++) {
+			const struct config_dump_resource *r = &dyn->clusters[i];
+			const struct cluster *cl = snapshot_find_cluster(snap, r->name);
+			if ((cl == NULL) != warming)
+				continue;
+			jb_raw(b, first ? "{" : ",{");
+			first = false;
+			dump_version_time(b, r);
+			jb_raw(b, ",");
+			if (cl) {
+				dump_cluster(b, cl);
+			} else {
+				jb_raw(b, "\"cluster\":{\"@type\":\"" TYPE_PREFIX
+					  "envoy.config.cluster.v3.Cluster\"");
+				jb_member_str(b, false, "name", r->name);
+				jb_raw(b, "}");
+			}
+			jb_raw(b, "}");
+		}
+		jb_raw(b, "]");
+	}
+	jb_raw(b, "}");
+}
+
+/* Endpoints and secrets by name and version: the endpoints themselves are
+ * in their cluster's load_assignment, and secrets are never shown. */
+static void dump_endpoints_and_secrets(struct jbuf *b, const struct config_dump_dynamic *dyn)
+{
+	jb_raw(b, ",{\"@type\":\"" TYPE_PREFIX "envoy.admin.v3.EndpointsConfigDump\","
+		  "\"dynamic_endpoint_configs\":[");
+	for (size_t i = 0; i < dyn->n_endpoints; i++) {
+		jb_raw(b, i ? ",{" : "{");
+		dump_version_time(b, &dyn->endpoints[i]);
+		jb_raw(b, ",\"endpoint_config\":{\"@type\":\"" TYPE_PREFIX
+			  "envoy.config.endpoint.v3.ClusterLoadAssignment\"");
+		jb_member_str(b, false, "cluster_name", dyn->endpoints[i].name);
+		jb_raw(b, "}}");
+	}
+	jb_raw(b, "]},{\"@type\":\"" TYPE_PREFIX "envoy.admin.v3.SecretsConfigDump\","
+		  "\"dynamic_active_secrets\":[");
+	for (size_t i = 0; i < dyn->n_secrets; i++) {
+		jb_raw(b, i ? "," : "");
+		jb_raw(b, "{");
+		jb_member_str(b, true, "name", dyn->secrets[i].name);
+		jb_raw(b, ",");
+		dump_version_time(b, &dyn->secrets[i]);
+		jb_raw(b, ",\"secret\":{\"@type\":\"" TYPE_PREFIX
+			  "envoy.extensions.transport_sockets.tls.v3.Secret\"");
+		jb_member_str(b, false, "name", dyn->secrets[i].name);
+		jb_raw(b, "}}");
 	}
 	jb_raw(b, "]}");
 }
 
 char *config_dump_json(const struct snapshot *snap, size_t *len)
 {
+	return config_dump_json_dynamic(snap, NULL, len);
+}
+
+char *config_dump_json_dynamic(const struct snapshot *snap, const struct config_dump_dynamic *dyn,
+			       size_t *len)
+{
+	static const struct config_dump_dynamic none = { 0 };
 	struct jbuf b = { 0 };
 	jb_raw(&b, "{\"configs\":[");
 	dump_bootstrap(&b, snap);
 	jb_raw(&b, ",");
-	dump_listeners(&b, snap);
+	dump_listeners(&b, snap, dyn ? dyn : &none);
 	jb_raw(&b, ",");
-	dump_clusters(&b, snap);
+	dump_clusters(&b, snap, dyn ? dyn : &none);
+	if (dyn)
+		dump_endpoints_and_secrets(&b, dyn);
 	jb_printf(&b, "],\"version\":%llu", (unsigned long long)snap->version);
 	jb_member_str(&b, false, "source", snap->source);
 	jb_raw(&b, "}\n");

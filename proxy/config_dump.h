@@ -4,6 +4,7 @@
 #define SKIFF_PROXY_CONFIG_DUMP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "proxy/config.h"
 
@@ -12,5 +13,31 @@
  * out of memory. `snap` is only read. Shape: {"configs": [BootstrapConfigDump,
  * ListenersConfigDump, ClustersConfigDump], "version": N, "source": "..."}. */
 char *config_dump_json(const struct snapshot *snap, size_t *len);
+
+/* A resource a control plane sent: its name, the version_info it came with,
+ * and when it was applied (Unix time, ms). Strings are borrowed. */
+struct config_dump_resource {
+	const char *name;
+	const char *version;
+	int64_t updated_ms;
+};
+
+/* The dynamic resources behind a snapshot, as its source (the xDS client)
+ * holds them. A listener or cluster named here is dumped as Envoy dumps a
+ * dynamic one: in dynamic_listeners (active_state) or dynamic_active_clusters
+ * with its version and time, its body from the snapshot; one the snapshot
+ * lacks (waiting for a cluster or a secret) under warming_state /
+ * dynamic_warming_clusters with its name only. */
+struct config_dump_dynamic {
+	const struct config_dump_resource *listeners, *clusters, *endpoints, *secrets;
+	size_t n_listeners, n_clusters, n_endpoints, n_secrets;
+};
+
+/* config_dump_json, with the dynamic resources of `dyn` (NULL: none) set
+ * apart from the static ones, and two more configs: EndpointsConfigDump
+ * (dynamic_endpoint_configs) and SecretsConfigDump (dynamic_active_secrets:
+ * names and versions, never a key or certificate). Same ownership. */
+char *config_dump_json_dynamic(const struct snapshot *snap, const struct config_dump_dynamic *dyn,
+			       size_t *len);
 
 #endif

@@ -114,7 +114,7 @@ static char *hook_extra_metrics(bool prometheus, size_t *len)
 }
 
 static const struct admin_hooks hooks = { hook_snapshot, hook_draining, hook_quit,
-					  hook_extra_metrics };
+					  hook_extra_metrics, ads_config_dump };
 
 static struct bpf_datapath *datapath; /* attached by this process, or NULL */
 

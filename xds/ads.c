@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "certs/tls_context.h"
+#include "proxy/config_dump.h"
 #include "proxy/log.h"
 #include "proxy/sock_addr.h"
 #include "proxy/snapshot.h"
@@ -47,6 +49,8 @@ struct resource {
 	char *name;
 	uint8_t *bytes;
 	size_t len;
+	char *version;      /* of the response that last changed it */
+	int64_t updated_ms; /* when that response was accepted (Unix ms) */
 };
 
 struct resource_set {
@@ -87,6 +91,7 @@ static void set_free(struct resource_set *set)
 	for (size_t i = 0; i < set->n; i++) {
 		free(set->v[i].name);
 		free(set->v[i].bytes);
+		free(set->v[i].version);
 	}
 	free(set->v);
 	*set = (struct resource_set){ 0 };
@@ -240,6 +245,13 @@ static char *resource_name(enum xds_type t, const ProtobufCBinaryData *value, ch
 	return name;
 }
 
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Stages the resources of a response. State of the world: for LDS and CDS
  * the response is the whole set (a missing resource is deleted); for the
  * others it holds the resources asked for, which replace their namesakes.
@@ -263,7 +275,10 @@ static int stage(enum xds_type t, const Envoy__Service__Discovery__V3__Discovery
 		if (!st->v[st->n].name || !st->v[st->n].bytes)
 			goto nomem;
 		memcpy(st->v[st->n].bytes, r->bytes, r->len);
-		st->v[st->n++].len = r->len;
+		st->v[st->n].len = r->len;
+		st->v[st->n].updated_ms = r->updated_ms;
+		if (!(st->v[st->n++].version = strdup(r->version)))
+			goto nomem;
 	}
 	for (size_t i = 0; i < resp->n_resources; i++) {
 		const Google__Protobuf__Any *any = resp->resources[i];
@@ -293,12 +308,21 @@ static int stage(enum xds_type t, const Envoy__Service__Discovery__V3__Discovery
 			slot = &st->v[st->n++];
 		free(slot->name);
 		free(slot->bytes);
+		free(slot->version);
 		slot->name = name;
 		slot->len = any->value.len;
 		slot->bytes = malloc(slot->len ? slot->len : 1);
 		if (!slot->bytes)
 			goto nomem;
 		memcpy(slot->bytes, any->value.data, slot->len);
+		/* A resource sent again unchanged keeps the version it came with,
+		 * as Envoy's config dump shows it. */
+		const struct resource *had = find(&ts->have, name);
+		bool same = had && had->len == slot->len && memcmp(had->bytes, slot->bytes, slot->len) == 0;
+		slot->updated_ms = same ? had->updated_ms : wall_ms();
+		slot->version = strdup(same ? had->version : resp->version_info);
+		if (!slot->version)
+			goto nomem;
 	}
 	return 0;
 nomem:
@@ -505,9 +529,7 @@ static int add_cluster(struct snapshot *snap, struct xds_decoder *d, const struc
 	xds_cluster_refs_clear(&refs);
 	if (add)
 		rc = snapshot_add_cluster(snap, &c);
-	if (c.tls)
-		tls_identity_unref(c.tls->identity);
-	xds_cluster_clear(&c);
+	xds_cluster_clear(&c); /* what was not moved, identity included */
 	return rc;
 }
 
@@ -540,10 +562,7 @@ static int add_listener(struct snapshot *snap, struct xds_decoder *d, const stru
 	xds_listener_refs_clear(&refs);
 	if (add)
 		rc = snapshot_add_listener(snap, &l);
-	for (size_t i = 0; i < l.n_chains; i++)
-		if (l.chains[i].tls)
-			tls_identity_unref(l.chains[i].tls->identity);
-	xds_listener_clear(&l);
+	xds_listener_clear(&l); /* what was not moved, identities included */
 	return rc;
 }
 
@@ -693,6 +712,40 @@ void ads_stop(void)
 	free(ads.node_cluster);
 	clear_wanted();
 	memset(&ads, 0, sizeof(ads));
+}
+
+/* The accepted resources of type t as config_dump entries (malloc'd array,
+ * strings borrowed), *n of them; NULL when none or out of memory. */
+static struct config_dump_resource *dump_entries(enum xds_type t, size_t *n)
+{
+	const struct resource_set *set = &ads.types[t].have;
+	struct config_dump_resource *v = set->n ? calloc(set->n, sizeof(*v)) : NULL;
+	*n = v ? set->n : 0;
+	for (size_t i = 0; i < *n; i++)
+		v[i] = (struct config_dump_resource){ set->v[i].name, set->v[i].version,
+						      set->v[i].updated_ms };
+	return v;
+}
+
+char *ads_config_dump(const struct snapshot *snap, size_t *len)
+{
+	if (!ads.running)
+		return config_dump_json(snap, len);
+	struct config_dump_dynamic dyn = { 0 };
+	struct config_dump_resource *l = dump_entries(T_LISTENER, &dyn.n_listeners);
+	struct config_dump_resource *c = dump_entries(T_CLUSTER, &dyn.n_clusters);
+	struct config_dump_resource *e = dump_entries(T_ENDPOINTS, &dyn.n_endpoints);
+	struct config_dump_resource *sec = dump_entries(T_SECRET, &dyn.n_secrets);
+	dyn.listeners = l;
+	dyn.clusters = c;
+	dyn.endpoints = e;
+	dyn.secrets = sec;
+	char *json = config_dump_json_dynamic(snap, &dyn, len);
+	free(l);
+	free(c);
+	free(e);
+	free(sec);
+	return json;
 }
 
 char *ads_metrics(bool prometheus, size_t *len)

@@ -40,6 +40,12 @@ void ads_tick(void);
  * latency) in text or Prometheus form: malloc'd, or NULL. */
 char *ads_metrics(bool prometheus, size_t *len);
 
+/* /config_dump of snap (the admin hook): the client's listeners, clusters,
+ * endpoints and secrets as dynamic resources, each with the version_info of
+ * the response that last changed it and when that was applied
+ * (config_dump_json_dynamic). Malloc'd JSON, or NULL. Main thread. */
+char *ads_config_dump(const struct snapshot *snap, size_t *len);
+
 void ads_stop(void);
 
 #endif

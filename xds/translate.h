@@ -101,7 +101,8 @@ int xds_translate_route(const Envoy__Config__Route__V3__RouteConfiguration *pb, 
 
 /* Free what a translation filled and zero the struct; for results that are
  * dropped instead of moved into a snapshot. tls_config's ctx and identity
- * are never set by translation and not freed here. */
+ * are never set by translation; when the assembler set them, they go too
+ * (snapshot_*_clear). */
 void xds_listener_clear(struct listener *l);
 void xds_cluster_clear(struct cluster *c);
 void xds_listener_refs_clear(struct xds_listener_refs *r);

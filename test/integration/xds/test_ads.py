@@ -371,6 +371,58 @@ def wait_logged(s, predicate, what, timeout=5.0):
         raise AssertionError(f"{e}\n--- skiff log:\n{s.log()[-3000:]}") from None
 
 
+CDS_URL = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+EDS_URL = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+LDS_URL = "type.googleapis.com/envoy.config.listener.v3.Listener"
+
+
+def config_dump(s):
+    status, body = s.get("/config_dump")
+    assert status == 200, body
+    return {c["@type"].rsplit(".", 1)[1]: c for c in json.loads(body)["configs"]}
+
+
+def updated(entry):
+    """last_updated as Unix seconds."""
+    stamp = entry["last_updated"]
+    assert stamp.endswith("Z"), stamp
+    return time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+
+
+@test
+def config_dump_shows_each_dynamic_resource_with_its_version_and_time():
+    Backend(tagged("a"), 10100)
+    cp, s = base(snapshot([tcp_listener("dyn", LISTEN, "backend")], [eds_cluster("backend")],
+                          [assignment("backend", [10100])]))
+    wait_for(lambda: answer() == "a", what="serving")
+    versions = {t: v["version_info"] for t, v in cp.call("GET", "/snapshot").items()}
+    dump = config_dump(s)
+    (l,) = dump["ListenersConfigDump"]["dynamic_listeners"]
+    assert l["name"] == "dyn" and l["active_state"]["listener"]["name"] == "dyn", l
+    assert l["active_state"]["version_info"] == versions[LDS_URL], (l, versions)
+    assert abs(updated(l["active_state"]) - time.time()) < 30, l
+    assert dump["ListenersConfigDump"]["static_listeners"] == []
+    clusters = dump["ClustersConfigDump"]
+    assert [c["cluster"]["name"] for c in clusters["static_clusters"]] == ["xds-grpc"], clusters
+    (c,) = clusters["dynamic_active_clusters"]
+    assert c["cluster"]["name"] == "backend" and c["version_info"] == versions[CDS_URL], c
+    assert c["cluster"]["load_assignment"]["endpoints"][0]["lb_endpoints"], c
+    (e,) = dump["EndpointsConfigDump"]["dynamic_endpoint_configs"]
+    assert e["endpoint_config"]["cluster_name"] == "backend" and e["version_info"] == versions[EDS_URL], e
+    # An endpoint change moves the endpoints' version and time only.
+    time.sleep(1.1)
+    eds = cp.push({"endpoints": {"backend": assignment("backend", [10100, 10101])}})["versions"][EDS_URL]
+    wait_for(lambda: config_dump(s)["EndpointsConfigDump"]["dynamic_endpoint_configs"][0]["version_info"]
+             == eds, what="the new EDS version in the dump")
+    dump = config_dump(s)
+    (e2,) = dump["EndpointsConfigDump"]["dynamic_endpoint_configs"]
+    assert updated(e2) > updated(e), (e, e2)
+    (c2,) = dump["ClustersConfigDump"]["dynamic_active_clusters"]
+    assert c2["version_info"] == c["version_info"] and c2["last_updated"] == c["last_updated"], (c, c2)
+    assert len(c2["cluster"]["load_assignment"]["endpoints"][0]["lb_endpoints"]) == 2, c2
+    assert dump["SecretsConfigDump"]["dynamic_active_secrets"] == []
+
+
 def sds_snapshot(server):
     return {"listeners": {"inbound": mtls_listener("inbound", LISTEN, "app")},
             "clusters": {"app": eds_cluster("app")},
@@ -424,10 +476,17 @@ def sds_listener_warms_until_its_secret_arrives_and_a_bad_secret_is_nacked():
         assert False, "a listener without its certificate was applied"
     except ConnectionRefusedError:
         pass
+    (warm,) = config_dump(s)["ListenersConfigDump"]["dynamic_listeners"]
+    assert "warming_state" in warm and "active_state" not in warm, warm
     cp.push({"secrets": {"server-cert": cert_secret("server-cert", server),
                          "trust-bundle": ca_secret("trust-bundle", server)}})
     wait_logged(s, lambda: tls_client(client, timeout=5).get("ok"), what="served once the secret came")
     serial = tls_client(client)["serial"]
+    dump = config_dump(s)
+    assert "active_state" in dump["ListenersConfigDump"]["dynamic_listeners"][0], dump
+    secrets = dump["SecretsConfigDump"]["dynamic_active_secrets"]
+    assert sorted(x["name"] for x in secrets) == ["server-cert", "trust-bundle"], secrets
+    assert "BEGIN" not in json.dumps(dump), "a secret's PEM in the config dump"
     # A certificate that is not PEM: NACKed naming the secret; the old one serves.
     bad = cert_secret("server-cert", server)
     bad["tls_certificate"]["certificate_chain"] = {"inline_string": "not a certificate"}
