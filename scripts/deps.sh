@@ -46,6 +46,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# NodeSource's nodejs (on the development image) carries npm; Debian's does
+# not, and its separate npm package conflicts with NodeSource's: add it only
+# where npm is missing.
+if ! command -v npm >/dev/null 2>&1; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+
 # The Debian nginx and haproxy packages start system services on install; the
 # benchmarks run their own instances on their own ports, so stop those.
 for svc in nginx haproxy; do
