@@ -25,6 +25,7 @@ GEN_HDRS :=
 -include bpf/bpf.mk
 -include certs/certs.mk
 -include xds/xds.mk
+-include deploy/deploy.mk
 
 MAIN_SRC := proxy/main.c
 LIB_SRCS := $(filter-out $(MAIN_SRC),$(SRCS))
@@ -88,6 +89,7 @@ fuzz-build: $(FUZZ_BINS)
 test: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/skiff $(UNIT_BINS) $(FUZZ_BINS)
 	$(Q)bash test/controlplane/setup.sh
+	$(Q)bash test/integration/deploy/setup.sh
 	$(Q)BUILD=$(BUILD) bash test/run.sh
 
 fuzz: deps

@@ -17,6 +17,7 @@
 
 #include "bpf/cli.h"
 #include "certs/cli.h"
+#include "deploy/inject_cli.h"
 #include "proxy/admin.h"
 #include "proxy/config_source.h"
 #include "proxy/duration.h"
@@ -498,6 +499,7 @@ static const struct command commands[] = {
 	{ "bpf", bpf_cli_main, "attach, detach or show the eBPF datapath (capture, sockmap, flows)" },
 	{ "flows", flows_cli_main, "the per-flow table the eBPF datapath keeps" },
 	{ "certs", certs_cli_main, "a development CA for SPIFFE workload certificates" },
+	{ "inject", inject_cli_main, "add the skiff sidecar to Kubernetes YAML (Pods, Deployments, ...)" },
 	{ "version", cmd_version, "print the version" },
 };
 
