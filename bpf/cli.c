@@ -1,8 +1,10 @@
 /* `skiff bpf attach|detach|status`: the datapath for people and for the
  * injected init container. See bpf/cli.h. */
 #include "bpf/cli.h"
+#include "bpf/pod_cgroup.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -36,6 +38,11 @@ static const char attach_usage[] =
 	"  --instance NAME              instance name (default \"default\")\n"
 	"  --cgroup PATH                cgroup v2 directory, absolute or relative to\n"
 	"                               the cgroup2 mount (default: this process's)\n"
+	"  --pod-uid UID                instead of --cgroup: the pod's cgroup, found by\n"
+	"                               the pod's metadata.uid under --cgroup-root\n"
+	"  --cgroup-root DIR            the host's cgroup v2 tree (default: the\n"
+	"                               cgroup2 mount); for an init container, a\n"
+	"                               read-only hostPath mount of it\n"
 	"  --netns PATH                 network namespace file (default /proc/self/ns/net)\n"
 	"  --proxy-uid UID              the proxy's uid, never captured (default 1337)\n"
 	"  --outbound-port PORT         outbound listener (default 15001)\n"
@@ -104,6 +111,7 @@ static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
 enum {
 	OPT_INSTANCE = 256, OPT_CGROUP, OPT_NETNS, OPT_UID, OPT_OUT_PORT, OPT_IN_PORT, OPT_SOCKMAP,
 	OPT_IPV6, OPT_WINDOW, OPT_EX_OUT, OPT_EX_IN, OPT_EX_CIDRS, OPT_IN_CIDRS, OPT_HELP,
+	OPT_POD_UID, OPT_CGROUP_ROOT,
 };
 
 static int cmd_attach(int argc, char **argv)
@@ -111,6 +119,8 @@ static int cmd_attach(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "instance", required_argument, NULL, OPT_INSTANCE },
 		{ "cgroup", required_argument, NULL, OPT_CGROUP },
+		{ "pod-uid", required_argument, NULL, OPT_POD_UID },
+		{ "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT },
 		{ "netns", required_argument, NULL, OPT_NETNS },
 		{ "proxy-uid", required_argument, NULL, OPT_UID },
 		{ "outbound-port", required_argument, NULL, OPT_OUT_PORT },
@@ -127,7 +137,8 @@ static int cmd_attach(int argc, char **argv)
 	};
 	struct bpf_attach_opts o;
 	struct bpf_datapath *dp;
-	char err[512];
+	char err[512], pod_cgroup[PATH_MAX], mount[PATH_MAX];
+	const char *pod_uid = NULL, *cgroup_root = NULL;
 	uint64_t v;
 	int c, rc;
 
@@ -138,6 +149,8 @@ static int cmd_attach(int argc, char **argv)
 		switch (c) {
 		case OPT_INSTANCE: o.instance = optarg; break;
 		case OPT_CGROUP: o.cgroup_path = optarg; break;
+		case OPT_POD_UID: pod_uid = optarg; break;
+		case OPT_CGROUP_ROOT: cgroup_root = optarg; break;
 		case OPT_NETNS: o.netns_path = optarg; break;
 		case OPT_UID:
 			if (!parse_u64(optarg, UINT32_MAX - 1, &v))
@@ -170,6 +183,25 @@ static int cmd_attach(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error(attach_usage, "unexpected argument \"%s\"", argv[optind]);
+	if (pod_uid && o.cgroup_path)
+		return usage_error(attach_usage, "%s", "--pod-uid and --cgroup name the cgroup twice");
+	if (cgroup_root && !pod_uid)
+		return usage_error(attach_usage, "%s", "--cgroup-root needs --pod-uid");
+	if (pod_uid) {
+		if (!cgroup_root && bpf_find_mount("cgroup2", NULL, mount, sizeof(mount)) < 0)
+			return usage_error(attach_usage, "%s", "no cgroup2 mount: give --cgroup-root");
+		if (!cgroup_root)
+			cgroup_root = mount;
+		rc = pod_cgroup_find(cgroup_root, pod_uid, pod_cgroup, sizeof(pod_cgroup), err,
+				     sizeof(err));
+		if (rc == -EINVAL)
+			return usage_error(attach_usage, "%s", err);
+		if (rc < 0) {
+			fprintf(stderr, "skiff bpf attach: %s\n", err);
+			return BPF_CLI_FAIL;
+		}
+		o.cgroup_path = pod_cgroup;
+	}
 	rc = bpf_datapath_attach(&o, &dp, err, sizeof(err));
 	if (rc == -EINVAL && strstr(err, "bad "))
 		return usage_error(attach_usage, "%s", err);

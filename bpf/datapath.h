@@ -109,4 +109,8 @@ bool bpf_instance_name_ok(const char *name);
 /* Writes the pin directory of `instance` into buf. 0, or -ENAMETOOLONG. */
 int bpf_instance_dir(const char *instance, char *buf, size_t len);
 
+/* The mount point of the first `fstype` mount in /proc/mounts (and at
+ * want_dir, when not NULL) into out. Returns 0, -ENOENT or -errno. */
+int bpf_find_mount(const char *fstype, const char *want_dir, char *out, size_t len);
+
 #endif

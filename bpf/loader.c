@@ -164,8 +164,7 @@ static int check_caps(char *err, size_t errlen)
 	return 0;
 }
 
-/* The mount point of the first `fstype` mount in /proc/mounts, or -ENOENT. */
-static int find_mount(const char *fstype, const char *want_dir, char *out, size_t len)
+int bpf_find_mount(const char *fstype, const char *want_dir, char *out, size_t len)
 {
 	char line[4096], dev[256], dir[2048], type[64];
 	FILE *f = fopen("/proc/mounts", "re");
@@ -193,7 +192,7 @@ static int ensure_bpffs(char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
 
-	if (find_mount("bpf", SKIFF_BPFFS, dir, sizeof(dir)) == 0)
+	if (bpf_find_mount("bpf", SKIFF_BPFFS, dir, sizeof(dir)) == 0)
 		return 0;
 	if (mkdir(SKIFF_BPFFS, 0700) < 0 && errno != EEXIST)
 		return fail(err, errlen, -errno, "creating %s: %s", SKIFF_BPFFS, strerror(errno));
@@ -233,7 +232,7 @@ static int open_cgroup(const char *path, char *resolved, size_t len, char *err, 
 	struct statfs sfs;
 	int fd, rc;
 
-	if (find_mount("cgroup2", NULL, mnt, sizeof(mnt)) < 0)
+	if (bpf_find_mount("cgroup2", NULL, mnt, sizeof(mnt)) < 0)
 		return fail(err, errlen, -ENOENT, "cgroup v2 not mounted (no cgroup2 entry in /proc/mounts)");
 	if (!path) {
 		rc = self_cgroup(rel, sizeof(rel));
