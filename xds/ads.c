@@ -1,10 +1,12 @@
 /* The ADS client; see ads.h.
  *
- * Per type it keeps the resources of the last accepted response as their
- * serialized bytes, by name. A response is staged, the snapshot it would give
- * is built (which decodes and translates every resource, static ones from the
- * bootstrap included), and only when that succeeds is the stage kept, the
- * snapshot published and the response ACKed. */
+ * Per type it keeps the accepted resources as their serialized bytes, by
+ * name, each with its version. A response is staged (SotW: replacing the
+ * set or the names it carries; Delta: its additions and removals on top of
+ * what is held), the snapshot it would give is built (which decodes and
+ * translates every resource, static ones from the bootstrap included), and
+ * only when that succeeds is the stage kept, the snapshot published and the
+ * response ACKed. The two protocols differ in their messages only. */
 #include "xds/ads.h"
 
 #include <errno.h>
@@ -23,9 +25,12 @@
 #include "xds/resources.h"
 #include "xds/translate.h"
 
-#define ADS_PATH "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
-/* A whole state-of-the-world response may carry thousands of resources;
- * one resource may not pass RESOURCE_MAX (HARDENING.md: NACK it). */
+#define ADS_SERVICE "/envoy.service.discovery.v3.AggregatedDiscoveryService/"
+#define ADS_PATH ADS_SERVICE "StreamAggregatedResources"
+#define ADS_DELTA_PATH ADS_SERVICE "DeltaAggregatedResources"
+/* A whole state-of-the-world response (or Delta's first) may carry
+ * thousands of resources; one resource may not pass RESOURCE_MAX
+ * (HARDENING.md: NACK it). */
 #define RESPONSE_MAX (64u << 20)
 #define RESOURCE_MAX (4u << 20)
 #define BACKOFF_MIN_MS 500
@@ -51,6 +56,7 @@ struct resource {
 	size_t len;
 	char *version;      /* of the response that last changed it */
 	int64_t updated_ms; /* when that response was accepted (Unix ms) */
+	bool arrived;       /* staged from the response at hand: twice is an error */
 };
 
 struct resource_set {
@@ -64,6 +70,7 @@ struct type_state {
 	struct resource_set stage; /* being validated */
 	bool staged;
 	bool wildcard;            /* LDS and CDS: every resource the server has */
+	bool opened;              /* Delta: its first request went on this stream */
 	char **names;             /* otherwise: the names asked for */
 	size_t n_names;
 	uint64_t acks, nacks;
@@ -71,6 +78,7 @@ struct type_state {
 
 static struct {
 	bool running;
+	bool delta;         /* incremental xDS (api_type DELTA_GRPC), else state of the world */
 	struct loop *loop;
 	struct ads_hooks hooks;
 	struct sock_addr server;
@@ -113,7 +121,56 @@ static const struct resource *find(const struct resource_set *set, const char *n
 
 /* ---- requests ---- */
 
-static void send_request(enum xds_type t, const char *nonce, const char *error)
+struct name_list {
+	char **v;
+	size_t n;
+};
+
+static void names_free(struct name_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	*l = (struct name_list){ 0 };
+}
+
+static bool names_has(char *const *v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* The node, for the first request of a stream only; NULL afterwards. */
+static Envoy__Config__Core__V3__Node *first_node(Envoy__Config__Core__V3__Node *node)
+{
+	if (ads.node_sent)
+		return NULL;
+	node->id = ads.node_id;
+	node->cluster = ads.node_cluster;
+	node->user_agent_name = "skiff";
+	return node;
+}
+
+/* Packs and queues a DiscoveryRequest or DeltaDiscoveryRequest. */
+static void send_message(enum xds_type t, const ProtobufCMessage *req)
+{
+	size_t len = protobuf_c_message_get_packed_size(req);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf) {
+		log_error("xds: out of memory for a %s request", type_names[t]);
+		return;
+	}
+	protobuf_c_message_pack(req, buf);
+	if (grpc_stream_send(ads.stream, buf, len) == 0)
+		ads.node_sent = true;
+	free(buf);
+}
+
+/* State of the world: every request carries the version held and the
+ * whole subscription; an ACK or NACK names the response's nonce. */
+static void send_sotw(enum xds_type t, const char *nonce, const char *error)
 {
 	struct type_state *ts = &ads.types[t];
 	Envoy__Service__Discovery__V3__DiscoveryRequest req =
@@ -125,67 +182,151 @@ static void send_request(enum xds_type t, const char *nonce, const char *error)
 	req.response_nonce = (char *)(nonce ? nonce : "");
 	req.resource_names = ts->names;
 	req.n_resource_names = ts->wildcard ? 0 : ts->n_names;
-	if (!ads.node_sent) {
-		node.id = ads.node_id;
-		node.cluster = ads.node_cluster;
-		node.user_agent_name = "skiff";
-		req.node = &node;
+	req.node = first_node(&node);
+	if (error) {
+		status.code = GRPC_INVALID_ARGUMENT;
+		status.message = (char *)error;
+		req.error_detail = &status;
+	}
+	send_message(t, &req.base);
+}
+
+/* One name → version of initial_resource_versions (a protobuf map). */
+typedef Envoy__Service__Discovery__V3__DeltaDiscoveryRequest__InitialResourceVersionsEntry
+	version_entry;
+#define version_entry_descriptor \
+	envoy__service__discovery__v3__delta_discovery_request__initial_resource_versions_entry__descriptor
+
+/* The initial_resource_versions of a type's first Delta request on a
+ * stream: what is held of what is asked for, borrowed strings in arrays the
+ * caller frees. Out of memory gives none, and the server sends everything. */
+static size_t held_versions(const struct type_state *ts, version_entry **entries,
+			    version_entry ***held)
+{
+	size_t n = 0;
+	*entries = calloc(ts->have.n + 1, sizeof(**entries));
+	*held = calloc(ts->have.n + 1, sizeof(**held));
+	for (size_t i = 0; *entries && *held && i < ts->have.n; i++) {
+		const struct resource *r = &ts->have.v[i];
+		if (!ts->wildcard && !names_has(ts->names, ts->n_names, r->name))
+			continue; /* held from an older subscription: not asked for */
+		version_entry *e = &(*entries)[n];
+		protobuf_c_message_init(&version_entry_descriptor, e);
+		e->key = r->name;
+		e->value = r->version;
+		(*held)[n++] = e;
+	}
+	return *entries && *held ? n : 0;
+}
+
+/* Delta: the first request of a type on a stream subscribes (LDS/CDS to
+ * "*", the wildcard) and says which versions are held, so the server sends
+ * only what differs; later ones carry an ACK/NACK (nonce, error) or the
+ * changes of the subscription (sub, unsub), never the whole of it. */
+static void send_delta(enum xds_type t, const char *nonce, const char *error,
+		       const struct name_list *sub, const struct name_list *unsub)
+{
+	struct type_state *ts = &ads.types[t];
+	Envoy__Service__Discovery__V3__DeltaDiscoveryRequest req =
+		ENVOY__SERVICE__DISCOVERY__V3__DELTA_DISCOVERY_REQUEST__INIT;
+	Envoy__Config__Core__V3__Node node = ENVOY__CONFIG__CORE__V3__NODE__INIT;
+	Google__Rpc__Status status = GOOGLE__RPC__STATUS__INIT;
+	char *star[] = { "*" };
+	version_entry *entries = NULL, **held = NULL;
+	req.type_url = (char *)type_urls[t];
+	req.response_nonce = (char *)(nonce ? nonce : "");
+	req.node = first_node(&node);
+	if (!ts->opened) {
+		req.resource_names_subscribe = ts->wildcard ? star : ts->names;
+		req.n_resource_names_subscribe = ts->wildcard ? 1 : ts->n_names;
+		req.n_initial_resource_versions = held_versions(ts, &entries, &held);
+		req.initial_resource_versions = held;
+		ts->opened = true;
+	} else {
+		if (sub) {
+			req.resource_names_subscribe = sub->v;
+			req.n_resource_names_subscribe = sub->n;
+		}
+		if (unsub) {
+			req.resource_names_unsubscribe = unsub->v;
+			req.n_resource_names_unsubscribe = unsub->n;
+		}
 	}
 	if (error) {
 		status.code = GRPC_INVALID_ARGUMENT;
 		status.message = (char *)error;
 		req.error_detail = &status;
 	}
-	size_t len = envoy__service__discovery__v3__discovery_request__get_packed_size(&req);
-	uint8_t *buf = malloc(len ? len : 1);
-	if (!buf) {
-		log_error("xds: out of memory for a %s request", type_names[t]);
-		return;
-	}
-	envoy__service__discovery__v3__discovery_request__pack(&req, buf);
-	if (grpc_stream_send(ads.stream, buf, len) == 0)
-		ads.node_sent = true;
-	free(buf);
+	send_message(t, &req.base);
+	free(entries);
+	free(held);
 }
 
-/* Replaces the names a non-wildcard type asks for; returns whether they
- * changed (then a new request must say so). */
-static bool subscribe(enum xds_type t, char **names, size_t n)
+/* The first request of a type on a stream, or an ACK (error NULL) or NACK
+ * of the response with that nonce. */
+static void send_request(enum xds_type t, const char *nonce, const char *error)
+{
+	if (ads.delta)
+		send_delta(t, nonce, error, NULL, NULL);
+	else
+		send_sotw(t, nonce, error);
+}
+
+/* Tells the server the subscription of t changed from `old` to the names
+ * now held in the type state: SotW repeats the whole list, Delta sends
+ * what was added and what was dropped (borrowed strings). */
+static void send_subscription(enum xds_type t, const struct name_list *old)
 {
 	struct type_state *ts = &ads.types[t];
-	bool same = n == ts->n_names;
-	for (size_t i = 0; same && i < n; i++)
-		same = strcmp(names[i], ts->names[i]) == 0;
+	if (!ads.delta || !ts->opened) {
+		send_request(t, NULL, NULL);
+		return;
+	}
+	struct name_list sub = { calloc(ts->n_names + 1, sizeof(char *)), 0 };
+	struct name_list unsub = { calloc(old->n + 1, sizeof(char *)), 0 };
+	if (sub.v && unsub.v) {
+		for (size_t i = 0; i < ts->n_names; i++)
+			if (!names_has(old->v, old->n, ts->names[i]))
+				sub.v[sub.n++] = ts->names[i];
+		for (size_t i = 0; i < old->n; i++)
+			if (!names_has(ts->names, ts->n_names, old->v[i]))
+				unsub.v[unsub.n++] = old->v[i];
+		send_delta(t, NULL, NULL, &sub, &unsub);
+	} else {
+		log_error("xds: out of memory for a %s subscription", type_names[t]);
+	}
+	free(sub.v);
+	free(unsub.v);
+}
+
+/* Replaces the names a non-wildcard type asks for (taking `names`);
+ * returns whether they changed, the previous ones then in *old (the
+ * caller frees them). */
+static bool subscribe(enum xds_type t, struct name_list names, struct name_list *old)
+{
+	struct type_state *ts = &ads.types[t];
+	*old = (struct name_list){ 0 };
+	bool same = names.n == ts->n_names;
+	for (size_t i = 0; same && i < names.n; i++)
+		same = strcmp(names.v[i], ts->names[i]) == 0;
 	if (same) {
-		for (size_t i = 0; i < n; i++)
-			free(names[i]);
-		free(names);
+		names_free(&names);
 		return false;
 	}
-	for (size_t i = 0; i < ts->n_names; i++)
-		free(ts->names[i]);
-	free(ts->names);
-	ts->names = names;
-	ts->n_names = n;
+	*old = (struct name_list){ ts->names, ts->n_names };
+	ts->names = names.v;
+	ts->n_names = names.n;
 	return true;
 }
 
 /* The names the last build found referenced, per type followed (EDS from
  * clusters, SDS from listeners and clusters), for the next subscription. */
-struct name_list {
-	char **v;
-	size_t n;
-};
 static struct name_list wanted[T_COUNT];
 
 static void clear_wanted(void)
 {
-	for (int t = 0; t < T_COUNT; t++) {
-		for (size_t i = 0; i < wanted[t].n; i++)
-			free(wanted[t].v[i]);
-		free(wanted[t].v);
-		wanted[t] = (struct name_list){ 0 };
-	}
+	for (int t = 0; t < T_COUNT; t++)
+		names_free(&wanted[t]);
 }
 
 /* Notes that the snapshot being built refers to `name` of type t. Out of
@@ -193,9 +334,8 @@ static void clear_wanted(void)
 static void want(enum xds_type t, const char *name)
 {
 	struct name_list *w = &wanted[t];
-	for (size_t i = 0; i < w->n; i++)
-		if (strcmp(w->v[i], name) == 0)
-			return;
+	if (names_has(w->v, w->n, name))
+		return;
 	char **grown = realloc(w->v, (w->n + 1) * sizeof(*grown));
 	if (!grown)
 		return;
@@ -212,10 +352,11 @@ static void follow_references(void)
 	static const enum xds_type followed[] = { T_ENDPOINTS, T_SECRET };
 	for (size_t i = 0; i < sizeof(followed) / sizeof(followed[0]); i++) {
 		enum xds_type t = followed[i];
-		struct name_list w = wanted[t];
+		struct name_list w = wanted[t], old;
 		wanted[t] = (struct name_list){ 0 };
-		if (subscribe(t, w.v, w.n) && ads.stream && !ads.stream_dead)
-			send_request(t, NULL, NULL);
+		if (subscribe(t, w, &old) && ads.stream && !ads.stream_dead)
+			send_subscription(t, &old);
+		names_free(&old);
 	}
 }
 
@@ -252,82 +393,172 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Stages the resources of a response. State of the world: for LDS and CDS
- * the response is the whole set (a missing resource is deleted); for the
- * others it holds the resources asked for, which replace their namesakes.
- * Returns 0, or -EINVAL with err naming the resource at fault. */
-static int stage(enum xds_type t, const Envoy__Service__Discovery__V3__DiscoveryResponse *resp,
-		 char *err, size_t errlen)
+/* Starts the stage of type t as a copy of what is held: all of it (Delta,
+ * and SotW for the types whose responses carry only what was asked for), or
+ * nothing (SotW LDS/CDS, whose responses are the whole set). */
+static int stage_begin(enum xds_type t, bool keep, size_t incoming)
 {
 	struct type_state *ts = &ads.types[t];
 	struct resource_set *st = &ts->stage;
-	size_t base = ts->wildcard ? 0 : ts->have.n;
-	st->v = calloc(base + resp->n_resources + 1, sizeof(*st->v));
-	if (!st->v) {
-		snprintf(err, errlen, "out of memory");
+	size_t base = keep ? ts->have.n : 0;
+	st->v = calloc(base + incoming + 1, sizeof(*st->v));
+	if (!st->v)
 		return -ENOMEM;
-	}
 	ts->staged = true;
 	for (size_t i = 0; i < base; i++) {
 		const struct resource *r = &ts->have.v[i];
-		st->v[st->n].name = strdup(r->name);
-		st->v[st->n].bytes = malloc(r->len ? r->len : 1);
-		if (!st->v[st->n].name || !st->v[st->n].bytes)
-			goto nomem;
-		memcpy(st->v[st->n].bytes, r->bytes, r->len);
-		st->v[st->n].len = r->len;
-		st->v[st->n].updated_ms = r->updated_ms;
-		if (!(st->v[st->n++].version = strdup(r->version)))
-			goto nomem;
-	}
-	for (size_t i = 0; i < resp->n_resources; i++) {
-		const Google__Protobuf__Any *any = resp->resources[i];
-		if (strcmp(any->type_url, type_urls[t]) != 0) {
-			snprintf(err, errlen, "resources[%zu]: type %s in a %s response", i, any->type_url,
-				 type_urls[t]);
-			return -EINVAL;
-		}
-		if (any->value.len > RESOURCE_MAX) {
-			snprintf(err, errlen, "resources[%zu]: %zu bytes, over the %u limit", i,
-				 any->value.len, RESOURCE_MAX);
-			return -EINVAL;
-		}
-		char why[300];
-		char *name = resource_name(t, &any->value, why, sizeof(why));
-		if (!name) {
-			snprintf(err, errlen, "resources[%zu]: %s", i, why);
-			return -EINVAL;
-		}
-		struct resource *slot = (struct resource *)find(st, name);
-		if (slot && slot - st->v >= (ptrdiff_t)base) {
-			snprintf(err, errlen, "%s \"%s\": sent twice in one response", type_names[t], name);
-			free(name);
-			return -EINVAL;
-		}
-		if (!slot)
-			slot = &st->v[st->n++];
-		free(slot->name);
-		free(slot->bytes);
-		free(slot->version);
-		slot->name = name;
-		slot->len = any->value.len;
-		slot->bytes = malloc(slot->len ? slot->len : 1);
-		if (!slot->bytes)
-			goto nomem;
-		memcpy(slot->bytes, any->value.data, slot->len);
-		/* A resource sent again unchanged keeps the version it came with,
-		 * as Envoy's config dump shows it. */
-		const struct resource *had = find(&ts->have, name);
-		bool same = had && had->len == slot->len && memcmp(had->bytes, slot->bytes, slot->len) == 0;
-		slot->updated_ms = same ? had->updated_ms : wall_ms();
-		slot->version = strdup(same ? had->version : resp->version_info);
-		if (!slot->version)
-			goto nomem;
+		struct resource *c = &st->v[st->n++];
+		c->name = strdup(r->name);
+		c->bytes = malloc(r->len ? r->len : 1);
+		c->version = strdup(r->version);
+		if (!c->name || !c->bytes || !c->version)
+			return -ENOMEM;
+		memcpy(c->bytes, r->bytes, r->len);
+		c->len = r->len;
+		c->updated_ms = r->updated_ms;
 	}
 	return 0;
-nomem:
-	snprintf(err, errlen, "out of memory");
-	return -ENOMEM;
+}
+
+/* Takes a resource out of the stage (Delta's removed_resources). A name
+ * not held is no error: Envoy ignores it too. */
+static void stage_remove(enum xds_type t, const char *name)
+{
+	struct resource_set *st = &ads.types[t].stage;
+	struct resource *r = (struct resource *)find(st, name);
+	if (!r)
+		return;
+	free(r->name);
+	free(r->bytes);
+	free(r->version);
+	*r = st->v[--st->n];
+	st->v[st->n] = (struct resource){ 0 };
+}
+
+/* Adds or replaces one resource of the stage. `want_name`, when not NULL,
+ * is the name the response gave it (Delta), which must be its own. `label`
+ * names it in errors. Returns 0, or -EINVAL/-ENOMEM with err. */
+static int stage_put(enum xds_type t, const Google__Protobuf__Any *any, const char *version,
+		     const char *want_name, const char *label, char *err, size_t errlen)
+{
+	struct type_state *ts = &ads.types[t];
+	struct resource_set *st = &ts->stage;
+	if (!any) {
+		snprintf(err, errlen, "%s: no resource", label);
+		return -EINVAL;
+	}
+	if (strcmp(any->type_url, type_urls[t]) != 0) {
+		snprintf(err, errlen, "%s: type %s in a %s response", label, any->type_url, type_urls[t]);
+		return -EINVAL;
+	}
+	if (any->value.len > RESOURCE_MAX) {
+		snprintf(err, errlen, "%s: %zu bytes, over the %u limit", label, any->value.len,
+			 RESOURCE_MAX);
+		return -EINVAL;
+	}
+	char why[300];
+	char *name = resource_name(t, &any->value, why, sizeof(why));
+	if (!name) {
+		snprintf(err, errlen, "%s: %s", label, why);
+		return -EINVAL;
+	}
+	if (want_name && *want_name && strcmp(want_name, name) != 0) {
+		snprintf(err, errlen, "%s \"%s\": sent under the name \"%s\"", type_names[t], name,
+			 want_name);
+		free(name);
+		return -EINVAL;
+	}
+	struct resource *slot = (struct resource *)find(st, name);
+	if (slot && slot->arrived) {
+		snprintf(err, errlen, "%s \"%s\": sent twice in one response", type_names[t], name);
+		free(name);
+		return -EINVAL;
+	}
+	if (!slot)
+		slot = &st->v[st->n++];
+	free(slot->name);
+	free(slot->bytes);
+	free(slot->version);
+	*slot = (struct resource){ .name = name, .len = any->value.len, .arrived = true };
+	slot->bytes = malloc(slot->len ? slot->len : 1);
+	if (!slot->bytes)
+		return -ENOMEM;
+	memcpy(slot->bytes, any->value.data, slot->len);
+	/* A resource sent again unchanged keeps the time it came, and under
+	 * SotW the version of that response, as Envoy's config dump shows it.
+	 * A Delta resource has its own version, which is what the server
+	 * tracks, so it is taken as sent. */
+	const struct resource *had = find(&ts->have, name);
+	bool same = had && had->len == slot->len && memcmp(had->bytes, slot->bytes, slot->len) == 0;
+	slot->updated_ms = same ? had->updated_ms : wall_ms();
+	slot->version = strdup(same && !ads.delta ? had->version : version);
+	return slot->version ? 0 : -ENOMEM;
+}
+
+/* Stages a state-of-the-world response: for LDS and CDS it is the whole
+ * set (a missing resource is deleted); for the others it holds the
+ * resources asked for, which replace their namesakes. Returns 0, or
+ * -EINVAL with err naming the resource at fault. */
+static int stage_sotw(enum xds_type t, const Envoy__Service__Discovery__V3__DiscoveryResponse *resp,
+		      char *err, size_t errlen)
+{
+	int rc = stage_begin(t, !ads.types[t].wildcard, resp->n_resources);
+	for (size_t i = 0; rc == 0 && i < resp->n_resources; i++) {
+		char label[32];
+		snprintf(label, sizeof(label), "resources[%zu]", i);
+		rc = stage_put(t, resp->resources[i], resp->version_info, NULL, label, err, errlen);
+	}
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	return rc;
+}
+
+/* A name Delta sends as bytes (Resource.name, removed_resources), as a C
+ * string: malloc'd, or NULL when it holds a NUL (or memory ran out). */
+static char *name_dup(const ProtobufCBinaryData *b)
+{
+	if (memchr(b->data, 0, b->len))
+		return NULL;
+	char *s = malloc(b->len + 1);
+	if (s) {
+		memcpy(s, b->data, b->len);
+		s[b->len] = 0;
+	}
+	return s;
+}
+
+/* Stages a Delta response on top of everything held: removed_resources
+ * go, resources are added or replace their namesakes, each with its own
+ * version. Returns as stage_sotw. */
+static int stage_delta(enum xds_type t,
+		       const Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *resp, char *err,
+		       size_t errlen)
+{
+	int rc = stage_begin(t, true, resp->n_resources);
+	for (size_t i = 0; rc == 0 && i < resp->n_removed_resources; i++) {
+		char *name = name_dup(&resp->removed_resources[i]);
+		if (!name) {
+			snprintf(err, errlen, "removed_resources[%zu]: not a name", i);
+			return -EINVAL;
+		}
+		stage_remove(t, name);
+		free(name);
+	}
+	for (size_t i = 0; rc == 0 && i < resp->n_resources; i++) {
+		const Envoy__Service__Discovery__V3__Resource *r = resp->resources[i];
+		char label[32];
+		snprintf(label, sizeof(label), "resources[%zu]", i);
+		char *name = name_dup(&r->name);
+		if (!name) {
+			snprintf(err, errlen, "%s: name is not a name", label);
+			return -EINVAL;
+		}
+		rc = stage_put(t, r->resource, r->version, name, label, err, errlen);
+		free(name);
+	}
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	return rc;
 }
 
 static void unstage(enum xds_type t)
@@ -336,27 +567,30 @@ static void unstage(enum xds_type t)
 	ads.types[t].staged = false;
 }
 
-static void on_response(const Envoy__Service__Discovery__V3__DiscoveryResponse *resp)
+/* The type of a type URL, or T_COUNT (logged) for one skiff never asks for. */
+static enum xds_type type_of(const char *type_url)
 {
-	enum xds_type t = T_COUNT;
 	for (int i = 0; i < T_COUNT; i++)
-		if (strcmp(resp->type_url, type_urls[i]) == 0)
-			t = (enum xds_type)i;
-	if (t == T_COUNT) {
-		log_warn("xds: response of type %s, which skiff did not ask for: ignored", resp->type_url);
-		return;
-	}
+		if (strcmp(type_url, type_urls[i]) == 0)
+			return (enum xds_type)i;
+	log_warn("xds: response of type %s, which skiff did not ask for: ignored", type_url);
+	return T_COUNT;
+}
+
+/* The end of a response of either protocol, once staged (rc 0) or not
+ * (err says why): the stage is built into a snapshot, which is published
+ * and ACKed, else NACKed and dropped. `version` is the response's
+ * version_info (SotW) or system_version_info (Delta). */
+static void conclude(enum xds_type t, int rc, const char *version, const char *nonce,
+		     uint64_t started, char *err, size_t errlen)
+{
 	struct type_state *ts = &ads.types[t];
-	uint64_t started = loop_now_ms();
-	char err[512];
-	struct snapshot *snap = NULL;
-	if (stage(t, resp, err, sizeof(err)) == 0)
-		snap = ads.hooks.build(err, sizeof(err));
+	struct snapshot *snap = rc == 0 ? ads.hooks.build(err, errlen) : NULL;
 	if (!snap) {
 		unstage(t);
 		ts->nacks++;
-		log_warn("xds: NACK %s version %s: %s", type_names[t], resp->version_info, err);
-		send_request(t, resp->nonce, err);
+		log_warn("xds: NACK %s version %s: %s", type_names[t], version, err);
+		send_request(t, nonce, err);
 		return;
 	}
 	set_free(&ts->have);
@@ -364,15 +598,37 @@ static void on_response(const Envoy__Service__Discovery__V3__DiscoveryResponse *
 	ts->stage = (struct resource_set){ 0 };
 	ts->staged = false;
 	free(ts->version);
-	ts->version = strdup(resp->version_info);
+	ts->version = strdup(version);
 	ts->acks++;
 	ads.backoff_ms = BACKOFF_MIN_MS;
 	ads.hooks.publish(snap);
 	ads.last_apply_ms = loop_now_ms() - started;
 	log_info("xds: ACK %s version %s (%zu resources, applied in %llu ms)", type_names[t],
-		 resp->version_info, ts->have.n, (unsigned long long)ads.last_apply_ms);
-	send_request(t, resp->nonce, NULL);
+		 version, ts->have.n, (unsigned long long)ads.last_apply_ms);
+	send_request(t, nonce, NULL);
 	follow_references();
+}
+
+static void on_response(const Envoy__Service__Discovery__V3__DiscoveryResponse *resp)
+{
+	enum xds_type t = type_of(resp->type_url);
+	if (t == T_COUNT)
+		return;
+	uint64_t started = loop_now_ms();
+	char err[512];
+	int rc = stage_sotw(t, resp, err, sizeof(err));
+	conclude(t, rc, resp->version_info, resp->nonce, started, err, sizeof(err));
+}
+
+static void on_delta_response(const Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *resp)
+{
+	enum xds_type t = type_of(resp->type_url);
+	if (t == T_COUNT)
+		return;
+	uint64_t started = loop_now_ms();
+	char err[512];
+	int rc = stage_delta(t, resp, err, sizeof(err));
+	conclude(t, rc, resp->system_version_info, resp->nonce, started, err, sizeof(err));
 }
 
 /* ---- building: the config_source dynamic hook ---- */
@@ -586,16 +842,22 @@ int ads_add_resources(struct snapshot *snap, char *err, size_t errlen, void *arg
 static void on_message(void *arg, const uint8_t *msg, size_t len)
 {
 	(void)arg;
-	Envoy__Service__Discovery__V3__DiscoveryResponse *resp =
-		envoy__service__discovery__v3__discovery_response__unpack(NULL, len, msg);
+	ProtobufCMessage *resp = protobuf_c_message_unpack(
+		ads.delta ? &envoy__service__discovery__v3__delta_discovery_response__descriptor
+			  : &envoy__service__discovery__v3__discovery_response__descriptor,
+		NULL, len, msg);
 	if (!resp) {
 		/* Without a nonce there is nothing to NACK: the stream is unusable. */
-		log_warn("xds: undecodable DiscoveryResponse (%zu bytes): reconnecting", len);
+		log_warn("xds: undecodable %sDiscoveryResponse (%zu bytes): reconnecting",
+			 ads.delta ? "Delta" : "", len);
 		ads.stream_dead = true;
 		return;
 	}
-	on_response(resp);
-	envoy__service__discovery__v3__discovery_response__free_unpacked(resp, NULL);
+	if (ads.delta)
+		on_delta_response((const Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *)resp);
+	else
+		on_response((const Envoy__Service__Discovery__V3__DiscoveryResponse *)resp);
+	protobuf_c_message_free_unpacked(resp, NULL);
 }
 
 /* ---- the stream ---- */
@@ -605,6 +867,8 @@ static void on_open(void *arg)
 	(void)arg;
 	log_info("xds: connected to %s", ads.authority);
 	ads.node_sent = false;
+	for (int t = 0; t < T_COUNT; t++)
+		ads.types[t].opened = false;
 	/* Clusters first, then listeners: a listener's clusters are known (and
 	 * warm) when it arrives. Versions held are sent, so a control plane
 	 * that restarted knows what this proxy already runs. */
@@ -639,7 +903,8 @@ static void connect_now(void)
 {
 	ads.connects++;
 	ads.stream_dead = false;
-	int rc = grpc_stream_open(ads.loop, &ads.server, ads.authority, ADS_PATH, RESPONSE_MAX,
+	int rc = grpc_stream_open(ads.loop, &ads.server, ads.authority,
+				  ads.delta ? ADS_DELTA_PATH : ADS_PATH, RESPONSE_MAX,
 				  &stream_cbs, NULL, &ads.stream);
 	if (rc < 0) {
 		log_warn("xds: connecting to %s: %s", ads.authority, strerror(-rc));
@@ -677,10 +942,7 @@ int ads_start(struct loop *loop, const struct snapshot *bootstrap, const struct 
 			 bootstrap->ads.cluster_name);
 		return -EINVAL;
 	}
-	if (bootstrap->ads.delta) {
-		snprintf(err, errlen, "ads_config: api_type DELTA_GRPC is not supported yet; use GRPC");
-		return -ENOTSUP;
-	}
+	ads.delta = bootstrap->ads.delta;
 	ads.loop = loop;
 	ads.hooks = *hooks;
 	ads.server = c->endpoints[0].addr;
@@ -703,9 +965,8 @@ void ads_stop(void)
 		struct type_state *ts = &ads.types[t];
 		set_free(&ts->have);
 		set_free(&ts->stage);
-		for (size_t i = 0; i < ts->n_names; i++)
-			free(ts->names[i]);
-		free(ts->names);
+		struct name_list names = { ts->names, ts->n_names };
+		names_free(&names);
 		free(ts->version);
 	}
 	free(ads.node_id);

@@ -1,11 +1,12 @@
 /* The xDS client: one Aggregated Discovery Service stream (state of the
- * world) to the control plane named by the bootstrap's ads_config, on the
- * main thread. Each response is validated whole by building the snapshot it
- * would give; a good one is published and ACKed, a bad one NACKed with the
- * resource and the reason, and nothing of it is applied. When the control
- * plane goes away, the last good configuration keeps serving and the client
- * reconnects with jittered exponential backoff, resubscribing with the
- * versions it has. */
+ * world, or incremental with api_type DELTA_GRPC) to the control plane
+ * named by the bootstrap's ads_config, on the main thread. Each response
+ * is validated whole by building the snapshot it would give; a good one is
+ * published and ACKed, a bad one NACKed with the resource and the reason,
+ * and nothing of it is applied. When the control plane goes away, the last
+ * good configuration keeps serving and the client reconnects with jittered
+ * exponential backoff, resubscribing with the versions it has (Delta:
+ * initial_resource_versions). */
 #ifndef SKIFF_XDS_ADS_H
 #define SKIFF_XDS_ADS_H
 
