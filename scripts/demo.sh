@@ -18,6 +18,9 @@ work=$(mktemp -d /tmp/skiff-demo.XXXXXX)
 chmod 755 "$work"
 pids=()
 
+# Shows the first n lines and reads the rest, so that the writer never dies
+# of SIGPIPE under pipefail.
+first() { head -n "$1"; cat >/dev/null; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 # Runs a command in a pod: into its cgroup first (nsenter would not move
 # it), then into its network namespace.
@@ -28,20 +31,36 @@ in_pod() {
 		nsenter --net=/run/netns/skiff-demo-$pod "$@"
 }
 
+# Everything a pod runs is in its cgroup: ending the cgroup's processes ends
+# them all, whatever wrapped them (sh, nsenter, setpriv).
+stop_pod_processes() {
+	local cg=$1
+	[ -d "$cg" ] || return 0
+	if [ -e "$cg/cgroup.kill" ]; then
+		echo 1 >"$cg/cgroup.kill"
+	else
+		xargs -r kill -9 <"$cg/cgroup.procs" 2>/dev/null || true
+	fi
+	for _ in $(seq 50); do [ -s "$cg/cgroup.procs" ] || break; sleep 0.1; done
+}
+
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
 	for pod in a b; do
+		stop_pod_processes "$CGROUP2/skiff-demo-$pod"
 		"$SKIFF" bpf detach --instance demo-$pod >/dev/null 2>&1 || true
 		ip netns del skiff-demo-$pod 2>/dev/null || true
 		rmdir "$CGROUP2/skiff-demo-$pod" 2>/dev/null || true
 	done
+	wait 2>/dev/null || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
 
 step "two pods: skiff-demo-a ($POD_A) and skiff-demo-b ($POD_B), each a netns and a cgroup"
 for pod in a b; do
+	stop_pod_processes "$CGROUP2/skiff-demo-$pod" # left by an interrupted run
+	"$SKIFF" bpf detach --instance demo-$pod >/dev/null 2>&1 || true
 	ip netns del skiff-demo-$pod 2>/dev/null || true
 	ip netns add skiff-demo-$pod
 	ip -n skiff-demo-$pod link set lo up
@@ -58,7 +77,7 @@ for pod in a b; do
 	"$SKIFF" bpf attach --instance demo-$pod --cgroup "$CGROUP2/skiff-demo-$pod" \
 		--netns /run/netns/skiff-demo-$pod --sockmap on
 done
-"$SKIFF" bpf status --instance demo-a | head -12
+"$SKIFF" bpf status --instance demo-a | first 12
 
 step "identities: a development CA and one SPIFFE id per pod (skiff certs)"
 "$SKIFF" certs ca --out "$work/certs/ca" --trust-domain cluster.local
@@ -145,12 +164,12 @@ in_pod a setpriv --reuid=1337 --regid=1337 --clear-groups curl -s -m 2 http://$P
 in_pod b curl -s http://127.0.0.1:15000/stats | grep -E '15006\.downstream_cx_plaintext_refused'
 
 step "per-flow counters in the kernel: bpftool reads the pinned map, field names from BTF"
-bpftool map dump pinned /sys/fs/bpf/skiff/demo-a/flows | head -24
+bpftool map dump pinned /sys/fs/bpf/skiff/demo-a/flows | first 24
 step "the same table for people: skiff flows --instance demo-a"
-"$SKIFF" flows --instance demo-a | head -8
+"$SKIFF" flows --instance demo-a | first 8
 
 sleep 0.3 # access log lines are flushed every 100 ms
 step "access logs (one JSON line per flow): pod A saw pod B's address, pod B saw pod A's identity"
-head -1 "$work/access-a.log"
-head -1 "$work/access-b.log"
+head -n 1 "$work/access-a.log"
+head -n 1 "$work/access-b.log"
 step "done (still to come as they land: HTTP/2 between the sidecars)"
