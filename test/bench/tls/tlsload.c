@@ -56,11 +56,11 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#define BENCH_PROG "tlsload"
 #include "../bench_proto.h"
+#include "../bench_sample.h"
 
 #define MAX_CONC 1024
-#define MAX_PIDS 64
-#define HIST_US  1000000 /* 1 µs buckets up to 1 s, then one overflow bucket */
 #define RBUF     8192
 
 enum mode { MODE_FULL, MODE_RESUME, MODE_BULK };
@@ -88,11 +88,6 @@ struct slot {
 	char hbuf[RBUF];
 };
 
-struct pidset {
-	int n;
-	int pid[MAX_PIDS];
-};
-
 static enum mode mode = MODE_FULL;
 static int port;
 static int conc;
@@ -113,117 +108,9 @@ static char *prefix;     /* bulk: what goes before the payload */
 static size_t prefix_len;
 static int ep;
 
-static bool measuring;
 static uint64_t ops, resumed, bytes, errors, lifetime_ops, lifetime_errors;
-static uint32_t hist[HIST_US + 1];
 static char last_error[256];
 static char neg_tls[32], neg_cipher[64], neg_group[32], neg_alpn[32];
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* ---- CPU sampling (as test/bench/tcpload.c) ----------------------------------- */
-
-static void parse_pids(struct pidset *set, char *arg)
-{
-	for (char *tok = strtok(arg, ","); tok != NULL; tok = strtok(NULL, ",")) {
-		if (set->n == MAX_PIDS) {
-			fprintf(stderr, "tlsload: more than %d pids\n", MAX_PIDS);
-			exit(2);
-		}
-		set->pid[set->n++] = atoi(tok);
-	}
-}
-
-/* utime+stime in clock ticks; -1 if the process is gone. */
-static int64_t proc_ticks(int pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
-	char state = 0;
-	unsigned long utime = 0, stime = 0;
-	if (p == NULL ||
-	    sscanf(p + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &state,
-		   &utime, &stime) != 3 ||
-	    state == 'Z' || state == 'X')
-		return -1;
-	return (int64_t)(utime + stime);
-}
-
-static uint64_t set_ticks(const struct pidset *set, const char *what)
-{
-	uint64_t t = 0;
-	for (int i = 0; i < set->n; i++) {
-		int64_t v = proc_ticks(set->pid[i]);
-		if (v < 0) {
-			fprintf(stderr, "tlsload: %s process %d exited during the run\n", what,
-				set->pid[i]);
-			exit(1);
-		}
-		t += (uint64_t)v;
-	}
-	return t;
-}
-
-static void core_ticks(int core, uint64_t *busy)
-{
-	*busy = 0;
-	if (core < 0)
-		return;
-	FILE *f = fopen("/proc/stat", "r");
-	if (f == NULL)
-		return;
-	char line[512], want[32];
-	int wlen = snprintf(want, sizeof(want), "cpu%d ", core);
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strncmp(line, want, (size_t)wlen) != 0)
-			continue;
-		unsigned long long v[8] = { 0 };
-		sscanf(line + wlen, "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
-		       &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
-		*busy = v[0] + v[1] + v[2] + v[5] + v[6]; /* user nice system irq softirq */
-		break;
-	}
-	fclose(f);
-}
-
-static void record(uint64_t lat_ns)
-{
-	if (!measuring)
-		return;
-	uint64_t us = lat_ns / 1000;
-	hist[us < HIST_US ? us : HIST_US]++;
-}
-
-static double percentile(double q)
-{
-	uint64_t total = 0;
-	for (size_t i = 0; i <= HIST_US; i++)
-		total += hist[i];
-	if (total == 0)
-		return 0;
-	uint64_t want = (uint64_t)(q * (double)total);
-	if (want >= total)
-		want = total - 1;
-	uint64_t seen = 0;
-	for (size_t i = 0; i <= HIST_US; i++) {
-		seen += hist[i];
-		if (seen > want)
-			return (double)i;
-	}
-	return (double)HIST_US;
-}
 
 /* ---- connections ----------------------------------------------------------------- */
 
@@ -667,7 +554,7 @@ int main(int argc, char **argv)
 			ops = bytes = errors = resumed = 0;
 			proxy0 = set_ticks(&proxy_pids, "proxy");
 			load0 = set_ticks(&load_pids, "load");
-			core_ticks(proxy_core, &busy0);
+			core_ticks(proxy_core, &busy0, NULL);
 			win_start = now_ns();
 			measuring = true;
 		}
@@ -675,7 +562,7 @@ int main(int argc, char **argv)
 			win_end = now_ns();
 			proxy1 = set_ticks(&proxy_pids, "proxy");
 			load1 = set_ticks(&load_pids, "load");
-			core_ticks(proxy_core, &busy1);
+			core_ticks(proxy_core, &busy1, NULL);
 			break;
 		}
 		if (lifetime_ops == 0 && lifetime_errors > 200) {
