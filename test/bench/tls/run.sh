@@ -73,51 +73,10 @@ gcc "${CFLAGS[@]}" -o "$OUT/tlsload" test/bench/tls/tlsload.c -lssl -lcrypto || 
 gcc "${CFLAGS[@]}" -o "$OUT/http_backend" test/bench/tls/http_backend.c || die "building http_backend failed"
 gcc "${CFLAGS[@]}" -o "$OUT/echo_backend" test/bench/echo_backend.c || die "building echo_backend failed"
 
-# ---- process bookkeeping (as test/bench/run.sh) ---------------------------------------
+# ---- process bookkeeping (test/bench/lib.sh) -------------------------------------------
 TMP=$(mktemp -d /tmp/skiff-bench-tls.XXXXXX)
-STARTED=()
-
-proc_tree() {
-	local pid=$1 c
-	echo "$pid"
-	for c in $(pgrep -P "$pid" 2>/dev/null || true); do proc_tree "$c"; done
-}
-
-stop_pid() {
-	local pid=$1 i
-	kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for i in $(seq 30); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-	local pid
-	for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
-	if [[ ${BENCH_KEEP:-0} == 1 ]]; then
-		echo "bench-tls: certs, configs and logs kept in $TMP" >&2
-	else
-		rm -rf "$TMP"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port_busy() { [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]; }
-
-wait_listen() {
-	local pid=$1 port=$2 i
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || return 1
-		port_busy "$port" && return 0
-		sleep 0.1
-	done
-	return 1
-}
+BENCH_NAME=bench-tls
+source test/bench/lib.sh
 
 for port in $ECHO_PORT $HTTP_PORT $ADMIN_PORT "${PORT[@]}"; do
 	port_busy "$port" && die "127.0.0.1:$port is already in use (another bench running?)"
@@ -309,55 +268,13 @@ for round in $(seq "$BENCH_ROUNDS"); do
 	done
 done
 
-# ---- medians over the clean rounds (as test/bench/run.sh) ------------------------------
-DISTURBED_PCT=15
+# ---- medians over the clean rounds (test/bench/lib.sh) --------------------------------
 declare -A ROUGH
-median() { sort -g | awk '{v[NR]=$1} END{ if (NR==0) exit; print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2 }'; }
-for p in "${proxies[@]}"; do
-	for w in $BENCH_WORKLOADS; do
-		clean=() all=()
-		for round in $(seq "$BENCH_ROUNDS"); do
-			[[ -n ${RAW[$p.$w.$round.ops]:-} ]] || continue
-			all+=("$round")
-			awk -v b="${RAW[$p.$w.$round.core_busy_pct]}" -v x="${RAW[$p.$w.$round.proxy_cpu_pct]}" \
-				-v d="$DISTURBED_PCT" 'BEGIN{exit !(b - x <= d)}' && clean+=("$round")
-		done
-		[[ ${#all[@]} -gt 0 ]] || continue
-		use=("${clean[@]}")
-		if [[ ${#clean[@]} -eq 0 ]]; then use=("${all[@]}"); ROUGH[$p.$w]=1; fi
-		for key in ops_per_s ops_per_core_s mb_per_s cpu_us_per_op cpu_us_per_mb p50_us p99_us \
-			resumed_pct proxy_cpu_pct load_cpu_pct core_busy_pct errors; do
-			R[$p.$w.$key]=$(for round in "${use[@]}"; do echo "${RAW[$p.$w.$round.$key]}"; done | median)
-		done
-	done
-done
+take_medians ops_per_s ops_per_core_s mb_per_s cpu_us_per_op cpu_us_per_mb p50_us p99_us resumed_pct proxy_cpu_pct load_cpu_pct core_busy_pct errors
 
 # ---- report -------------------------------------------------------------------------
 peers=()
 for p in $BENCH_PROXIES; do [[ $p == skiff ]] || peers+=("$p"); done
-get() { echo "${R[$1.$2.$3]:-}"; }
-best_peer() {
-	local w=$1 key=$2 how=$3 p v best=""
-	for p in "${peers[@]}"; do
-		v=$(get "$p" "$w" "$key")
-		[[ -n $v ]] || continue
-		if [[ -z $best ]] || awk -v a="$v" -v b="$best" -v h="$how" \
-			'BEGIN{exit !((h=="min" && a<b) || (h=="max" && a>b))}'; then
-			best=$v
-		fi
-	done
-	echo "$best"
-}
-ratio() {
-	[[ -n $1 && -n $2 ]] && awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "n/a" }' ||
-		echo "n/a"
-}
-fmt() {
-	[[ -n $1 ]] || { echo "n/a"; return; }
-	awk -v v="$1" 'BEGIN{ if (v>=1000) printf "%.0f", v; else if (v>=10) printf "%.1f", v; else printf "%.2f", v }'
-}
-mark() { [[ -n ${ROUGH[$1.$2]:-} ]] && echo "~" || true; }
-mark_row() { local p; for p in $BENCH_PROXIES; do [[ -n ${ROUGH[$p.$1]:-} ]] && { echo "~"; return 0; }; done; return 0; }
 row() {
 	printf '%-16s %-20s' "$1" "$2"
 	shift 2
