@@ -770,6 +770,20 @@ fail:
 	return NULL;
 }
 
+/* What both context kinds need first: the ex_data indexes, and a version
+ * we support. Returns 0, or -1 with the reason in err. */
+static int ctx_prepare(int min_version, char *err, size_t errlen)
+{
+	pthread_once(&idx_once, idx_init);
+	if (ssl_idx < 0 || ctx_idx < 0 || version_check(min_version) < 0) {
+		certs_err(err, errlen,
+			  ssl_idx < 0 || ctx_idx < 0 ? "OpenSSL ex_data unavailable"
+						     : "min_version must be TLS 1.2 or 1.3");
+		return -1;
+	}
+	return 0;
+}
+
 SSL_CTX *tls_server_ctx_new(const struct tls_identity *id, const struct tls_server_opts *opts,
 			    char *err, size_t errlen)
 {
@@ -779,13 +793,8 @@ SSL_CTX *tls_server_ctx_new(const struct tls_identity *id, const struct tls_serv
 
 	if (!opts)
 		opts = &defaults;
-	pthread_once(&idx_once, idx_init);
-	if (ssl_idx < 0 || ctx_idx < 0 || version_check(opts->min_version) < 0) {
-		certs_err(err, errlen,
-			  ssl_idx < 0 || ctx_idx < 0 ? "OpenSSL ex_data unavailable"
-						     : "min_version must be TLS 1.2 or 1.3");
+	if (ctx_prepare(opts->min_version, err, errlen) < 0)
 		return NULL;
-	}
 	conf = conf_new(id, true, opts->alpn, opts->n_alpn, &opts->peer, err, errlen);
 	if (!conf)
 		return NULL;
@@ -829,13 +838,8 @@ SSL_CTX *tls_client_ctx_new(const struct tls_identity *id, const struct tls_clie
 
 	if (!opts)
 		opts = &defaults;
-	pthread_once(&idx_once, idx_init);
-	if (ssl_idx < 0 || ctx_idx < 0 || version_check(opts->min_version) < 0) {
-		certs_err(err, errlen,
-			  ssl_idx < 0 || ctx_idx < 0 ? "OpenSSL ex_data unavailable"
-						     : "min_version must be TLS 1.2 or 1.3");
+	if (ctx_prepare(opts->min_version, err, errlen) < 0)
 		return NULL;
-	}
 	conf = conf_new(id, false, opts->alpn, opts->n_alpn, &opts->peer, err, errlen);
 	if (!conf)
 		return NULL;

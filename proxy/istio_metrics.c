@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/stats_export.h"
+
 #define BUCKETS 1024
 
 struct istio_series {
@@ -168,31 +170,17 @@ static int by_key(const void *a, const void *b)
 		      (*(struct istio_series *const *)b)->key);
 }
 
-/* Label values are SPIFFE ids and cluster names: escape what the format
- * requires. */
-static void put_value(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			fputc('\\', f);
-		if (*s == '\n')
-			fputs("\\n", f);
-		else
-			fputc(*s, f);
-	}
-}
-
 static void put_labels(FILE *f, const struct istio_series *s)
 {
 	fprintf(f, "{reporter=\"%s\",source_workload=\"unknown\",source_principal=\"",
 		s->inbound ? "destination" : "source");
-	put_value(f, s->src);
+	stats_export_label_value(f, s->src);
 	fputs("\",destination_workload=\"unknown\",destination_principal=\"", f);
-	put_value(f, s->dst);
+	stats_export_label_value(f, s->dst);
 	fputs("\",destination_service=\"", f);
-	put_value(f, s->svc);
+	stats_export_label_value(f, s->svc);
 	fputs("\",destination_service_name=\"", f);
-	put_value(f, s->svc);
+	stats_export_label_value(f, s->svc);
 	fprintf(f, "\",request_protocol=\"tcp\",response_flags=\"%s\","
 		   "connection_security_policy=\"%s\"}",
 		s->flags, s->mutual_tls ? "mutual_tls" : "none");

@@ -53,8 +53,7 @@ char *stats_export_text(size_t *len)
 	return finish(f, &buf);
 }
 
-/* Label values are configuration names: escape what the format requires. */
-static void put_label_value(FILE *f, const char *s)
+void stats_export_label_value(FILE *f, const char *s)
 {
 	for (; *s; s++) {
 		if (*s == '\\' || *s == '"')
@@ -85,7 +84,7 @@ static void put_family(FILE *f, enum stats_kind kind, const char *stat, const ch
 			continue;
 		uint64_t v = counter >= 0 ? stats_sum(id, (enum stats_counter)counter) : active_of(id);
 		fprintf(f, "envoy_%s_%s{%s=\"", kind_prefix[kind], metric, kind_label[kind]);
-		put_label_value(f, name);
+		stats_export_label_value(f, name);
 		fprintf(f, "\"} %llu\n", (unsigned long long)v);
 	}
 }

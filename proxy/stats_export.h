@@ -4,6 +4,7 @@
 #define SKIFF_PROXY_STATS_EXPORT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* Envoy's text form, "cluster.backend.upstream_cx_total: 5" per line.
  * Returns a malloc'd string the caller frees (length in *len), or NULL. */
@@ -13,5 +14,10 @@ char *stats_export_text(size_t *len);
  * {envoy_cluster_name="backend"} 5", one # TYPE line per family. Returns a
  * malloc'd string the caller frees, or NULL. */
 char *stats_export_prometheus(size_t *len);
+
+/* Writes s as a Prometheus label value, escaping backslash, quote and
+ * newline as the text format requires (configuration names and SPIFFE ids
+ * may hold any of them). */
+void stats_export_label_value(FILE *f, const char *s);
 
 #endif
