@@ -22,6 +22,7 @@
 #include "certs/spiffe.h"
 #include "proxy/config_rules.h"
 #include "proxy/duration.h"
+#include "proxy/field_path.h"
 #include "proxy/snapshot.h"
 #include "proxy/sock_addr.h"
 
@@ -90,7 +91,6 @@ const char bootstrap_default_yaml[] =
  * are visited, not as they appear in the file. */
 #define MAX_FILE_BYTES (16u << 20)
 #define MAX_VISITS 1000000u
-#define MAX_PATH 256
 #define SHOWN_MAX 48 /* bytes of a user's value quoted back in a message */
 /* The checks across listeners and clusters compare every pair; this keeps
  * that well under a second, and far above any real sidecar or gateway. */
@@ -150,8 +150,7 @@ struct ctx {
 	size_t errlen;
 	yaml_document_t *doc;
 	struct snapshot *snap;
-	char path[MAX_PATH]; /* field path of the node being read */
-	size_t path_len;
+	struct field_path path; /* of the node being read */
 	unsigned visits;
 	struct listener_src *lsrc; /* one per snap->listeners */
 	struct cluster_src *csrc;  /* one per snap->clusters */
@@ -187,8 +186,8 @@ static int fail(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (c->errlen)
-		snprintf(c->err, c->errlen, "%s:%zu: %s%s%s", c->file, node_line(n), c->path,
-			 c->path_len ? ": " : "", msg);
+		snprintf(c->err, c->errlen, "%s:%zu: %s%s%s", c->file, node_line(n), c->path.s,
+			 c->path.len ? ": " : "", msg);
 	return -EINVAL;
 }
 
@@ -199,32 +198,26 @@ static int fail_nomem(struct ctx *c)
 	return -ENOMEM;
 }
 
-/* Appends to the path; returns the length to restore with path_pop. Paths
- * are built only from schema names and indexes, so MAX_PATH is not reached
- * in practice; if it were, the message would be truncated, not wrong. */
+/* Appends to the path; returns the length to restore with path_pop. */
 static size_t path_push(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static size_t path_push(struct ctx *c, const char *fmt, ...)
 {
-	size_t old = c->path_len;
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(c->path + old, sizeof(c->path) - old, fmt, ap);
+	size_t old = field_path_vpush(&c->path, fmt, ap);
 	va_end(ap);
-	if (n > 0)
-		c->path_len = strlen(c->path);
 	return old;
 }
 
 static void path_pop(struct ctx *c, size_t old)
 {
-	c->path_len = old;
-	c->path[old] = '\0';
+	field_path_pop(&c->path, old);
 }
 
 static size_t path_push_field(struct ctx *c, const char *name)
 {
-	return path_push(c, "%s%s", c->path_len ? "." : "", name);
+	return path_push(c, "%s%s", c->path.len ? "." : "", name);
 }
 
 /* A scalar as it may be quoted back in a one-line message: printable ASCII
@@ -1941,9 +1934,9 @@ static void path_set(struct ctx *c, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(c->path, sizeof(c->path), fmt, ap);
+	vsnprintf(c->path.s, sizeof(c->path.s), fmt, ap);
 	va_end(ap);
-	c->path_len = strlen(c->path);
+	c->path.len = strlen(c->path.s);
 }
 
 /* Points each chain's tcp_proxy at its cluster. With cds_config, a cluster

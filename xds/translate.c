@@ -17,6 +17,7 @@
 
 #include "certs/spiffe.h"
 #include "proxy/config_rules.h"
+#include "proxy/field_path.h"
 #include "proxy/snapshot.h"
 #include "envoy/config/core/v3/health_check.pb-c.h"
 #include "envoy/extensions/access_loggers/file/v3/file.pb-c.h"
@@ -73,15 +74,13 @@ typedef Google__Protobuf__Duration pb_duration;
 #define DEFAULT_IDLE_TIMEOUT_MS 3600000u
 #define MAX_ALPN 16u
 #define MAX_MATCH_SANS 256u
-#define MAX_PATH 256
 
 struct tctx {
 	char *err;
 	size_t errlen;
 	const char *kind; /* "listener", "cluster", ... */
 	char name[XDS_SHOWN_MAX];
-	char path[MAX_PATH]; /* field path inside the resource */
-	size_t path_len;
+	struct field_path path; /* inside the resource */
 };
 
 /* ---- messages and paths ------------------------------------------------ */
@@ -97,8 +96,8 @@ static int fail(struct tctx *c, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (c->errlen)
-		snprintf(c->err, c->errlen, "%s \"%s\": %s%s%s", c->kind, c->name, c->path,
-			 c->path_len ? ": " : "", msg);
+		snprintf(c->err, c->errlen, "%s \"%s\": %s%s%s", c->kind, c->name, c->path.s,
+			 c->path.len ? ": " : "", msg);
 	return -EINVAL;
 }
 
@@ -109,31 +108,26 @@ static int fail_nomem(struct tctx *c)
 	return -ENOMEM;
 }
 
+/* Appends to the path; returns the length pop() restores. */
 static size_t push(struct tctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Appends to the path; returns the length pop() restores. Paths are built
- * from schema names and indexes, so MAX_PATH is not reached in practice; if
- * it were, the message would be cut, not wrong. */
 static size_t push(struct tctx *c, const char *fmt, ...)
 {
-	size_t old = c->path_len;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(c->path + old, sizeof(c->path) - old, fmt, ap);
+	size_t old = field_path_vpush(&c->path, fmt, ap);
 	va_end(ap);
-	c->path_len = strlen(c->path);
 	return old;
 }
 
 static size_t field(struct tctx *c, const char *name)
 {
-	return push(c, "%s%s", c->path_len ? "." : "", name);
+	return push(c, "%s%s", c->path.len ? "." : "", name);
 }
 
 static void pop(struct tctx *c, size_t old)
 {
-	c->path_len = old;
-	c->path[old] = '\0';
+	field_path_pop(&c->path, old);
 }
 
 static void begin(struct tctx *c, const char *kind, const ProtobufCBinaryData *name, char *err,
@@ -448,7 +442,7 @@ static int read_validation(struct tctx *c, const char *name, const pb_validation
 /* SdsSecretConfig at path `name`: a name, fetched over the ADS stream. */
 static int read_sds(struct tctx *c, const char *name, const pb_sds *s, char **out)
 {
-	size_t old = push(c, "%s%s", c->path_len && name[0] != '[' ? "." : "", name);
+	size_t old = push(c, "%s%s", c->path.len && name[0] != '[' ? "." : "", name);
 	if (!s)
 		return fail(c, "required");
 	int err = text_field(c, "name", &s->name, true, out);
@@ -479,7 +473,7 @@ static int read_tls_certificates(struct tctx *c, const pb_common_tls *ct, struct
 	}
 	if (n_sds) {
 		size_t old =
-		    push(c, "%stls_certificate_sds_secret_configs", c->path_len ? "." : "");
+		    push(c, "%stls_certificate_sds_secret_configs", c->path.len ? "." : "");
 		int err = read_sds(c, "[0]", ct->tls_certificate_sds_secret_configs[0],
 				   &refs->cert_secret);
 		if (!err)
@@ -836,7 +830,7 @@ static int read_rbac(struct tctx *c, struct xds_decoder *d, const Google__Protob
 			    &envoy__extensions__filters__network__rbac__v3__rbac__descriptor, &pb);
 	if (err)
 		return err;
-	size_t old = c->path_len;
+	size_t old = c->path.len;
 	if ((err = text_field(c, "stat_prefix", &pb->stat_prefix, true, &rbac->stat_prefix)))
 		goto out;
 	field(c, "rules");
@@ -899,7 +893,7 @@ static int read_tcp_proxy(struct tctx *c, struct xds_decoder *d, const Google__P
 		   &envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__descriptor, &pb);
 	if (err)
 		return err;
-	size_t old = c->path_len;
+	size_t old = c->path.len;
 	if ((err = text_field(c, "stat_prefix", &pb->stat_prefix, true, &tp->stat_prefix)))
 		goto out;
 	if (pb->cluster_specifier_case !=
