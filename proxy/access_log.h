@@ -47,6 +47,40 @@ struct tcp_flow_record {
 	const char *termination;               /* skiff's reason, see tcp_proxy.h */
 };
 
+/* One HTTP request, as Envoy's default JSON fields name it. */
+struct http_request_record {
+	uint64_t connection_id;
+	uint64_t start_unix_ms;
+	uint64_t duration_ms;
+	uint64_t upstream_service_time_ms; /* UINT64_MAX: no upstream answered */
+	uint64_t bytes_received;           /* request body bytes */
+	uint64_t bytes_sent;               /* response body bytes */
+	const char *method;
+	const char *path;                  /* as received (before rewrites) */
+	const char *authority;
+	const char *protocol;              /* "HTTP/1.1", "HTTP/1.0", "HTTP/2" */
+	const char *user_agent;            /* NULL if none */
+	const char *request_id;            /* x-request-id */
+	const char *x_forwarded_for;       /* NULL if none */
+	uint16_t response_code;            /* 0: none sent */
+	const char *response_flags;        /* Envoy's, "-" when none */
+	const char *response_code_details; /* e.g. "via_upstream", "route_not_found" */
+	const char *listener;
+	const char *route_name;            /* NULL if none matched */
+	const char *cluster;               /* upstream_cluster, NULL if none */
+	const struct sock_addr *upstream_host; /* NULL if none */
+	const struct sock_addr *downstream_remote;
+	const struct sock_addr *downstream_local;
+	const char *peer_principal;        /* downstream SPIFFE id (mTLS), NULL if none */
+	const char *upstream_peer_principal; /* upstream SPIFFE id (mTLS), NULL if none */
+	const char *upstream_transport_failure; /* NULL if none */
+	uint32_t attempts;                 /* upstream tries (1 + retries) */
+};
+
+/* Formats rec as a JSON line into f's buffer, flushing first if full. */
+void access_log_http(struct access_log_set *set, struct access_log_file *f,
+		     const struct http_request_record *rec);
+
 /* The set's file for path, opened (O_APPEND|O_CREAT) on first use; NULL if
  * it cannot be opened (counted in dropped when written to). */
 struct access_log_file *access_log_open(struct access_log_set *set, const char *path);

@@ -28,6 +28,10 @@ enum cluster_type {
 enum lb_policy {
 	LB_ROUND_ROBIN,
 	LB_CLUSTER_PROVIDED, /* the only policy ORIGINAL_DST allows (Envoy) */
+	LB_LEAST_REQUEST,    /* power of two choices on active requests */
+	LB_RING_HASH,        /* consistent hashing (Ketama ring) on the route's hash_policy */
+	LB_MAGLEV,           /* consistent hashing (Maglev table) */
+	LB_RANDOM,
 };
 
 enum traffic_direction {
@@ -38,7 +42,63 @@ enum traffic_direction {
 
 struct endpoint {
 	struct sock_addr addr;
+	uint32_t weight; /* load_balancing_weight; 1 when not given */
 };
+
+/* circuit_breakers.thresholds[0] (priority DEFAULT); Envoy's defaults. */
+struct circuit_breakers {
+	uint32_t max_connections;     /* 1024 */
+	uint32_t max_pending_requests; /* 1024 */
+	uint32_t max_requests;        /* 1024 */
+	uint32_t max_retries;         /* 3 */
+};
+
+/* outlier_detection; enabled when the field is present (Envoy's defaults). */
+struct outlier_detection {
+	bool enabled;
+	uint32_t consecutive_5xx;            /* 5; 0 disables this detector */
+	uint32_t consecutive_gateway_failure; /* 5 (502/503/504, connect failures) */
+	uint32_t interval_ms;                /* 10000 */
+	uint32_t base_ejection_time_ms;      /* 30000; times the ejection count */
+	uint32_t max_ejection_time_ms;       /* 300000 */
+	uint32_t max_ejection_percent;       /* 10 (always at least one host may go) */
+};
+
+/* health_checks[0] with http_health_check. */
+struct health_check {
+	bool enabled;
+	char *path;                  /* http_health_check.path */
+	char *host;                  /* http_health_check.host; NULL: the cluster name */
+	uint32_t interval_ms;        /* interval */
+	uint32_t timeout_ms;         /* timeout */
+	uint32_t unhealthy_threshold; /* consecutive failures to mark unhealthy */
+	uint32_t healthy_threshold;  /* consecutive successes to mark healthy again */
+};
+
+/* HTTP/2 settings and the abuse limits of one codec (Envoy's
+ * http2_protocol_options, plus the nghttp2 flood limits HARDENING.md asks
+ * for). Defaults in brackets (http2_limits_default). */
+struct http2_limits {
+	uint32_t max_concurrent_streams;         /* [100] */
+	uint32_t initial_stream_window_size;     /* [1 MiB] */
+	uint32_t initial_connection_window_size; /* [4 MiB] */
+	uint32_t max_header_list_bytes;          /* [60 KiB] max_request_headers_kb */
+	uint32_t max_headers_count;              /* [100] */
+	uint32_t max_outbound_frames;            /* [10000] */
+	uint32_t max_consecutive_empty_frames;   /* [1] empty DATA/HEADERS in a row */
+	uint32_t stream_reset_burst;             /* [1000] rapid-reset token bucket */
+	uint32_t stream_reset_rate;              /* [33] per second */
+	uint32_t max_continuations;              /* [8] CONTINUATION frames per header block */
+	uint32_t max_settings;                   /* [32] entries per SETTINGS frame */
+	uint32_t max_server_resets;              /* [100] per connection and minute:
+						  * resets we are provoked into (MadeYouReset) */
+};
+
+/* The application protocol toward a cluster's endpoints
+ * (typed_extension_protocol_options HttpProtocolOptions). */
+enum upstream_protocol { UPSTREAM_HTTP1, UPSTREAM_HTTP2 };
+
+struct lb_table; /* proxy/lb.h: ring or Maglev table, built when prepared */
 
 struct cluster {
 	char *name;
@@ -51,6 +111,18 @@ struct cluster {
 	size_t n_endpoints;
 	struct tls_config *tls;       /* transport_socket: UpstreamTlsContext; NULL: plaintext */
 	uint32_t stats_id;            /* filled by snapshot_publish (stats.h) */
+	/* HTTP (used when an http_connection_manager routes to the cluster) */
+	enum upstream_protocol protocol;
+	struct http2_limits http2;
+	struct circuit_breakers breakers;
+	struct outlier_detection outlier;
+	struct health_check health;
+	uint32_t ring_hash_min_size;  /* ring_hash_lb_config.minimum_ring_size [1024] */
+	uint32_t maglev_table_size;   /* maglev_lb_config.table_size [65537] (prime) */
+	uint32_t max_requests_per_connection; /* 0: unlimited */
+	uint32_t idle_timeout_ms;     /* pooled connection idle timeout [1h] */
+	struct lb_table *lb;          /* lb_prepare(); NULL for RR/LR/random */
+	char *eds_service_name;       /* eds_cluster_config.service_name (xDS) */
 };
 
 /* Where a tcp_proxy filter writes its access log (Envoy's FileAccessLog). */
@@ -119,16 +191,174 @@ struct tcp_proxy_config {
 	struct access_log_config access_log;
 };
 
+/* ---- HTTP: envoy.filters.network.http_connection_manager and routes ---- */
+
+struct regex; /* proxy/regex.h: a compiled PCRE2 pattern */
+
+/* A HeaderValueOption: set (append false) or add a header. */
+struct header_add {
+	char *name; /* lower case */
+	char *value;
+	bool append;
+};
+
+/* Header additions and removals at one level (route config, virtual host,
+ * route); applied innermost last. */
+struct header_edits {
+	struct header_add *request_add;
+	size_t n_request_add;
+	char **request_remove; /* lower case */
+	size_t n_request_remove;
+	struct header_add *response_add;
+	size_t n_response_add;
+	char **response_remove;
+	size_t n_response_remove;
+};
+
+/* A StringMatcher (exact, prefix, suffix, contains, safe_regex). */
+enum string_match_kind { SM_EXACT, SM_PREFIX, SM_SUFFIX, SM_CONTAINS, SM_REGEX };
+
+struct string_match {
+	enum string_match_kind kind;
+	char *value;        /* the literal, or the regex source */
+	struct regex *re;   /* SM_REGEX: compiled when prepared */
+	bool ignore_case;
+};
+
+/* route.match.headers[]: present_match, or string_match on the value. */
+struct header_match {
+	char *name;         /* lower case; ":authority", ":method", ":path" allowed */
+	bool present_only;  /* present_match: true */
+	struct string_match value;
+	bool invert;        /* invert_match */
+};
+
+/* route.match.query_parameters[]. */
+struct query_match {
+	char *name;
+	bool present_only;  /* present_match: true */
+	struct string_match value;
+};
+
+enum path_match_kind { PATH_PREFIX, PATH_EXACT, PATH_REGEX };
+
+struct route_match {
+	enum path_match_kind kind;
+	char *value;        /* prefix / path / safe_regex.regex */
+	struct regex *re;   /* PATH_REGEX: compiled when prepared (full match) */
+	bool case_sensitive; /* default true */
+	struct header_match *headers; /* all must match */
+	size_t n_headers;
+	struct query_match *query;    /* all must match */
+	size_t n_query;
+};
+
+/* retry_policy.retry_on, as bits. */
+enum retry_on {
+	RETRY_5XX = 1u << 0,
+	RETRY_GATEWAY_ERROR = 1u << 1,   /* 502, 503, 504 */
+	RETRY_RESET = 1u << 2,
+	RETRY_CONNECT_FAILURE = 1u << 3,
+	RETRY_RETRIABLE_STATUS = 1u << 4, /* retriable-status-codes */
+	RETRY_REFUSED_STREAM = 1u << 5,
+};
+
+struct retry_policy {
+	uint32_t retry_on;           /* enum retry_on bits; 0: no retries */
+	uint32_t num_retries;        /* [1] */
+	uint32_t per_try_timeout_ms; /* 0: the route's timeout */
+	uint16_t *retriable_status_codes;
+	size_t n_retriable_status_codes;
+};
+
+struct weighted_cluster {
+	char *name;
+	uint32_t weight;
+	const struct cluster *cluster; /* resolved in the same snapshot */
+};
+
+enum route_action_kind { ROUTE_TO_CLUSTER, ROUTE_REDIRECT, ROUTE_DIRECT_RESPONSE };
+
+struct route {
+	char *name;
+	struct route_match match;
+	enum route_action_kind kind;
+	/* ROUTE_TO_CLUSTER: route.cluster, or route.weighted_clusters */
+	char *cluster_name;
+	const struct cluster *cluster;      /* resolved; NULL when weighted */
+	struct weighted_cluster *weighted;
+	size_t n_weighted;
+	uint32_t total_weight;              /* sum of the weights */
+	uint32_t timeout_ms;                /* route.timeout [15000]; 0: none */
+	uint32_t idle_timeout_ms;           /* route.idle_timeout; 0: the listener's */
+	char *prefix_rewrite;
+	char *host_rewrite;                 /* host_rewrite_literal */
+	struct retry_policy retry;
+	char *hash_header;                  /* hash_policy[0].header.header_name (lower case) */
+	/* ROUTE_REDIRECT */
+	char *redirect_host;                /* host_redirect */
+	char *redirect_path;                /* path_redirect */
+	char *redirect_prefix;              /* prefix_rewrite (of redirect) */
+	char *redirect_scheme;              /* scheme_redirect, or "https" for https_redirect */
+	uint16_t redirect_code;             /* response_code: 301 (default) 302 303 307 308 */
+	bool strip_query;
+	/* ROUTE_DIRECT_RESPONSE */
+	uint16_t direct_status;
+	char *direct_body;                  /* body.inline_string; NULL: empty */
+	struct header_edits edits;
+};
+
+struct virtual_host {
+	char *name;
+	char **domains;  /* "example.com", "*.example.com", "example.*", "*" (lower case) */
+	size_t n_domains;
+	struct route *routes; /* first match wins */
+	size_t n_routes;
+	struct header_edits edits;
+};
+
+/* A RouteConfiguration (inline in the listener, or from RDS by name). */
+struct route_config {
+	char *name;
+	struct virtual_host *vhosts;
+	size_t n_vhosts;
+	struct header_edits edits;
+	char *version; /* xDS version_info; NULL for the bootstrap */
+};
+
+enum http_codec_type { HTTP_CODEC_AUTO, HTTP_CODEC_HTTP1, HTTP_CODEC_HTTP2 };
+
+/* The envoy.filters.network.http_connection_manager filter. */
+struct http_conn_manager_config {
+	char *stat_prefix;
+	enum http_codec_type codec;      /* codec_type [AUTO]: ALPN, or the preface */
+	char *rds_name;                  /* rds.route_config_name; NULL: inline */
+	struct route_config *route_config; /* inline (owned) or, with rds_name,
+					    * resolved into snapshot->route_configs */
+	struct access_log_config access_log;
+	struct http2_limits http2;       /* http2_protocol_options */
+	uint32_t max_request_headers_kb; /* [60] */
+	uint32_t max_headers_count;      /* common_http_protocol_options [100] */
+	uint32_t idle_timeout_ms;        /* common_http_protocol_options.idle_timeout [1h] */
+	uint32_t stream_idle_timeout_ms; /* [300000] */
+	uint32_t request_timeout_ms;     /* [0: none] */
+	uint32_t drain_timeout_ms;       /* GOAWAY to close [5000] */
+	bool generate_request_id;        /* [true] */
+	bool route_config_owned;         /* route_config is inline: freed with this */
+};
+
 /* filter_chain_match.transport_protocol, as Envoy's tls_inspector sets it. */
 enum chain_match { CHAIN_MATCH_ANY, CHAIN_MATCH_RAW_BUFFER, CHAIN_MATCH_TLS };
 
-/* One filter chain: [rbac] then tcp_proxy, over plaintext or TLS. */
+/* One filter chain: [rbac] then tcp_proxy or http_connection_manager, over
+ * plaintext or TLS. */
 struct filter_chain {
 	char *name;
 	enum chain_match match;
 	struct tls_config *tls;   /* transport_socket; NULL: plaintext */
 	struct rbac_config *rbac; /* NULL: no authorization filter */
-	struct tcp_proxy_config tcp_proxy;
+	struct tcp_proxy_config tcp_proxy;         /* when http is NULL */
+	struct http_conn_manager_config *http;     /* NULL: tcp_proxy */
 };
 
 /* At most two chains: one alone, or a TLS chain beside a plaintext one. A
@@ -141,6 +371,8 @@ struct listener {
 	struct sock_addr addr;
 	bool use_original_dst;
 	enum traffic_direction direction;
+	char *netns;                   /* node shape: the pod's network namespace
+					* path to open the socket in; NULL: ours */
 	struct filter_chain chains[LISTENER_MAX_CHAINS];
 	size_t n_chains;
 	uint32_t stats_id;             /* filled by snapshot_publish (stats.h) */
@@ -172,6 +404,8 @@ struct snapshot {
 	size_t n_listeners;
 	struct cluster *clusters;
 	size_t n_clusters;
+	struct route_config *route_configs; /* from RDS, by name */
+	size_t n_route_configs;
 };
 
 #endif

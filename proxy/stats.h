@@ -40,6 +40,31 @@ enum stats_counter {
 	STAT_PLAINTEXT_REFUSED, /* listener: plaintext on a TLS-only (strict) port */
 	STAT_RBAC_ALLOWED,
 	STAT_RBAC_DENIED,
+	/* HTTP (http_connection_manager on a listener, router on a cluster) */
+	STAT_HTTP1_CX,          /* connections speaking HTTP/1.x */
+	STAT_HTTP2_CX,          /* connections speaking HTTP/2 */
+	STAT_RQ_TOTAL,          /* requests */
+	STAT_RQ_1XX,
+	STAT_RQ_2XX,
+	STAT_RQ_3XX,
+	STAT_RQ_4XX,
+	STAT_RQ_5XX,
+	STAT_RQ_TIMEOUT,        /* route timeout expired */
+	STAT_RQ_PER_TRY_TIMEOUT,
+	STAT_RQ_RETRY,          /* cluster: retries sent */
+	STAT_RQ_RETRY_OVERFLOW, /* cluster: retry refused by circuit breaker / budget */
+	STAT_RQ_PENDING_OVERFLOW, /* cluster: 503 UO: pending or request limit */
+	STAT_CX_OVERFLOW,       /* cluster: connection limit reached */
+	STAT_RQ_RESET,          /* stream reset (either side) */
+	STAT_RQ_NO_ROUTE,       /* listener: 404 NR */
+	STAT_RQ_NO_CLUSTER,     /* listener: 503 NC */
+	STAT_RQ_NO_HEALTHY,     /* cluster: 503 UH */
+	STAT_PROTOCOL_ERROR,    /* listener/cluster: malformed HTTP (400/431/502) */
+	STAT_OUTLIER_EJECTED,   /* cluster: outlier_detection.ejections_enforced_total */
+	STAT_HC_ATTEMPT,        /* cluster: health_check.attempt */
+	STAT_HC_FAILURE,        /* cluster: health_check.failure */
+	STAT_CX_POOL_REUSE,     /* cluster: a request took a pooled connection */
+	STAT_H2_FLOOD,          /* listener/cluster: connection closed for an HTTP/2 flood */
 	STAT__COUNT
 };
 

@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   # build
   make gcc clang llvm pkg-config libc6-dev
-  libyaml-dev libssl-dev libnghttp2-dev libbpf-dev libelf-dev zlib1g-dev bpftool
+  libyaml-dev libssl-dev libnghttp2-dev libpcre2-dev libbpf-dev libelf-dev zlib1g-dev bpftool
   # unit tests
   libcmocka-dev
   # integration tests: namespaces, iptables REDIRECT, independent peers
@@ -28,6 +28,9 @@ packages=(
   python3-h11 python3-prometheus-client
   # xDS: the protobuf-c runtime and protoc-c, for xds/api/*.proto
   libprotobuf-c-dev protobuf-c-compiler
+  # HTTP interop and benchmarks: Python h2 (raw frames), curl with HTTP/2,
+  # h2load and nghttp (nghttp2-client), the WebSocket echo peer
+  python3-h2 python3-hyperframe nghttp2-client
 )
 
 missing=()

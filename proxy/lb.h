@@ -1,0 +1,102 @@
+/* Load balancing over a cluster's endpoints, and the live state of those
+ * endpoints on one worker: requests in flight, outlier ejections, active
+ * health check results, circuit-breaker counts.
+ *
+ * The consistent-hash tables (ring hash, Maglev) are built once per
+ * snapshot and read by every worker; the host state is per worker, keyed by
+ * the cluster's stats id so it survives a snapshot change when the
+ * endpoints stay the same. */
+#ifndef SKIFF_PROXY_LB_H
+#define SKIFF_PROXY_LB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proxy/config.h"
+
+/* Builds c->lb for LB_RING_HASH (ring_hash_min_size points, weighted) and
+ * LB_MAGLEV (maglev_table_size entries, weighted). No-op for the other
+ * policies. Returns 0, -EINVAL with err (a table size that is not prime)
+ * or -ENOMEM. */
+int lb_prepare(struct cluster *c, char *err, size_t errlen);
+
+/* Frees c->lb. */
+void lb_release(struct cluster *c);
+
+/* 64-bit hash of a request key (xxHash64 as Envoy uses, seed 0). */
+uint64_t lb_hash(const void *data, size_t len);
+
+struct host_state {
+	uint32_t active_requests;
+	uint32_t active_cx;
+	uint64_t ejected_until_ms;   /* 0: not ejected */
+	uint32_t ejections;          /* how many times, for the growing ejection time */
+	uint32_t consecutive_5xx;
+	uint32_t consecutive_gateway;
+	bool hc_unhealthy;           /* active health checking says so */
+	uint32_t hc_streak;          /* consecutive results opposite to the current state */
+};
+
+/* One cluster's state on one worker. */
+struct cluster_rt {
+	const struct cluster *c;     /* the worker's current version */
+	struct host_state *hosts;    /* one per c->endpoints[i] */
+	size_t n_hosts;
+	uint32_t rr;                 /* round-robin position */
+	uint64_t rng;                /* xorshift state for random / P2C */
+	/* circuit breakers (c->breakers) */
+	uint32_t active_cx;
+	uint32_t pending;
+	uint32_t active_requests;
+	uint32_t active_retries;
+	uint32_t ejected;            /* hosts ejected now */
+	/* health checking: the next check per host is due at */
+	uint64_t *hc_due_ms;
+};
+
+/* Worker-owned table of cluster_rt by stats id. */
+struct cluster_rt_table {
+	struct cluster_rt **by_id;
+	size_t cap;
+};
+
+/* The state of c on this worker, created on first use. When c differs from
+ * the one the state was made for (a new snapshot), hosts whose address is
+ * still there keep their state and the rest start fresh. NULL when out of
+ * memory. */
+struct cluster_rt *cluster_rt_get(struct cluster_rt_table *t, const struct cluster *c);
+
+void cluster_rt_table_free(struct cluster_rt_table *t);
+
+/* Whether host i may take requests now: not ejected (or its ejection time
+ * has passed: it returns, and rt->ejected drops) and not failing health
+ * checks. */
+bool lb_host_available(struct cluster_rt *rt, size_t i, uint64_t now_ms);
+
+/* Picks an endpoint index for a request by c->lb_policy, among available
+ * hosts; when none is available, among all (Envoy's panic mode). `hash` is
+ * used by ring hash and Maglev when has_hash, else they pick at random.
+ * Returns -1 when the cluster has no endpoints. */
+int lb_pick(struct cluster_rt *rt, uint64_t now_ms, bool has_hash, uint64_t hash);
+
+/* What an upstream attempt ended with, for outlier detection. */
+enum outlier_result {
+	OUTLIER_SUCCESS,         /* a response below 500 */
+	OUTLIER_5XX,             /* 500, 501, 505..599 */
+	OUTLIER_GATEWAY_FAILURE, /* 502, 503, 504 */
+	OUTLIER_CONNECT_FAILURE, /* refused, reset before a response, timed out */
+};
+
+/* Feeds outlier detection (rt->c->outlier). Returns true when this result
+ * ejected host i: for base_ejection_time_ms x its ejection count (capped at
+ * max_ejection_time_ms), unless max_ejection_percent of the hosts are out
+ * already (at least one host may always be ejected). */
+bool lb_outlier_report(struct cluster_rt *rt, size_t i, enum outlier_result r, uint64_t now_ms);
+
+/* Records one active health check result for host i: unhealthy after
+ * unhealthy_threshold failures in a row, healthy again after
+ * healthy_threshold successes. Returns true when the host changed state. */
+bool lb_health_report(struct cluster_rt *rt, size_t i, bool ok);
+
+#endif
