@@ -14,7 +14,7 @@ CC      := gcc
 WARN    := -Wall -Wextra -Werror -Wshadow
 CFLAGS  := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -I. -I$(BUILD)/gen -MMD -MP \
            -DSKIFF_VERSION='"$(VERSION)"'
-LDLIBS  := -lyaml -lpthread -lnghttp2 -lpcre2-8
+LDLIBS  := -lyaml -lpthread -lnghttp2 -lpcre2-8 -lxxhash
 ASAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # Every module folder contributes its .c files; a module with build steps of
@@ -22,6 +22,7 @@ ASAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 MODULES := proxy certs xds
 SRCS    := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 GEN_HDRS :=
+-include proxy/proxy.mk
 -include bpf/bpf.mk
 -include certs/certs.mk
 -include xds/xds.mk

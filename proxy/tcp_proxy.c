@@ -20,6 +20,7 @@
 #include <openssl/ssl.h>
 
 #include "certs/tls_context.h"
+#include "proxy/http.h"
 #include "proxy/istio_metrics.h"
 #include "proxy/log.h"
 #include "proxy/orig_dst.h"
@@ -408,6 +409,37 @@ static uint16_t destination_port(const struct session *s)
 	return sock_addr_port(&s->listener->addr);
 }
 
+/* The chain is an http_connection_manager: the connection (socket, TLS
+ * state, addresses) moves to http_down.c and this session ends quietly. */
+static void hand_over_to_http(struct session *s)
+{
+	struct worker *w = s->w;
+	s->ws->sessions++; /* the HTTP connection's own hold */
+	struct http_down_init in = {
+		.w = w,
+		.ws = s->ws,
+		.listener = s->listener,
+		.chain = s->chain,
+		.lstats = s->lstats,
+		.id = s->id,
+		.start_unix_ms = s->start_unix_ms,
+		.fd = s->down.io.fd,
+		.t = s->down.t,
+		.peer_id = s->peer_id,
+		.peer = &s->peer,
+		.local = &s->local,
+	};
+	s->down.io.fd = -1;
+	transport_init_raw(&s->down.t, -1);
+	s->state = DONE;
+	if (list_linked(&s->ready))
+		list_del(&s->ready);
+	list_del(&s->all);
+	list_add_tail(&w->closed, &s->all);
+	w->n_sessions--;
+	http_down_adopt(&in);
+}
+
 /* Authorizes the downstream peer, then starts the upstream connection.
  * Returns false when the flow ended. */
 static bool authorize_and_connect(struct session *s)
@@ -425,6 +457,10 @@ static bool authorize_and_connect(struct session *s)
 			return false;
 		}
 		stats_add(s->lstats, STAT_RBAC_ALLOWED, 1);
+	}
+	if (s->chain->http) {
+		hand_over_to_http(s);
+		return false;
 	}
 	s->cluster = s->chain->tcp_proxy.cluster;
 	if (pick_upstream(s) < 0) {
@@ -746,10 +782,14 @@ static bool needs_addresses(const struct listener *l)
 {
 	if (log_min_level <= LOG_DEBUG)
 		return true;
-	for (size_t i = 0; i < l->n_chains; i++)
-		if (l->chains[i].tcp_proxy.access_log.path || l->chains[i].rbac ||
-		    l->chains[i].tcp_proxy.cluster->type == CLUSTER_ORIGINAL_DST)
+	for (size_t i = 0; i < l->n_chains; i++) {
+		const struct filter_chain *c = &l->chains[i];
+		if (c->rbac || (c->http && c->http->access_log.path))
 			return true;
+		if (!c->http && (c->tcp_proxy.access_log.path ||
+				 c->tcp_proxy.cluster->type == CLUSTER_ORIGINAL_DST))
+			return true;
+	}
 	return false;
 }
 

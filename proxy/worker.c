@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "proxy/http.h"
 #include "proxy/listener.h"
 #include "proxy/log.h"
 #include "proxy/snapshot.h"
@@ -32,6 +33,15 @@ static unsigned n_started; /* running threads (to join) */
 uint64_t worker_next_conn_id(struct worker *w)
 {
 	return ++w->next_conn_seq * w->n_workers + w->index;
+}
+
+void worker_snap_release(struct worker *w, struct worker_snap *ws)
+{
+	if (--ws->sessions == 0 && ws != w->snap) {
+		list_del(&ws->link);
+		snapshot_unref(ws->snap);
+		free(ws);
+	}
 }
 
 void worker_mark_ready(struct worker *w, struct list *node)
@@ -225,19 +235,24 @@ static void *worker_main(void *arg)
 		/* Sleep without a deadline only when nothing waits for the sweep:
 		 * no connection to time out and no access log line to write. */
 		bool sweep_due = w->n_sessions || access_log_pending(&w->logs);
-		int timeout = !list_empty(&w->ready) ? 0 : sweep_due ? SWEEP_INTERVAL_MS : -1;
+		bool ready = !list_empty(&w->ready) || http_worker_has_ready(w);
+		int timeout = ready ? 0 : sweep_due ? SWEEP_INTERVAL_MS : -1;
 		if (loop_run_once(&w->loop, timeout) < 0)
 			log_error("epoll_wait: %s", strerror(errno));
 		run_ready(w);
+		http_worker_run_ready(w);
 		if (w->loop.now_ms >= next_sweep) {
 			tcp_proxy_sweep(w);
+			http_worker_sweep(w);
 			access_log_flush(&w->logs);
 			next_sweep = w->loop.now_ms + SWEEP_INTERVAL_MS;
 		}
 		tcp_proxy_reap(w);
+		http_worker_reap(w);
 	}
 	tcp_proxy_abort_all(w, TERM_DRAIN_TIMEOUT);
 	tcp_proxy_reap(w);
+	http_worker_abort_all(w);
 	access_log_close(&w->logs);
 	close_listeners(w);
 	return NULL;
@@ -254,6 +269,10 @@ static int worker_init(struct worker *w, unsigned index, unsigned n, struct snap
 	list_init(&w->closed);
 	buf_pool_init(&w->bufs, BUF_POOL_KEEP);
 	w->wake.fd = -1;
+	if (http_worker_init(w) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	int rc = loop_init(&w->loop);
 	if (rc) {
 		snprintf(err, errlen, "epoll_create: %s", strerror(-rc));
@@ -278,6 +297,8 @@ static int worker_init(struct worker *w, unsigned index, unsigned n, struct snap
 static void worker_free(struct worker *w)
 {
 	close_listeners(w);
+	http_worker_free(w);
+	cluster_rt_table_free(&w->clusters);
 	free(w->listeners);
 	while (!list_empty(&w->snaps)) {
 		struct worker_snap *ws = container_of(w->snaps.next, struct worker_snap, link);

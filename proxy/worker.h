@@ -11,6 +11,7 @@
 #include "proxy/access_log.h"
 #include "proxy/buf.h"
 #include "proxy/config.h"
+#include "proxy/lb.h"
 #include "proxy/list.h"
 #include "proxy/loop.h"
 #include "proxy/tls_session_cache.h"
@@ -60,6 +61,11 @@ struct worker {
 	struct list ready;
 	struct list closed;
 	unsigned n_sessions;
+	/* HTTP: per-cluster endpoint state (lb.h), the HTTP connections and
+	 * pools (http.h) and active health checks (health_check.h). */
+	struct cluster_rt_table clusters;
+	struct http_worker *http;
+	struct health_checker *health;
 };
 
 /* Opens every listener of snap for n workers (SO_REUSEPORT: one socket per
@@ -81,6 +87,10 @@ void workers_stop(void);
 
 /* A new connection id, unique across workers. */
 uint64_t worker_next_conn_id(struct worker *w);
+
+/* Drops one connection's (or stream's) hold on ws; the last one off a
+ * snapshot that is no longer current frees it. */
+void worker_snap_release(struct worker *w, struct worker_snap *ws);
 
 /* Adds w's ready work to the next turn (the session ran out of budget). */
 void worker_mark_ready(struct worker *w, struct list *node);
