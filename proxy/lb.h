@@ -36,6 +36,9 @@ struct host_state {
 	uint32_t consecutive_gateway;
 	bool hc_unhealthy;           /* active health checking says so */
 	uint32_t hc_streak;          /* consecutive results opposite to the current state */
+	uint64_t returned_ms;        /* end of the last ejection: the ejection count
+				      * decays by one per outlier interval after it */
+	int64_t wrr_current;         /* smooth weighted round robin (nginx's) */
 };
 
 /* One cluster's state on one worker. */
@@ -53,6 +56,10 @@ struct cluster_rt {
 	uint32_t ejected;            /* hosts ejected now */
 	/* health checking: the next check per host is due at */
 	uint64_t *hc_due_ms;
+	struct sock_addr *addrs;     /* copy of each host's address: the old cluster
+				      * may be freed before the new one arrives */
+	uint32_t unhealthy;          /* hosts failing active health checks now */
+	bool weighted;               /* endpoint weights differ (no fast paths) */
 };
 
 /* Worker-owned table of cluster_rt by stats id. */
@@ -64,7 +71,10 @@ struct cluster_rt_table {
 /* The state of c on this worker, created on first use. When c differs from
  * the one the state was made for (a new snapshot), hosts whose address is
  * still there keep their state and the rest start fresh. NULL when out of
- * memory. */
+ * memory (the previous state is kept). A host index from lb_pick names that
+ * host only while rt->c is the cluster it was picked from: a request in
+ * flight across a snapshot change must check rt->c before it touches
+ * rt->hosts[i] again (its snapshot reference keeps its cluster alive). */
 struct cluster_rt *cluster_rt_get(struct cluster_rt_table *t, const struct cluster *c);
 
 void cluster_rt_table_free(struct cluster_rt_table *t);

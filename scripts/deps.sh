@@ -8,6 +8,7 @@ packages=(
   # build
   make gcc clang llvm pkg-config libc6-dev
   libyaml-dev libssl-dev libnghttp2-dev libpcre2-dev libbpf-dev libelf-dev zlib1g-dev bpftool
+  libxxhash-dev
   # unit tests
   libcmocka-dev
   # integration tests: namespaces, iptables REDIRECT, independent peers

@@ -1,0 +1,54 @@
+/* Active HTTP/1.1 health checks of cluster endpoints, run on one worker's
+ * event loop and fed into that worker's host state (lb_health_report).
+ *
+ * For every cluster with health_checks (http_health_check), each host gets
+ * "GET <path>" over a fresh plain TCP connection (no TLS, even when the
+ * cluster's transport is TLS) every interval_ms, counted from the end of the
+ * previous check. A 2xx status passes (Envoy's default expected_statuses is
+ * 200 alone; we accept 200-299); any other status, a refused or reset
+ * connection, a close before the status line or no status line within
+ * timeout_ms fails. Each worker checks every host itself, so a host sees one
+ * check per worker per interval. */
+#ifndef SKIFF_PROXY_HEALTH_CHECK_H
+#define SKIFF_PROXY_HEALTH_CHECK_H
+
+#include <stdint.h>
+
+#include "proxy/config.h"
+#include "proxy/lb.h"
+#include "proxy/loop.h"
+
+/* Checks in flight per checker; hosts due past that wait for a free slot. */
+#define HC_MAX_PROBES 1024
+/* The status line must arrive within this many bytes of response. */
+#define HC_RESPONSE_MAX 4096
+/* Shortest interval and timeout honoured: a zero or tiny value (which the
+ * config should refuse) would otherwise probe in a busy loop. */
+#define HC_MIN_INTERVAL_MS 100
+
+struct health_checker;
+
+/* A checker whose connections live on `loop` and whose results go to the
+ * host state in `clusters`, counted (health_check.attempt / .failure) in
+ * worker `stats_worker`'s counters. Both must outlive the checker. NULL
+ * when out of memory. */
+struct health_checker *health_checker_new(struct loop *loop, struct cluster_rt_table *clusters,
+					  unsigned stats_worker);
+
+/* Closes the checks in flight (no result is recorded) and frees hc. NULL is
+ * fine. */
+void health_checker_free(struct health_checker *hc);
+
+/* Records the results of finished checks, fails those past their timeout,
+ * and starts the checks due at now_ms for every cluster of snap with
+ * health checking. Call it between loop_run_once() calls, never from an io
+ * callback: it frees finished checks, and with them their struct io. snap
+ * need only live for the call. */
+void health_checker_tick(struct health_checker *hc, const struct snapshot *snap, uint64_t now_ms);
+
+/* When health_checker_tick has work next: the earliest check due or
+ * timeout, or 0 when a finished check waits to be recorded. UINT64_MAX when
+ * nothing is scheduled. */
+uint64_t health_checker_next_ms(const struct health_checker *hc);
+
+#endif
