@@ -1,4 +1,5 @@
-/* Access log: one JSON line per closed TCP flow, with Envoy's field names.
+/* Access log: one JSON line per closed TCP flow, with Envoy's field names
+ * (and one per HTTP request, access_log_http).
  *
  * Each worker buffers its lines per file and writes whole lines only, at
  * most ACCESS_LOG_BUF bytes (under PIPE_BUF) per write(2) with O_APPEND, so
@@ -77,7 +78,10 @@ struct http_request_record {
 	uint32_t attempts;                 /* upstream tries (1 + retries) */
 };
 
-/* Formats rec as a JSON line into f's buffer, flushing first if full. */
+/* Formats rec as a JSON line into f's buffer, flushing first if full. Values
+ * rec does not have (NULL, UINT64_MAX service time) are JSON null, as in
+ * Envoy's JSON format; strings are cut to fixed caps so that every line fits
+ * one write. NULL f: counted in set->dropped. */
 void access_log_http(struct access_log_set *set, struct access_log_file *f,
 		     const struct http_request_record *rec);
 

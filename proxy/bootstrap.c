@@ -23,6 +23,8 @@
 #include "proxy/config_rules.h"
 #include "proxy/duration.h"
 #include "proxy/field_path.h"
+#include "proxy/http_config.h"
+#include "proxy/regex.h"
 #include "proxy/snapshot.h"
 #include "proxy/sock_addr.h"
 
@@ -104,6 +106,14 @@ const char bootstrap_default_yaml[] =
 #define TCP_PROXY_TYPE "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 #define FILE_LOG_NAME "envoy.access_loggers.file"
 #define FILE_LOG_TYPE "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
+#define HCM_NAME "envoy.filters.network.http_connection_manager"
+#define HCM_TYPE                                        \
+	"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3." \
+	"HttpConnectionManager"
+#define HTTP_ROUTER_NAME "envoy.filters.http.router"
+#define HTTP_ROUTER_TYPE "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+#define HTTP_OPTIONS_NAME "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+#define HTTP_OPTIONS_TYPE "type.googleapis.com/" HTTP_OPTIONS_NAME
 #define RBAC_NAME "envoy.filters.network.rbac"
 #define RBAC_TYPE "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC"
 #define TLS_SOCKET_NAME "envoy.transport_sockets.tls"
@@ -121,6 +131,9 @@ const char bootstrap_default_yaml[] =
  * config cannot make every handshake walk a long list. */
 #define MAX_ALPN 16u
 #define MAX_MATCH_SANS 256u
+/* Envoy's upper bounds for the consistent-hash tables. */
+#define MAX_RING_SIZE 8388608u
+#define MAX_MAGLEV_SIZE 5000011u
 
 /* Where a listener's and a cluster's fields were, for the checks made after
  * the walk. */
@@ -142,6 +155,7 @@ struct cluster_src {
 	yaml_node_t *node, *name, *lb_policy, *load_assignment;
 	bool has_lb_policy;
 	size_t cap_endpoints;
+	uint64_t total_weight; /* of the endpoints */
 };
 
 struct ctx {
@@ -155,6 +169,8 @@ struct ctx {
 	struct listener_src *lsrc; /* one per snap->listeners */
 	struct cluster_src *csrc;  /* one per snap->clusters */
 	yaml_node_t *ads_cluster, *lds_ads, *cds_ads;
+	yaml_node_t *rds_ads;               /* the first rds.config_source */
+	char rds_path[FIELD_PATH_MAX + 8];  /* and its path */
 };
 
 /* A field of a mapping: `read` is given the value and the mapping's object;
@@ -1194,8 +1210,8 @@ static int rbac_typed_config(struct ctx *c, yaml_node_t *n, void *obj)
 
 static int file_log_path(struct ctx *c, yaml_node_t *n, void *obj)
 {
-	struct chain_src *cs = obj;
-	return read_name(c, n, &cs->fc->tcp_proxy.access_log.path);
+	struct access_log_config *log = obj;
+	return read_name(c, n, &log->path);
 }
 
 static int access_log_name(struct ctx *c, yaml_node_t *n, void *obj)
@@ -1222,14 +1238,22 @@ static int read_access_log(struct ctx *c, yaml_node_t *n, void *obj)
 	return WALK(c, n, fields, obj);
 }
 
-static int tcp_proxy_access_log(struct ctx *c, yaml_node_t *n, void *obj)
+/* access_log of tcp_proxy and http_connection_manager alike: at most one
+ * FileAccessLog, into *log. */
+static int read_access_logs(struct ctx *c, yaml_node_t *n, struct access_log_config *log)
 {
 	size_t count = 0;
 	int err = expect_sequence(c, n, &count);
 	if (!err && count > 1)
 		return fail(c, n, "expected at most one access log (skiff supports one), got %zu",
 			    count);
-	return err ? err : walk_sequence(c, n, read_access_log, obj);
+	return err ? err : walk_sequence(c, n, read_access_log, log);
+}
+
+static int tcp_proxy_access_log(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct chain_src *cs = obj;
+	return read_access_logs(c, n, &cs->fc->tcp_proxy.access_log);
 }
 
 static int tcp_proxy_stat_prefix(struct ctx *c, yaml_node_t *n, void *obj)
@@ -1299,13 +1323,1408 @@ static int extension_kind(struct ctx *c, yaml_node_t *n, const char *const *name
 	return 0;
 }
 
-enum filter_kind { FILTER_TCP_PROXY, FILTER_RBAC };
+/* ---- the http_connection_manager filter and its routes ----------------- */
+
+static int read_config_source(struct ctx *c, yaml_node_t *n, yaml_node_t **ads_at);
+
+/* Calls read(c, item, &items[i]) for each item of sequence n into a new
+ * zeroed array of `size`-byte items, counted in *n_items from the start so
+ * that an error half-way frees what was read. At least `min` items. */
+static int read_items(struct ctx *c, yaml_node_t *n, const char *what, size_t min, size_t size,
+		      void **items, size_t *n_items, field_read_fn read)
+{
+	size_t count = 0;
+	int err = expect_sequence(c, n, &count);
+	if (err)
+		return err;
+	if (count < min)
+		return fail(c, n, "expected at least one %s", what);
+	if (!count)
+		return 0;
+	if (!(*items = calloc(count, size)))
+		return fail_nomem(c);
+	*n_items = count;
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *item = seq_item(c, n, i);
+		size_t old = path_push(c, "[%zu]", i);
+		if ((err = visit(c, item)) || (err = read(c, item, (char *)*items + i * size)))
+			return err;
+		path_pop(c, old);
+	}
+	return 0;
+}
+
+static int read_uint_range(struct ctx *c, yaml_node_t *n, uint32_t min, uint32_t max, uint32_t *out)
+{
+	int err = read_uint(c, n, max, out);
+	if (!err && *out < min)
+		return fail(c, n, "must be at least %u", min);
+	return err;
+}
+
+static int read_positive_duration(struct ctx *c, yaml_node_t *n, uint32_t *ms)
+{
+	int err = read_duration(c, n, ms);
+	if (!err && !*ms)
+		return fail(c, n, "must be more than 0s");
+	return err;
+}
+
+/* RFC 9110 section 5.6.2 tchar. */
+static bool is_tchar(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/* A header name, lower-cased: a token, or with `pseudo` a token after one
+ * ':' (":authority", ":path", matched by the router). */
+static int read_header_name(struct ctx *c, yaml_node_t *n, bool pseudo, char **out)
+{
+	int err = read_name(c, n, out);
+	if (err)
+		return err;
+	char *s = *out;
+	if (pseudo && s[0] == ':')
+		s++;
+	if (!*s)
+		return fail(c, n, "expected a header name");
+	for (; *s; s++) {
+		if (!is_tchar((unsigned char)*s))
+			return fail(c, n, "not a valid header name (RFC 9110 token%s)",
+				    pseudo ? ", or ':' and a token" : "");
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
+	}
+	return 0;
+}
+
+/* Text that goes on the wire in a header or a request line: no control
+ * characters, so configuration cannot split a message. */
+static int check_wire_text(struct ctx *c, yaml_node_t *n, const char *s, bool allow_space)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch < 0x20 || ch == 0x7f || (ch == ' ' && !allow_space))
+			return fail(c, n, allow_space ? "must not contain control characters"
+						      : "must not contain spaces or control characters");
+	}
+	return 0;
+}
+
+static int read_wire_string(struct ctx *c, yaml_node_t *n, bool allow_space, char **out)
+{
+	int err = read_string(c, n, out);
+	return err ? err : check_wire_text(c, n, *out, allow_space);
+}
+
+static int read_wire_name(struct ctx *c, yaml_node_t *n, char **out)
+{
+	int err = read_name(c, n, out);
+	return err ? err : check_wire_text(c, n, *out, false);
+}
+
+/* A oneof: the second of its fields set is an error. */
+static int oneof_set(struct ctx *c, yaml_node_t *n, unsigned *set, const char *names)
+{
+	if ((*set)++)
+		return fail(c, n, "only one of %s may be set", names);
+	return 0;
+}
+
+/* safe_regex.regex: compiled here only to report a bad pattern at its line;
+ * router_prepare compiles it for good when the snapshot is linked. */
+static int regex_regex(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	char **out = obj;
+	char why[200];
+	int err = read_name(c, n, out);
+	if (err)
+		return err;
+	struct regex *re = regex_compile(*out, false, why, sizeof(why));
+	if (!re)
+		return fail(c, n, "%s", why);
+	regex_free(re);
+	return 0;
+}
+
+/* type.matcher.v3.RegexMatcher: {regex, google_re2: {}}. */
+static int read_safe_regex(struct ctx *c, yaml_node_t *n, char **out)
+{
+	static const struct field fields[] = {
+		{ "regex", regex_regex, true },
+		{ "google_re2", ignore_mapping, false },
+	};
+	return WALK(c, n, fields, out);
+}
+
+struct sm_src {
+	struct string_match *m;
+	unsigned set;
+};
+
+#define SM_NAMES "exact, prefix, suffix, contains, safe_regex"
+
+static int sm_literal(struct ctx *c, yaml_node_t *n, struct sm_src *ss, enum string_match_kind kind)
+{
+	int err = oneof_set(c, n, &ss->set, SM_NAMES);
+	if (err || (err = read_string(c, n, &ss->m->value)))
+		return err;
+	ss->m->kind = kind;
+	if (kind != SM_EXACT && !*ss->m->value)
+		return fail(c, n, "must not be empty");
+	return 0;
+}
+
+static int sm_exact(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	return sm_literal(c, n, obj, SM_EXACT);
+}
+
+static int sm_prefix(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	return sm_literal(c, n, obj, SM_PREFIX);
+}
+
+static int sm_suffix(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	return sm_literal(c, n, obj, SM_SUFFIX);
+}
+
+static int sm_contains(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	return sm_literal(c, n, obj, SM_CONTAINS);
+}
+
+static int sm_safe_regex(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct sm_src *ss = obj;
+	int err = oneof_set(c, n, &ss->set, SM_NAMES);
+	ss->m->kind = SM_REGEX;
+	return err ? err : read_safe_regex(c, n, &ss->m->value);
+}
+
+static int sm_ignore_case(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct sm_src *ss = obj;
+	return read_bool(c, n, &ss->m->ignore_case);
+}
+
+/* type.matcher.v3.StringMatcher. */
+static int read_string_match(struct ctx *c, yaml_node_t *n, struct string_match *m)
+{
+	static const struct field fields[] = {
+		{ "exact", sm_exact, false },
+		{ "prefix", sm_prefix, false },
+		{ "suffix", sm_suffix, false },
+		{ "contains", sm_contains, false },
+		{ "safe_regex", sm_safe_regex, false },
+		{ "ignore_case", sm_ignore_case, false },
+	};
+	struct sm_src ss = { .m = m };
+	int err = WALK(c, n, fields, &ss);
+	if (!err && !ss.set)
+		return fail(c, n, "expected one of " SM_NAMES);
+	return err;
+}
+
+/* route.match.headers[]: one of present_match, string_match or the older
+ * exact_match... forms; none means present, as in Envoy. */
+struct hm_src {
+	struct header_match *h;
+	unsigned set;
+};
+
+#define HM_NAMES                                                                          \
+	"present_match, string_match, exact_match, prefix_match, suffix_match, contains_match, " \
+	"safe_regex_match"
+
+static int hm_name(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct hm_src *hs = obj;
+	return read_header_name(c, n, true, &hs->h->name);
+}
+
+static int hm_present(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct hm_src *hs = obj;
+	bool v;
+	int err = oneof_set(c, n, &hs->set, HM_NAMES);
+	if (err || (err = read_bool(c, n, &v)))
+		return err;
+	hs->h->present_only = true;
+	hs->h->invert ^= !v; /* present_match: false matches an absent header */
+	return 0;
+}
+
+static int hm_string_match(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct hm_src *hs = obj;
+	int err = oneof_set(c, n, &hs->set, HM_NAMES);
+	return err ? err : read_string_match(c, n, &hs->h->value);
+}
+
+static int hm_legacy(struct ctx *c, yaml_node_t *n, struct hm_src *hs, enum string_match_kind kind)
+{
+	int err = oneof_set(c, n, &hs->set, HM_NAMES);
+	if (err || (err = read_string(c, n, &hs->h->value.value)))
+		return err;
+	hs->h->value.kind = kind;
+	if (kind != SM_EXACT && !*hs->h->value.value)
+		return fail(c, n, "must not be empty");
+	return 0;
+}
+
+static int hm_exact(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	return hm_legacy(c, n, obj, SM_EXACT);
+}
+
+static int hm_prefix(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	return hm_legacy(c, n, obj, SM_PREFIX);
+}
+
+static int hm_suffix(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	return hm_legacy(c, n, obj, SM_SUFFIX);
+}
+
+static int hm_contains(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	return hm_legacy(c, n, obj, SM_CONTAINS);
+}
+
+static int hm_safe_regex(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct hm_src *hs = obj;
+	int err = oneof_set(c, n, &hs->set, HM_NAMES);
+	hs->h->value.kind = SM_REGEX;
+	return err ? err : read_safe_regex(c, n, &hs->h->value.value);
+}
+
+static int hm_invert(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct hm_src *hs = obj;
+	bool v;
+	int err = read_bool(c, n, &v);
+	if (!err)
+		hs->h->invert ^= v;
+	return err;
+}
+
+REFUSE(refuse_range_match, "not supported by skiff (supported: " HM_NAMES ")")
+
+static int read_header_match(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "name", hm_name, true },
+		{ "present_match", hm_present, false },
+		{ "string_match", hm_string_match, false },
+		{ "exact_match", hm_exact, false },
+		{ "prefix_match", hm_prefix, false },
+		{ "suffix_match", hm_suffix, false },
+		{ "contains_match", hm_contains, false },
+		{ "safe_regex_match", hm_safe_regex, false },
+		{ "invert_match", hm_invert, false },
+		{ "range_match", refuse_range_match, false },
+	};
+	struct hm_src hs = { .h = obj };
+	int err = WALK(c, n, fields, &hs);
+	if (!err && !hs.set)
+		hs.h->present_only = true;
+	return err;
+}
+
+struct qm_src {
+	struct query_match *q;
+	unsigned set;
+};
+
+static int qm_name(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct qm_src *qs = obj;
+	return read_name(c, n, &qs->q->name);
+}
+
+static int qm_present(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct qm_src *qs = obj;
+	int err = oneof_set(c, n, &qs->set, "present_match, string_match");
+	return err ? err : read_any_true(c, n, &qs->q->present_only);
+}
+
+static int qm_string_match(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct qm_src *qs = obj;
+	int err = oneof_set(c, n, &qs->set, "present_match, string_match");
+	return err ? err : read_string_match(c, n, &qs->q->value);
+}
+
+static int read_query_match(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "name", qm_name, true },
+		{ "present_match", qm_present, false },
+		{ "string_match", qm_string_match, false },
+	};
+	struct qm_src qs = { .q = obj };
+	int err = WALK(c, n, fields, &qs);
+	if (!err && !qs.set)
+		qs.q->present_only = true;
+	return err;
+}
+
+/* ---- RouteMatch */
+
+struct match_src {
+	struct route_match *m;
+	unsigned set;
+};
+
+#define PATH_NAMES "prefix, path, safe_regex"
+
+static int match_path_kind(struct ctx *c, yaml_node_t *n, struct match_src *ms,
+			   enum path_match_kind kind)
+{
+	int err = oneof_set(c, n, &ms->set, PATH_NAMES);
+	ms->m->kind = kind;
+	if (err)
+		return err;
+	if (kind == PATH_REGEX)
+		return read_safe_regex(c, n, &ms->m->value);
+	return read_wire_string(c, n, false, &ms->m->value);
+}
+
+static int match_prefix(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	return match_path_kind(c, n, obj, PATH_PREFIX);
+}
+
+static int match_path(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	return match_path_kind(c, n, obj, PATH_EXACT);
+}
+
+static int match_safe_regex(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	return match_path_kind(c, n, obj, PATH_REGEX);
+}
+
+static int match_case_sensitive(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct match_src *ms = obj;
+	return read_bool(c, n, &ms->m->case_sensitive);
+}
+
+static int match_headers(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct match_src *ms = obj;
+	return read_items(c, n, "header matcher", 0, sizeof(struct header_match),
+			  (void **)&ms->m->headers, &ms->m->n_headers, read_header_match);
+}
+
+static int match_query(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct match_src *ms = obj;
+	return read_items(c, n, "query parameter matcher", 0, sizeof(struct query_match),
+			  (void **)&ms->m->query, &ms->m->n_query, read_query_match);
+}
+
+static int read_route_match(struct ctx *c, yaml_node_t *n, struct route_match *m)
+{
+	static const struct field fields[] = {
+		{ "prefix", match_prefix, false },
+		{ "path", match_path, false },
+		{ "safe_regex", match_safe_regex, false },
+		{ "case_sensitive", match_case_sensitive, false },
+		{ "headers", match_headers, false },
+		{ "query_parameters", match_query, false },
+	};
+	struct match_src ms = { .m = m };
+	int err = WALK(c, n, fields, &ms);
+	if (!err && !ms.set)
+		return fail(c, n, "expected one of " PATH_NAMES);
+	return err;
+}
+
+/* ---- header edits: the same four fields on a route configuration, a
+ * virtual host and a route. The readers of those three start their object
+ * with a pointer to its edits. */
+
+struct header_add_src {
+	struct header_add *h;
+	bool has_append, has_action;
+};
+
+static int header_value_key(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct header_add *h = obj;
+	int err = read_header_name(c, n, false, &h->name);
+	if (!err && strcmp(h->name, "host") == 0)
+		return fail(c, n, "use host_rewrite_literal to change the host");
+	return err;
+}
+
+static int header_value_value(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct header_add *h = obj;
+	return read_wire_string(c, n, true, &h->value);
+}
+
+static int header_add_header(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "key", header_value_key, true },
+		{ "value", header_value_value, false },
+	};
+	struct header_add_src *hs = obj;
+	return WALK(c, n, fields, hs->h);
+}
+
+static int header_add_append(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct header_add_src *hs = obj;
+	hs->has_append = true;
+	if (hs->has_action)
+		return fail(c, n, "only one of append, append_action may be set");
+	return read_bool(c, n, &hs->h->append);
+}
+
+static int header_add_action(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const char *const names[] = { "OVERWRITE_IF_EXISTS_OR_ADD", "APPEND_IF_EXISTS_OR_ADD",
+					     NULL };
+	static const char *const envoy_only[] = { "ADD_IF_ABSENT", "OVERWRITE_IF_EXISTS", NULL };
+	struct header_add_src *hs = obj;
+	int v;
+	hs->has_action = true;
+	if (hs->has_append)
+		return fail(c, n, "only one of append, append_action may be set");
+	int err = read_enum(c, n, names, envoy_only, &v);
+	if (!err)
+		hs->h->append = v == 1;
+	return err;
+}
+
+static int read_header_add(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "header", header_add_header, true },
+		{ "append", header_add_append, false },
+		{ "append_action", header_add_action, false },
+	};
+	struct header_add_src hs = { .h = obj };
+	hs.h->append = true; /* Envoy's default */
+	int err = WALK(c, n, fields, &hs);
+	if (!err && !hs.h->value && !(hs.h->value = strdup("")))
+		return fail_nomem(c);
+	return err;
+}
+
+static int read_header_remove(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	char **name = obj;
+	int err = read_header_name(c, n, false, name);
+	if (!err && strcmp(*name, "host") == 0)
+		return fail(c, n, "the host header cannot be removed");
+	return err;
+}
+
+static int edits_request_add(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct header_edits *e = *(struct header_edits **)obj;
+	return read_items(c, n, "header", 0, sizeof(struct header_add), (void **)&e->request_add,
+			  &e->n_request_add, read_header_add);
+}
+
+static int edits_request_remove(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct header_edits *e = *(struct header_edits **)obj;
+	return read_items(c, n, "header", 0, sizeof(char *), (void **)&e->request_remove,
+			  &e->n_request_remove, read_header_remove);
+}
+
+static int edits_response_add(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct header_edits *e = *(struct header_edits **)obj;
+	return read_items(c, n, "header", 0, sizeof(struct header_add), (void **)&e->response_add,
+			  &e->n_response_add, read_header_add);
+}
+
+static int edits_response_remove(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct header_edits *e = *(struct header_edits **)obj;
+	return read_items(c, n, "header", 0, sizeof(char *), (void **)&e->response_remove,
+			  &e->n_response_remove, read_header_remove);
+}
+
+#define HEADER_EDIT_FIELDS                                             \
+	{ "request_headers_to_add", edits_request_add, false },        \
+	{ "request_headers_to_remove", edits_request_remove, false },  \
+	{ "response_headers_to_add", edits_response_add, false },      \
+	{ "response_headers_to_remove", edits_response_remove, false }
+
+/* ---- RouteAction */
+
+struct action_src {
+	struct route *r;
+	unsigned set; /* cluster, weighted_clusters */
+	yaml_node_t *weighted;
+};
+
+static int action_cluster(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct action_src *as = obj;
+	int err = oneof_set(c, n, &as->set, "cluster, weighted_clusters");
+	return err ? err : read_name(c, n, &as->r->cluster_name);
+}
+
+static int weighted_name(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct weighted_cluster *w = obj;
+	return read_name(c, n, &w->name);
+}
+
+static int weighted_weight(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct weighted_cluster *w = obj;
+	return read_uint(c, n, UINT32_MAX, &w->weight);
+}
+
+static int read_weighted_cluster(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "name", weighted_name, true },
+		{ "weight", weighted_weight, false },
+	};
+	return WALK(c, n, fields, obj);
+}
+
+static int weighted_clusters_list(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct route *r = obj;
+	return read_items(c, n, "cluster", 1, sizeof(struct weighted_cluster), (void **)&r->weighted,
+			  &r->n_weighted, read_weighted_cluster);
+}
+
+/* The sum is what a request's random number is taken modulo: it must not
+ * be zero, nor wrap. */
+static int action_weighted_clusters(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "clusters", weighted_clusters_list, true },
+	};
+	struct action_src *as = obj;
+	int err = oneof_set(c, n, &as->set, "cluster, weighted_clusters");
+	if (err || (err = WALK(c, n, fields, as->r)))
+		return err;
+	uint64_t total = 0;
+	for (size_t i = 0; i < as->r->n_weighted; i++)
+		total += as->r->weighted[i].weight;
+	if (!total)
+		return fail(c, n, "the clusters' weights add up to 0");
+	if (total > UINT32_MAX)
+		return fail(c, n, "the clusters' weights add up past %u", UINT32_MAX);
+	as->r->total_weight = (uint32_t)total;
+	return 0;
+}
+
+static int action_timeout(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct action_src *as = obj;
+	return read_duration(c, n, &as->r->timeout_ms);
+}
+
+static int action_idle_timeout(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct action_src *as = obj;
+	return read_duration(c, n, &as->r->idle_timeout_ms);
+}
+
+static int action_prefix_rewrite(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct action_src *as = obj;
+	return read_wire_string(c, n, false, &as->r->prefix_rewrite);
+}
+
+static int action_host_rewrite(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct action_src *as = obj;
+	return read_wire_name(c, n, &as->r->host_rewrite);
+}
+
+/* retry_on: Envoy's comma-separated conditions (router filter docs). */
+static int retry_on(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const char *const names[] = { "5xx", "gateway-error", "reset", "connect-failure",
+					     "retriable-status-codes", "refused-stream", NULL };
+	struct retry_policy *rp = obj;
+	char *list = NULL, buf[SHOWN_MAX + 4], all[160];
+	int err = read_string(c, n, &list);
+	if (err)
+		return err;
+	rp->retry_on = 0;
+	for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ')
+			tok++;
+		for (char *end = tok + strlen(tok); end > tok && end[-1] == ' ';)
+			*--end = '\0';
+		int i = 0;
+		while (names[i] && strcmp(tok, names[i]) != 0)
+			i++;
+		if (!names[i]) {
+			yaml_node_t tmp = *n;
+			tmp.data.scalar.value = (yaml_char_t *)tok;
+			tmp.data.scalar.length = strlen(tok);
+			list_names(all, sizeof(all), names);
+			err = fail(c, n, "not supported by skiff: \"%s\" (supported: %s)",
+				   shown(&tmp, buf), all);
+			break;
+		}
+		rp->retry_on |= 1u << i; /* names[] is in the order of enum retry_on */
+	}
+	free(list);
+	return err;
+}
+
+static int retry_num_retries(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct retry_policy *rp = obj;
+	return read_uint(c, n, 100, &rp->num_retries);
+}
+
+static int retry_per_try_timeout(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct retry_policy *rp = obj;
+	return read_duration(c, n, &rp->per_try_timeout_ms);
+}
+
+static int read_status_code(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	uint32_t v;
+	int err = read_uint_range(c, n, 100, 599, &v);
+	if (!err)
+		*(uint16_t *)obj = (uint16_t)v;
+	return err;
+}
+
+#define MAX_RETRIABLE_CODES 64u
+
+static int retry_status_codes(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct retry_policy *rp = obj;
+	size_t count = 0;
+	int err = expect_sequence(c, n, &count);
+	if (!err && count > MAX_RETRIABLE_CODES)
+		return fail(c, n, "too many status codes: %zu (at most %u)", count,
+			    MAX_RETRIABLE_CODES);
+	return err ? err
+		   : read_items(c, n, "status code", 0, sizeof(uint16_t),
+				(void **)&rp->retriable_status_codes, &rp->n_retriable_status_codes,
+				read_status_code);
+}
+
+static int action_retry_policy(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "retry_on", retry_on, false },
+		{ "num_retries", retry_num_retries, false },
+		{ "per_try_timeout", retry_per_try_timeout, false },
+		{ "retriable_status_codes", retry_status_codes, false },
+	};
+	struct action_src *as = obj;
+	return WALK(c, n, fields, &as->r->retry);
+}
+
+static int hash_header_name(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	return read_header_name(c, n, true, obj);
+}
+
+static int hash_policy_header(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "header_name", hash_header_name, true },
+	};
+	return WALK(c, n, fields, obj);
+}
+
+REFUSE(refuse_hash_kind, "not supported by skiff (supported: header)")
+
+static int read_hash_policy(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "header", hash_policy_header, false },
+		{ "cookie", refuse_hash_kind, false },
+		{ "connection_properties", refuse_hash_kind, false },
+		{ "query_parameter", refuse_hash_kind, false },
+		{ "filter_state", refuse_hash_kind, false },
+		{ "terminal", NULL, false },
+	};
+	struct route *r = obj;
+	int err = WALK(c, n, fields, &r->hash_header);
+	if (!err && !r->hash_header) {
+		path_push_field(c, "header");
+		return fail(c, n, "required");
+	}
+	return err;
+}
+
+static int action_hash_policy(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct action_src *as = obj;
+	size_t count = 0;
+	int err = expect_sequence(c, n, &count);
+	if (!err && count > 1)
+		return fail(c, n, "expected at most one hash policy (skiff supports one), got %zu",
+			    count);
+	return err ? err : walk_sequence(c, n, read_hash_policy, as->r);
+}
+
+REFUSE(refuse_cluster_header, "not supported by skiff (supported: cluster, weighted_clusters)")
+
+static int read_route_action(struct ctx *c, yaml_node_t *n, struct route *r)
+{
+	static const struct field fields[] = {
+		{ "cluster", action_cluster, false },
+		{ "weighted_clusters", action_weighted_clusters, false },
+		{ "cluster_header", refuse_cluster_header, false },
+		{ "timeout", action_timeout, false },
+		{ "idle_timeout", action_idle_timeout, false },
+		{ "prefix_rewrite", action_prefix_rewrite, false },
+		{ "host_rewrite_literal", action_host_rewrite, false },
+		{ "retry_policy", action_retry_policy, false },
+		{ "hash_policy", action_hash_policy, false },
+	};
+	struct action_src as = { .r = r };
+	r->kind = ROUTE_TO_CLUSTER;
+	int err = WALK(c, n, fields, &as);
+	if (!err && !as.set)
+		return fail(c, n, "expected one of cluster, weighted_clusters");
+	return err;
+}
+
+/* ---- RedirectAction and DirectResponseAction */
+
+struct redirect_src {
+	struct route *r;
+	unsigned path_set, scheme_set;
+};
+
+static int redirect_host(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct redirect_src *rs = obj;
+	return read_wire_name(c, n, &rs->r->redirect_host);
+}
+
+static int redirect_path(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct redirect_src *rs = obj;
+	int err = oneof_set(c, n, &rs->path_set, "path_redirect, prefix_rewrite");
+	return err ? err : read_wire_name(c, n, &rs->r->redirect_path);
+}
+
+static int redirect_prefix(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct redirect_src *rs = obj;
+	int err = oneof_set(c, n, &rs->path_set, "path_redirect, prefix_rewrite");
+	return err ? err : read_wire_string(c, n, false, &rs->r->redirect_prefix);
+}
+
+static int redirect_scheme(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct redirect_src *rs = obj;
+	int err = oneof_set(c, n, &rs->scheme_set, "scheme_redirect, https_redirect");
+	return err ? err : read_wire_name(c, n, &rs->r->redirect_scheme);
+}
+
+static int redirect_https(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct redirect_src *rs = obj;
+	bool v;
+	int err = oneof_set(c, n, &rs->scheme_set, "scheme_redirect, https_redirect");
+	if (err || (err = read_bool(c, n, &v)))
+		return err;
+	if (v && !(rs->r->redirect_scheme = strdup("https")))
+		return fail_nomem(c);
+	return 0;
+}
+
+static int redirect_code(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const char *const names[] = { "MOVED_PERMANENTLY", "FOUND", "SEE_OTHER",
+					     "TEMPORARY_REDIRECT", "PERMANENT_REDIRECT", NULL };
+	static const uint16_t codes[] = { 301, 302, 303, 307, 308 };
+	struct redirect_src *rs = obj;
+	int v;
+	int err = read_enum(c, n, names, NULL, &v);
+	if (!err)
+		rs->r->redirect_code = codes[v];
+	return err;
+}
+
+static int redirect_strip_query(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct redirect_src *rs = obj;
+	return read_bool(c, n, &rs->r->strip_query);
+}
+
+static int read_redirect(struct ctx *c, yaml_node_t *n, struct route *r)
+{
+	static const struct field fields[] = {
+		{ "host_redirect", redirect_host, false },
+		{ "path_redirect", redirect_path, false },
+		{ "prefix_rewrite", redirect_prefix, false },
+		{ "scheme_redirect", redirect_scheme, false },
+		{ "https_redirect", redirect_https, false },
+		{ "response_code", redirect_code, false },
+		{ "strip_query", redirect_strip_query, false },
+		{ "regex_rewrite", refuse_unsupported, false },
+	};
+	struct redirect_src rs = { .r = r };
+	r->kind = ROUTE_REDIRECT;
+	return WALK(c, n, fields, &rs);
+}
+
+/* Envoy's max_direct_response_body_size_bytes default. */
+#define MAX_DIRECT_BODY 4096u
+
+static int body_inline_string(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct route *r = obj;
+	int err = read_string(c, n, &r->direct_body);
+	if (!err && strlen(r->direct_body) > MAX_DIRECT_BODY)
+		return fail(c, n, "longer than %u bytes", MAX_DIRECT_BODY);
+	return err;
+}
+
+REFUSE(refuse_body_source, "not supported by skiff (supported: inline_string)")
+
+static int direct_body(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "inline_string", body_inline_string, false },
+		{ "filename", refuse_body_source, false },
+		{ "inline_bytes", refuse_body_source, false },
+		{ "environment_variable", refuse_body_source, false },
+	};
+	return WALK(c, n, fields, obj);
+}
+
+static int direct_status(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct route *r = obj;
+	uint32_t v;
+	int err = read_uint_range(c, n, 200, 599, &v);
+	if (!err)
+		r->direct_status = (uint16_t)v;
+	return err;
+}
+
+static int read_direct_response(struct ctx *c, yaml_node_t *n, struct route *r)
+{
+	static const struct field fields[] = {
+		{ "status", direct_status, true },
+		{ "body", direct_body, false },
+	};
+	r->kind = ROUTE_DIRECT_RESPONSE;
+	return WALK(c, n, fields, r);
+}
+
+/* ---- Route, VirtualHost, RouteConfiguration */
+
+/* Starts with the edits (HEADER_EDIT_FIELDS), then the route. */
+struct route_src {
+	struct header_edits *edits;
+	struct route *r;
+	unsigned actions;
+};
+
+static int route_name(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct route_src *rs = obj;
+	return read_string(c, n, &rs->r->name);
+}
+
+static int route_match(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct route_src *rs = obj;
+	return read_route_match(c, n, &rs->r->match);
+}
+
+#define ACTION_NAMES "route, redirect, direct_response"
+
+static int route_action(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct route_src *rs = obj;
+	int err = oneof_set(c, n, &rs->actions, ACTION_NAMES);
+	return err ? err : read_route_action(c, n, rs->r);
+}
+
+static int route_redirect_action(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct route_src *rs = obj;
+	int err = oneof_set(c, n, &rs->actions, ACTION_NAMES);
+	return err ? err : read_redirect(c, n, rs->r);
+}
+
+static int route_direct_action(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct route_src *rs = obj;
+	int err = oneof_set(c, n, &rs->actions, ACTION_NAMES);
+	return err ? err : read_direct_response(c, n, rs->r);
+}
+
+static int read_route(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "name", route_name, false },
+		{ "match", route_match, true },
+		{ "route", route_action, false },
+		{ "redirect", route_redirect_action, false },
+		{ "direct_response", route_direct_action, false },
+		HEADER_EDIT_FIELDS,
+	};
+	struct route *r = obj;
+	struct route_src rs = { .edits = &r->edits, .r = r };
+	route_defaults(r);
+	int err = WALK(c, n, fields, &rs);
+	if (!err && !rs.actions)
+		return fail(c, n, "expected one of " ACTION_NAMES);
+	return err;
+}
+
+/* A name and where it was, to find duplicates by sorting. */
+struct name_ref {
+	const char *name;
+	size_t at, sub; /* virtual_hosts[at], domains[sub] */
+	yaml_node_t *node;
+};
+
+struct vhost_src {
+	struct header_edits *edits;
+	struct virtual_host *vh;
+	struct rc_src *rs;
+};
+
+struct rc_src {
+	struct header_edits *edits;
+	struct route_config *rc;
+	size_t vh_at;            /* the virtual host being read */
+	struct name_ref *domains, *names;
+	size_t n_domains, cap_domains;
+};
+
+static int vhost_name(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct vhost_src *vs = obj;
+	int err = read_name(c, n, &vs->vh->name);
+	if (!err)
+		vs->rs->names[vs->rs->vh_at] =
+			(struct name_ref){ vs->vh->name, vs->rs->vh_at, 0, n };
+	return err;
+}
+
+/* "*", "*suffix" or "prefix*": one wildcard, at an end (Envoy's rule). */
+static int read_domain(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	char **d = obj;
+	int err = read_wire_name(c, n, d);
+	if (err)
+		return err;
+	size_t len = strlen(*d);
+	char *star = strchr(*d, '*');
+	if (star && (strchr(star + 1, '*') || (star != *d && star != *d + len - 1)))
+		return fail(c, n, "a wildcard '*' may only start or end a domain, once");
+	for (char *s = *d; *s; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
+	return 0;
+}
+
+static int vhost_domains(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct vhost_src *vs = obj;
+	struct rc_src *rs = vs->rs;
+	int err = read_items(c, n, "domain", 1, sizeof(char *), (void **)&vs->vh->domains,
+			     &vs->vh->n_domains, read_domain);
+	if (err)
+		return err;
+	if (rs->n_domains + vs->vh->n_domains > rs->cap_domains) {
+		size_t cap = (rs->n_domains + vs->vh->n_domains) * 2;
+		struct name_ref *grown = realloc(rs->domains, cap * sizeof(*grown));
+		if (!grown)
+			return fail_nomem(c);
+		rs->domains = grown;
+		rs->cap_domains = cap;
+	}
+	for (size_t i = 0; i < vs->vh->n_domains; i++)
+		rs->domains[rs->n_domains++] =
+			(struct name_ref){ vs->vh->domains[i], rs->vh_at, i, seq_item(c, n, i) };
+	return 0;
+}
+
+static int vhost_routes(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct vhost_src *vs = obj;
+	return read_items(c, n, "route", 0, sizeof(struct route), (void **)&vs->vh->routes,
+			  &vs->vh->n_routes, read_route);
+}
+
+static int read_vhost(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "name", vhost_name, true },
+		{ "domains", vhost_domains, true },
+		{ "routes", vhost_routes, false },
+		HEADER_EDIT_FIELDS,
+	};
+	struct rc_src *rs = obj;
+	struct virtual_host *vh = &rs->rc->vhosts[rs->vh_at];
+	struct vhost_src vs = { .edits = &vh->edits, .vh = vh, .rs = rs };
+	return WALK(c, n, fields, &vs);
+}
+
+static int rc_name(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct rc_src *rs = obj;
+	return read_name(c, n, &rs->rc->name);
+}
+
+static int rc_vhosts(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct rc_src *rs = obj;
+	struct route_config *rc = rs->rc;
+	size_t count = 0;
+	int err = expect_sequence(c, n, &count);
+	if (err || !count)
+		return err;
+	rc->vhosts = calloc(count, sizeof(*rc->vhosts));
+	rs->names = calloc(count, sizeof(*rs->names));
+	if (!rc->vhosts || !rs->names)
+		return fail_nomem(c);
+	rc->n_vhosts = count;
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *item = seq_item(c, n, i);
+		size_t old = path_push(c, "[%zu]", i);
+		rs->vh_at = i;
+		if ((err = visit(c, item)) || (err = read_vhost(c, item, rs)))
+			return err;
+		path_pop(c, old);
+	}
+	return 0;
+}
+
+static int name_ref_cmp(const void *a, const void *b)
+{
+	const struct name_ref *x = a, *y = b;
+	int d = strcmp(x->name, y->name);
+	if (d)
+		return d;
+	return x->at != y->at ? (x->at < y->at ? -1 : 1) : (x->sub > y->sub) - (x->sub < y->sub);
+}
+
+/* The first duplicate of refs in document order after sorting, or NULL;
+ * *first gets the one it repeats. Sorting keeps this O(n log n) for the
+ * thousands of domains a mesh gateway may carry. */
+static const struct name_ref *find_duplicate(struct name_ref *refs, size_t n,
+					     const struct name_ref **first)
+{
+	const struct name_ref *dup = NULL;
+	if (n < 2)
+		return NULL;
+	qsort(refs, n, sizeof(*refs), name_ref_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (strcmp(refs[i].name, refs[i - 1].name) != 0)
+			continue;
+		size_t j = i - 1;
+		while (j > 0 && strcmp(refs[j - 1].name, refs[i].name) == 0)
+			j--;
+		if (!dup || refs[i].at < dup->at || (refs[i].at == dup->at && refs[i].sub < dup->sub)) {
+			dup = &refs[i];
+			*first = &refs[j];
+		}
+	}
+	return dup;
+}
+
+/* Envoy refuses a domain in two virtual hosts (which would win is not
+ * defined) and two virtual hosts of one name. */
+static int check_route_config(struct ctx *c, struct rc_src *rs)
+{
+	const struct name_ref *first = NULL, *dup;
+	if ((dup = find_duplicate(rs->names, rs->rc->n_vhosts, &first))) {
+		path_push(c, ".virtual_hosts[%zu].name", dup->at);
+		return fail(c, dup->node, "duplicate name \"%s\" (also virtual_hosts[%zu])", dup->name,
+			    first->at);
+	}
+	if ((dup = find_duplicate(rs->domains, rs->n_domains, &first))) {
+		path_push(c, ".virtual_hosts[%zu].domains[%zu]", dup->at, dup->sub);
+		return fail(c, dup->node, "duplicate domain \"%s\" (also virtual_hosts[%zu].domains[%zu])",
+			    dup->name, first->at, first->sub);
+	}
+	return 0;
+}
+
+/* config.route.v3.RouteConfiguration into *rc. */
+static int read_route_config(struct ctx *c, yaml_node_t *n, struct route_config *rc)
+{
+	static const struct field fields[] = {
+		{ "name", rc_name, false },
+		{ "virtual_hosts", rc_vhosts, false },
+		HEADER_EDIT_FIELDS,
+	};
+	struct rc_src rs = { .edits = &rc->edits, .rc = rc };
+	int err = WALK(c, n, fields, &rs);
+	if (!err)
+		err = check_route_config(c, &rs);
+	free(rs.domains);
+	free(rs.names);
+	return err;
+}
+
+/* ---- HttpConnectionManager */
+
+struct hcm_src {
+	struct http_conn_manager_config *h;
+	unsigned routes_set; /* route_config, rds */
+	bool has_router;
+};
+
+static int hcm_stat_prefix(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct hcm_src *hs = obj;
+	return read_name(c, n, &hs->h->stat_prefix);
+}
+
+static int hcm_codec_type(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	/* Same order as enum http_codec_type. */
+	static const char *const names[] = { "AUTO", "HTTP1", "HTTP2", NULL };
+	static const char *const envoy_only[] = { "HTTP3", NULL };
+	struct hcm_src *hs = obj;
+	int v;
+	int err = read_enum(c, n, names, envoy_only, &v);
+	if (!err)
+		hs->h->codec = (enum http_codec_type)v;
+	return err;
+}
+
+static int hcm_route_config(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct hcm_src *hs = obj;
+	int err = oneof_set(c, n, &hs->routes_set, "route_config, rds");
+	if (err)
+		return err;
+	if (!(hs->h->route_config = calloc(1, sizeof(*hs->h->route_config))))
+		return fail_nomem(c);
+	hs->h->route_config_owned = true;
+	return read_route_config(c, n, hs->h->route_config);
+}
+
+static int rds_route_config_name(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct hcm_src *hs = obj;
+	return read_name(c, n, &hs->h->rds_name);
+}
+
+/* RDS comes over the ADS stream: its config_source is {ads: {}}, checked
+ * against ads_config once the whole document is read. */
+static int rds_config_source(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	yaml_node_t *at = NULL;
+	int err = read_config_source(c, n, &at);
+	(void)obj;
+	if (!err && !c->rds_ads) {
+		c->rds_ads = at;
+		snprintf(c->rds_path, sizeof(c->rds_path), "%s.ads", c->path.s);
+	}
+	return err;
+}
+
+static int hcm_rds(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "route_config_name", rds_route_config_name, true },
+		{ "config_source", rds_config_source, true },
+	};
+	struct hcm_src *hs = obj;
+	int err = oneof_set(c, n, &hs->routes_set, "route_config, rds");
+	return err ? err : WALK(c, n, fields, obj);
+}
+
+static int router_typed_config(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "@type", NULL, true },
+	};
+	return walk_typed_config(c, n, HTTP_ROUTER_TYPE, fields, 1, obj);
+}
+
+/* The router is the only HTTP filter skiff runs, and it ends the list, as
+ * it is what answers. */
+static int hcm_http_filters(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const char *const names[] = { HTTP_ROUTER_NAME, NULL };
+	static const char *const types[] = { HTTP_ROUTER_TYPE, NULL };
+	static const struct field router[] = {
+		{ "name", NULL, true },
+		{ "typed_config", router_typed_config, false },
+	};
+	struct hcm_src *hs = obj;
+	size_t count = 0;
+	int kind, err = expect_sequence(c, n, &count);
+	if (err)
+		return err;
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *item = seq_item(c, n, i);
+		size_t old = path_push(c, "[%zu]", i);
+		if ((err = visit(c, item)) || (err = extension_kind(c, item, names, types, &kind)) ||
+		    (err = WALK(c, item, router, obj)))
+			return err;
+		if (i + 1 < count)
+			return fail(c, item, HTTP_ROUTER_NAME " must be the last HTTP filter");
+		path_pop(c, old);
+	}
+	if (!count)
+		return fail(c, n, "must end with an " HTTP_ROUTER_NAME " filter");
+	hs->has_router = true;
+	return 0;
+}
+
+static int hcm_access_log(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct hcm_src *hs = obj;
+	return read_access_logs(c, n, &hs->h->access_log);
+}
+
+static int h2_max_streams(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct http2_limits *l = obj;
+	return read_uint_range(c, n, 1, 2147483647u, &l->max_concurrent_streams);
+}
+
+/* RFC 9113 section 6.5.2: a window is 65535 to 2^31-1 bytes. */
+static int h2_stream_window(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct http2_limits *l = obj;
+	return read_uint_range(c, n, 65535, 2147483647u, &l->initial_stream_window_size);
+}
+
+static int h2_connection_window(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct http2_limits *l = obj;
+	return read_uint_range(c, n, 65535, 2147483647u, &l->initial_connection_window_size);
+}
+
+/* config.core.v3.Http2ProtocolOptions into *obj (struct http2_limits). */
+static int read_http2_options(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "max_concurrent_streams", h2_max_streams, false },
+		{ "initial_stream_window_size", h2_stream_window, false },
+		{ "initial_connection_window_size", h2_connection_window, false },
+	};
+	return WALK(c, n, fields, obj);
+}
+
+static int hcm_http2_options(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct hcm_src *hs = obj;
+	return read_http2_options(c, n, &hs->h->http2);
+}
+
+static int hcm_common_idle_timeout(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct http_conn_manager_config *h = obj;
+	return read_duration(c, n, &h->idle_timeout_ms);
+}
+
+static int hcm_common_max_headers(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct http_conn_manager_config *h = obj;
+	return read_uint_range(c, n, 1, 10000, &h->max_headers_count);
+}
+
+static int hcm_common_options(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "idle_timeout", hcm_common_idle_timeout, false },
+		{ "max_headers_count", hcm_common_max_headers, false },
+	};
+	struct hcm_src *hs = obj;
+	return WALK(c, n, fields, hs->h);
+}
+
+/* Envoy's range: 1 KiB to 8 MiB. */
+static int hcm_max_request_headers_kb(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct hcm_src *hs = obj;
+	return read_uint_range(c, n, 1, 8192, &hs->h->max_request_headers_kb);
+}
+
+static int hcm_stream_idle_timeout(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct hcm_src *hs = obj;
+	return read_duration(c, n, &hs->h->stream_idle_timeout_ms);
+}
+
+static int hcm_request_timeout(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct hcm_src *hs = obj;
+	return read_duration(c, n, &hs->h->request_timeout_ms);
+}
+
+static int hcm_drain_timeout(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct hcm_src *hs = obj;
+	return read_duration(c, n, &hs->h->drain_timeout_ms);
+}
+
+static int hcm_generate_request_id(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct hcm_src *hs = obj;
+	return read_bool(c, n, &hs->h->generate_request_id);
+}
+
+static int hcm_typed_config(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "@type", NULL, true },
+		{ "stat_prefix", hcm_stat_prefix, true },
+		{ "codec_type", hcm_codec_type, false },
+		{ "route_config", hcm_route_config, false },
+		{ "rds", hcm_rds, false },
+		{ "scoped_routes", refuse_unsupported, false },
+		{ "http_filters", hcm_http_filters, true },
+		{ "access_log", hcm_access_log, false },
+		{ "http2_protocol_options", hcm_http2_options, false },
+		{ "common_http_protocol_options", hcm_common_options, false },
+		{ "max_request_headers_kb", hcm_max_request_headers_kb, false },
+		{ "stream_idle_timeout", hcm_stream_idle_timeout, false },
+		{ "request_timeout", hcm_request_timeout, false },
+		{ "drain_timeout", hcm_drain_timeout, false },
+		{ "generate_request_id", hcm_generate_request_id, false },
+	};
+	struct chain_src *cs = obj;
+	struct hcm_src hs = { .h = cs->fc->http };
+	int err = walk_typed_config(c, n, HCM_TYPE, fields, sizeof(fields) / sizeof(fields[0]), &hs);
+	if (!err && !hs.routes_set)
+		return fail(c, n, "expected one of route_config, rds");
+	if (!err)
+		http_conn_manager_finish(hs.h);
+	return err;
+}
+
+enum filter_kind { FILTER_TCP_PROXY, FILTER_RBAC, FILTER_HTTP };
 
 static int read_filter(struct ctx *c, yaml_node_t *n, struct chain_src *cs, enum filter_kind *kind)
 {
 	/* Same order as enum filter_kind. */
-	static const char *const names[] = { TCP_PROXY_NAME, RBAC_NAME, NULL };
-	static const char *const types[] = { TCP_PROXY_TYPE, RBAC_TYPE, NULL };
+	static const char *const names[] = { TCP_PROXY_NAME, RBAC_NAME, HCM_NAME, NULL };
+	static const char *const types[] = { TCP_PROXY_TYPE, RBAC_TYPE, HCM_TYPE, NULL };
 	static const struct field tcp_proxy[] = {
 		{ "name", NULL, true },
 		{ "typed_config", tcp_proxy_typed_config, true },
@@ -1314,6 +2733,10 @@ static int read_filter(struct ctx *c, yaml_node_t *n, struct chain_src *cs, enum
 		{ "name", NULL, true },
 		{ "typed_config", rbac_typed_config, true },
 	};
+	static const struct field hcm[] = {
+		{ "name", NULL, true },
+		{ "typed_config", hcm_typed_config, true },
+	};
 	int k;
 	int err = extension_kind(c, n, names, types, &k);
 	if (err)
@@ -1321,6 +2744,12 @@ static int read_filter(struct ctx *c, yaml_node_t *n, struct chain_src *cs, enum
 	*kind = (enum filter_kind)k;
 	if (*kind == FILTER_TCP_PROXY)
 		return WALK(c, n, tcp_proxy, cs);
+	if (*kind == FILTER_HTTP) {
+		if (!(cs->fc->http = calloc(1, sizeof(*cs->fc->http))))
+			return fail_nomem(c);
+		http_conn_manager_defaults(cs->fc->http);
+		return WALK(c, n, hcm, cs);
+	}
 	if (cs->fc->rbac)
 		return fail(c, n, "at most one " RBAC_NAME " filter (skiff supports one)");
 	if (!(cs->fc->rbac = calloc(1, sizeof(*cs->fc->rbac))))
@@ -1329,7 +2758,8 @@ static int read_filter(struct ctx *c, yaml_node_t *n, struct chain_src *cs, enum
 	return WALK(c, n, rbac, cs->fc->rbac);
 }
 
-/* [rbac,] tcp_proxy: the proxy ends the chain, as it takes the bytes. */
+/* [rbac,] then tcp_proxy or http_connection_manager: that one ends the
+ * chain, as it takes the bytes. */
 static int chain_filters(struct ctx *c, yaml_node_t *n, void *obj)
 {
 	struct chain_src *cs = obj;
@@ -1343,12 +2773,13 @@ static int chain_filters(struct ctx *c, yaml_node_t *n, void *obj)
 		size_t old = path_push(c, "[%zu]", i);
 		if ((err = visit(c, item)) || (err = read_filter(c, item, cs, &kind)))
 			return err;
-		if (kind == FILTER_TCP_PROXY && i + 1 < count)
-			return fail(c, item, TCP_PROXY_NAME " must be the last filter");
+		if (kind != FILTER_RBAC && i + 1 < count)
+			return fail(c, item, "%s must be the last filter",
+				    kind == FILTER_HTTP ? HCM_NAME : TCP_PROXY_NAME);
 		path_pop(c, old);
 	}
-	if (kind != FILTER_TCP_PROXY)
-		return fail(c, n, "must end with an " TCP_PROXY_NAME " filter");
+	if (kind == FILTER_RBAC)
+		return fail(c, n, "must end with an " TCP_PROXY_NAME " or " HCM_NAME " filter");
 	cs->tcp_proxy_at = count - 1;
 	return 0;
 }
@@ -1575,7 +3006,7 @@ static int add_endpoint(struct ctx *c, struct cluster_src *cs, const struct sock
 		cl->endpoints = e;
 		cs->cap_endpoints = cap;
 	}
-	cl->endpoints[cl->n_endpoints++].addr = *addr;
+	cl->endpoints[cl->n_endpoints++] = (struct endpoint){ .addr = *addr, .weight = 1 };
 	return 0;
 }
 
@@ -1594,12 +3025,44 @@ static int lb_endpoint_endpoint(struct ctx *c, yaml_node_t *n, void *obj)
 	return WALK(c, n, fields, obj);
 }
 
+struct lb_endpoint_src {
+	struct cluster_src *cs;
+	uint32_t weight;
+	yaml_node_t *weight_node;
+};
+
+static int lb_endpoint_endpoint_src(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct lb_endpoint_src *es = obj;
+	return lb_endpoint_endpoint(c, n, es->cs);
+}
+
+static int lb_endpoint_weight(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct lb_endpoint_src *es = obj;
+	es->weight_node = n;
+	return read_uint_range(c, n, 1, UINT32_MAX, &es->weight);
+}
+
+/* The weights of a cluster must fit 32 bits together (Envoy's rule per
+ * locality; skiff keeps one). */
 static int read_lb_endpoint(struct ctx *c, yaml_node_t *n, void *obj)
 {
 	static const struct field fields[] = {
-		{ "endpoint", lb_endpoint_endpoint, true },
+		{ "endpoint", lb_endpoint_endpoint_src, true },
+		{ "load_balancing_weight", lb_endpoint_weight, false },
 	};
-	return WALK(c, n, fields, obj);
+	struct lb_endpoint_src es = { .cs = obj, .weight = 1 };
+	int err = WALK(c, n, fields, &es);
+	if (err)
+		return err;
+	struct cluster *cl = es.cs->cl;
+	cl->endpoints[cl->n_endpoints - 1].weight = es.weight;
+	if ((es.cs->total_weight += es.weight) > UINT32_MAX) {
+		path_push_field(c, "load_balancing_weight");
+		return fail(c, es.weight_node, "the endpoints' weights add up past %u", UINT32_MAX);
+	}
+	return 0;
 }
 
 static int locality_lb_endpoints(struct ctx *c, yaml_node_t *n, void *obj)
@@ -1681,9 +3144,10 @@ static int cluster_type(struct ctx *c, yaml_node_t *n, void *obj)
 static int cluster_lb_policy(struct ctx *c, yaml_node_t *n, void *obj)
 {
 	/* Same order as enum lb_policy. */
-	static const char *const names[] = { "ROUND_ROBIN", "CLUSTER_PROVIDED", NULL };
-	static const char *const envoy_only[] = { "LEAST_REQUEST", "RING_HASH", "RANDOM", "MAGLEV",
-						  "LOAD_BALANCING_POLICY_CONFIG", NULL };
+	static const char *const names[] = { "ROUND_ROBIN",	"CLUSTER_PROVIDED", "LEAST_REQUEST",
+					     "RING_HASH",	"MAGLEV",	    "RANDOM",
+					     NULL };
+	static const char *const envoy_only[] = { "LOAD_BALANCING_POLICY_CONFIG", NULL };
 	struct cluster_src *cs = obj;
 	int v;
 	int err = read_enum(c, n, names, envoy_only, &v);
@@ -1705,6 +3169,363 @@ static int cluster_transport_socket(struct ctx *c, yaml_node_t *n, void *obj)
 {
 	struct cluster_src *cs = obj;
 	return read_transport_socket(c, n, true, &cs->cl->tls);
+}
+
+/* ---- clusters: HTTP upstreams, load balancing, breakers, health -------- */
+
+static int ring_minimum_size(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct cluster_src *cs = obj;
+	return read_uint_range(c, n, 1, MAX_RING_SIZE, &cs->cl->ring_hash_min_size);
+}
+
+static int cluster_ring_hash_config(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "minimum_ring_size", ring_minimum_size, false },
+	};
+	return WALK(c, n, fields, obj);
+}
+
+static bool is_prime(uint32_t v)
+{
+	if (v < 2)
+		return false;
+	for (uint32_t d = 2; d <= v / d; d++)
+		if (v % d == 0)
+			return false;
+	return true;
+}
+
+/* Maglev's permutation needs a prime table size (Envoy checks the same). */
+static int maglev_table_size(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct cluster_src *cs = obj;
+	int err = read_uint_range(c, n, 2, MAX_MAGLEV_SIZE, &cs->cl->maglev_table_size);
+	if (!err && !is_prime(cs->cl->maglev_table_size))
+		return fail(c, n, "must be a prime number");
+	return err;
+}
+
+static int cluster_maglev_config(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "table_size", maglev_table_size, false },
+	};
+	return WALK(c, n, fields, obj);
+}
+
+static int threshold_priority(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const char *const names[] = { "DEFAULT", NULL };
+	static const char *const envoy_only[] = { "HIGH", NULL };
+	int v;
+	(void)obj;
+	return read_enum(c, n, names, envoy_only, &v);
+}
+
+static int threshold_max_connections(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct circuit_breakers *b = obj;
+	return read_uint(c, n, UINT32_MAX, &b->max_connections);
+}
+
+static int threshold_max_pending(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct circuit_breakers *b = obj;
+	return read_uint(c, n, UINT32_MAX, &b->max_pending_requests);
+}
+
+static int threshold_max_requests(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct circuit_breakers *b = obj;
+	return read_uint(c, n, UINT32_MAX, &b->max_requests);
+}
+
+static int threshold_max_retries(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct circuit_breakers *b = obj;
+	return read_uint(c, n, UINT32_MAX, &b->max_retries);
+}
+
+static int read_threshold(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "priority", threshold_priority, false },
+		{ "max_connections", threshold_max_connections, false },
+		{ "max_pending_requests", threshold_max_pending, false },
+		{ "max_requests", threshold_max_requests, false },
+		{ "max_retries", threshold_max_retries, false },
+		{ "retry_budget", refuse_unsupported, false },
+		{ "track_remaining", NULL, false },
+	};
+	return WALK(c, n, fields, obj);
+}
+
+static int breakers_thresholds(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	size_t count = 0;
+	int err = expect_sequence(c, n, &count);
+	if (!err && count > 1)
+		return fail(c, n, "expected at most one threshold (skiff supports priority DEFAULT), "
+				  "got %zu", count);
+	return err ? err : walk_sequence(c, n, read_threshold, obj);
+}
+
+static int cluster_circuit_breakers(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "thresholds", breakers_thresholds, false },
+		{ "per_host_thresholds", refuse_unsupported, false },
+	};
+	struct cluster_src *cs = obj;
+	return WALK(c, n, fields, &cs->cl->breakers);
+}
+
+static int outlier_5xx(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct outlier_detection *o = obj;
+	return read_uint(c, n, UINT32_MAX, &o->consecutive_5xx);
+}
+
+static int outlier_gateway(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct outlier_detection *o = obj;
+	return read_uint(c, n, UINT32_MAX, &o->consecutive_gateway_failure);
+}
+
+static int outlier_interval(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct outlier_detection *o = obj;
+	return read_positive_duration(c, n, &o->interval_ms);
+}
+
+static int outlier_base_ejection(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct outlier_detection *o = obj;
+	return read_positive_duration(c, n, &o->base_ejection_time_ms);
+}
+
+static int outlier_max_ejection_time(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct outlier_detection *o = obj;
+	return read_positive_duration(c, n, &o->max_ejection_time_ms);
+}
+
+static int outlier_max_percent(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct outlier_detection *o = obj;
+	return read_uint(c, n, 100, &o->max_ejection_percent);
+}
+
+static int cluster_outlier_detection(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "consecutive_5xx", outlier_5xx, false },
+		{ "consecutive_gateway_failure", outlier_gateway, false },
+		{ "interval", outlier_interval, false },
+		{ "base_ejection_time", outlier_base_ejection, false },
+		{ "max_ejection_time", outlier_max_ejection_time, false },
+		{ "max_ejection_percent", outlier_max_percent, false },
+	};
+	struct cluster_src *cs = obj;
+	struct outlier_detection *o = &cs->cl->outlier;
+	o->enabled = true;
+	int err = WALK(c, n, fields, o);
+	if (!err && o->max_ejection_time_ms < o->base_ejection_time_ms)
+		return fail(c, n, "max_ejection_time (%ums) is below base_ejection_time (%ums)",
+			    o->max_ejection_time_ms, o->base_ejection_time_ms);
+	return err;
+}
+
+static int hc_timeout(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct health_check *h = obj;
+	return read_positive_duration(c, n, &h->timeout_ms);
+}
+
+static int hc_interval(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct health_check *h = obj;
+	return read_positive_duration(c, n, &h->interval_ms);
+}
+
+static int hc_unhealthy(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct health_check *h = obj;
+	return read_uint_range(c, n, 1, 1000, &h->unhealthy_threshold);
+}
+
+static int hc_healthy(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct health_check *h = obj;
+	return read_uint_range(c, n, 1, 1000, &h->healthy_threshold);
+}
+
+static int hc_http_path(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct health_check *h = obj;
+	int err = read_wire_name(c, n, &h->path);
+	if (!err && h->path[0] != '/')
+		return fail(c, n, "must start with '/'");
+	return err;
+}
+
+static int hc_http_host(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct health_check *h = obj;
+	return read_wire_name(c, n, &h->host);
+}
+
+static int hc_http(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "path", hc_http_path, true },
+		{ "host", hc_http_host, false },
+	};
+	return WALK(c, n, fields, obj);
+}
+
+REFUSE(refuse_hc_kind, "not supported by skiff (supported: http_health_check)")
+
+static int read_health_check(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "timeout", hc_timeout, true },
+		{ "interval", hc_interval, true },
+		{ "unhealthy_threshold", hc_unhealthy, true },
+		{ "healthy_threshold", hc_healthy, true },
+		{ "http_health_check", hc_http, true },
+		{ "tcp_health_check", refuse_hc_kind, false },
+		{ "grpc_health_check", refuse_hc_kind, false },
+		{ "custom_health_check", refuse_hc_kind, false },
+	};
+	struct health_check *h = obj;
+	h->enabled = true;
+	return WALK(c, n, fields, h);
+}
+
+static int cluster_health_checks(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct cluster_src *cs = obj;
+	size_t count = 0;
+	int err = expect_sequence(c, n, &count);
+	if (!err && count > 1)
+		return fail(c, n, "expected at most one health check (skiff supports one), got %zu",
+			    count);
+	return err ? err : walk_sequence(c, n, read_health_check, &cs->cl->health);
+}
+
+/* The deprecated cluster-level http2_protocol_options: HTTP/2 upstream. */
+static int cluster_http2_options(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct cluster_src *cs = obj;
+	cs->cl->protocol = UPSTREAM_HTTP2;
+	return read_http2_options(c, n, &cs->cl->http2);
+}
+
+struct explicit_src {
+	struct cluster *cl;
+	unsigned set;
+};
+
+#define EXPLICIT_NAMES "http_protocol_options, http2_protocol_options"
+
+static int explicit_http1(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct explicit_src *es = obj;
+	int err = oneof_set(c, n, &es->set, EXPLICIT_NAMES);
+	es->cl->protocol = UPSTREAM_HTTP1;
+	return err ? err : walk_mapping(c, n, NULL, 0, NULL); /* no fields read */
+}
+
+static int explicit_http2(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct explicit_src *es = obj;
+	int err = oneof_set(c, n, &es->set, EXPLICIT_NAMES);
+	es->cl->protocol = UPSTREAM_HTTP2;
+	return err ? err : read_http2_options(c, n, &es->cl->http2);
+}
+
+REFUSE(refuse_http3, "not supported by skiff (supported: " EXPLICIT_NAMES ")")
+
+static int options_explicit(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "http_protocol_options", explicit_http1, false },
+		{ "http2_protocol_options", explicit_http2, false },
+		{ "http3_protocol_options", refuse_http3, false },
+	};
+	struct explicit_src es = { .cl = obj };
+	int err = WALK(c, n, fields, &es);
+	if (!err && !es.set)
+		return fail(c, n, "expected one of " EXPLICIT_NAMES);
+	return err;
+}
+
+static int upstream_idle_timeout(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct cluster *cl = obj;
+	return read_duration(c, n, &cl->idle_timeout_ms);
+}
+
+static int upstream_max_requests(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct cluster *cl = obj;
+	return read_uint(c, n, UINT32_MAX, &cl->max_requests_per_connection);
+}
+
+static int options_common(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "idle_timeout", upstream_idle_timeout, false },
+		{ "max_requests_per_connection", upstream_max_requests, false },
+	};
+	return WALK(c, n, fields, obj);
+}
+
+REFUSE(refuse_auto_protocol, "not supported by skiff (use explicit_http_config)")
+
+static int http_protocol_options(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "@type", NULL, true },
+		{ "explicit_http_config", options_explicit, false },
+		{ "common_http_protocol_options", options_common, false },
+		{ "use_downstream_protocol_config", refuse_auto_protocol, false },
+		{ "auto_config", refuse_auto_protocol, false },
+	};
+	struct cluster_src *cs = obj;
+	return walk_typed_config(c, n, HTTP_OPTIONS_TYPE, fields,
+				 sizeof(fields) / sizeof(fields[0]), cs->cl);
+}
+
+/* typed_extension_protocol_options: a map from extension name to its
+ * options; the upstream HTTP options are the one skiff reads. */
+static int cluster_protocol_options(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	bool seen = false;
+	int err = expect_mapping(c, n);
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; !err && p < n->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *key = yaml_document_get_node(c->doc, p->key);
+		char buf[SHOWN_MAX + 4];
+		if ((err = visit(c, key)))
+			break;
+		if (key->type != YAML_SCALAR_NODE)
+			return fail(c, key, "expected an extension name");
+		bool known = scalar_is(key, HTTP_OPTIONS_NAME);
+		size_t old = path_push_field(c, known ? HTTP_OPTIONS_NAME : shown(key, buf));
+		if (!known)
+			return fail(c, key, "not supported by skiff (supported: " HTTP_OPTIONS_NAME ")");
+		if (seen)
+			return fail(c, key, "duplicate field");
+		seen = true;
+		if ((err = http_protocol_options(c, yaml_document_get_node(c->doc, p->value), obj)))
+			break;
+		path_pop(c, old);
+	}
+	return err;
 }
 
 /* The rules between fields of one cluster, as Envoy has them. */
@@ -1747,11 +3568,19 @@ static int read_cluster(struct ctx *c, yaml_node_t *n, void *obj)
 		{ "upstream_bind_config", cluster_bind_config, false },
 		{ "load_assignment", cluster_load_assignment, false },
 		{ "transport_socket", cluster_transport_socket, false },
+		{ "ring_hash_lb_config", cluster_ring_hash_config, false },
+		{ "maglev_lb_config", cluster_maglev_config, false },
+		{ "circuit_breakers", cluster_circuit_breakers, false },
+		{ "outlier_detection", cluster_outlier_detection, false },
+		{ "health_checks", cluster_health_checks, false },
+		{ "typed_extension_protocol_options", cluster_protocol_options, false },
+		{ "http2_protocol_options", cluster_http2_options, false },
 	};
 	struct cluster_src *cs = obj;
 	cs->node = n;
 	cs->cl->type = CLUSTER_STATIC;
 	cs->cl->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+	cluster_http_defaults(cs->cl);
 	int err = WALK(c, n, fields, cs);
 	return err ? err : check_cluster(c, cs);
 }
@@ -1947,6 +3776,8 @@ static int resolve_clusters(struct ctx *c, size_t i)
 	struct listener *l = &c->snap->listeners[i];
 	for (size_t j = 0; j < l->n_chains; j++) {
 		struct tcp_proxy_config *tp = &l->chains[j].tcp_proxy;
+		if (l->chains[j].http)
+			continue; /* routes name clusters that may come later (snapshot_link) */
 		tp->cluster = snapshot_find_cluster(c->snap, tp->cluster_name);
 		if (!tp->cluster && !c->cds_ads) {
 			path_set(c, "static_resources.listeners[%zu].filter_chains[%zu].filters[%zu]."
@@ -2023,6 +3854,10 @@ static int check_dynamic(struct ctx *c)
 			path_set(c, "dynamic_resources.%s.ads", names[i]);
 			return fail(c, ads_users[i], "needs dynamic_resources.ads_config");
 		}
+	}
+	if (c->rds_ads && !s->ads.cluster_name) {
+		path_set(c, "%s", c->rds_path);
+		return fail(c, c->rds_ads, "needs dynamic_resources.ads_config (RDS comes over ADS)");
 	}
 	return 0;
 }

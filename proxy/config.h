@@ -123,6 +123,9 @@ struct cluster {
 	uint32_t idle_timeout_ms;     /* pooled connection idle timeout [1h] */
 	struct lb_table *lb;          /* lb_prepare(); NULL for RR/LR/random */
 	char *eds_service_name;       /* eds_cluster_config.service_name (xDS) */
+	char *netns;                  /* node shape: the pod's network namespace
+				       * path to open upstream sockets in
+				       * (proxy/netns.h); NULL: ours */
 };
 
 /* Where a tcp_proxy filter writes its access log (Envoy's FileAccessLog). */

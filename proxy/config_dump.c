@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "proxy/duration.h"
+#include "proxy/http_config.h"
 #include "proxy/snapshot.h"
 #include "proxy/sock_addr.h"
 
@@ -94,6 +95,12 @@ static void jb_member_str(struct jbuf *b, bool first, const char *key, const cha
 {
 	jb_printf(b, "%s\"%s\":", first ? "" : ",", key);
 	jb_str(b, value);
+}
+
+/* ,"key":N (key a short literal). */
+static void jb_uint(struct jbuf *b, const char *key, uint32_t v)
+{
+	jb_printf(b, ",\"%s\":%u", key, v);
 }
 
 static void jb_duration(struct jbuf *b, const char *key, uint32_t ms)
@@ -280,6 +287,298 @@ static void dump_transport_socket(struct jbuf *b, const struct tls_config *tls, 
 	jb_raw(b, "}}");
 }
 
+/* ---- HTTP: the connection manager and route configurations ------------- */
+
+static void dump_header_adds(struct jbuf *b, const char *key, const struct header_add *v, size_t n)
+{
+	if (!n)
+		return;
+	jb_printf(b, ",\"%s\":[", key);
+	for (size_t i = 0; i < n; i++) {
+		jb_raw(b, i ? ",{\"header\":{" : "{\"header\":{");
+		jb_member_str(b, true, "key", v[i].name);
+		jb_member_str(b, false, "value", v[i].value);
+		jb_raw(b, "}");
+		jb_member_str(b, false, "append_action",
+			      v[i].append ? "APPEND_IF_EXISTS_OR_ADD" : "OVERWRITE_IF_EXISTS_OR_ADD");
+		jb_raw(b, "}");
+	}
+	jb_raw(b, "]");
+}
+
+static void dump_header_removes(struct jbuf *b, const char *key, char *const *v, size_t n)
+{
+	if (!n)
+		return;
+	jb_printf(b, ",\"%s\":", key);
+	dump_strings(b, v, n);
+}
+
+/* The four header edit fields, each left out when empty. */
+static void dump_edits(struct jbuf *b, const struct header_edits *e)
+{
+	dump_header_adds(b, "request_headers_to_add", e->request_add, e->n_request_add);
+	dump_header_removes(b, "request_headers_to_remove", e->request_remove, e->n_request_remove);
+	dump_header_adds(b, "response_headers_to_add", e->response_add, e->n_response_add);
+	dump_header_removes(b, "response_headers_to_remove", e->response_remove,
+			    e->n_response_remove);
+}
+
+/* A StringMatcher as a JSON object. */
+static void dump_string_match(struct jbuf *b, const struct string_match *m)
+{
+	static const char *const kinds[] = {
+		[SM_EXACT] = "exact", [SM_PREFIX] = "prefix", [SM_SUFFIX] = "suffix",
+		[SM_CONTAINS] = "contains",
+	};
+	jb_raw(b, "{");
+	if (m->kind == SM_REGEX) {
+		jb_raw(b, "\"safe_regex\":{");
+		jb_member_str(b, true, "regex", m->value);
+		jb_raw(b, "}");
+	} else {
+		jb_member_str(b, true, kinds[m->kind], m->value);
+	}
+	if (m->ignore_case)
+		jb_raw(b, ",\"ignore_case\":true");
+	jb_raw(b, "}");
+}
+
+static void dump_route_match(struct jbuf *b, const struct route_match *m)
+{
+	jb_raw(b, "\"match\":{");
+	if (m->kind == PATH_REGEX) {
+		jb_raw(b, "\"safe_regex\":{");
+		jb_member_str(b, true, "regex", m->value);
+		jb_raw(b, "}");
+	} else {
+		jb_member_str(b, true, m->kind == PATH_EXACT ? "path" : "prefix", m->value);
+	}
+	if (!m->case_sensitive)
+		jb_raw(b, ",\"case_sensitive\":false");
+	if (m->n_headers) {
+		jb_raw(b, ",\"headers\":[");
+		for (size_t i = 0; i < m->n_headers; i++) {
+			const struct header_match *h = &m->headers[i];
+			jb_raw(b, i ? ",{" : "{");
+			jb_member_str(b, true, "name", h->name);
+			if (h->present_only) {
+				jb_raw(b, ",\"present_match\":true");
+			} else {
+				jb_raw(b, ",\"string_match\":");
+				dump_string_match(b, &h->value);
+			}
+			if (h->invert)
+				jb_raw(b, ",\"invert_match\":true");
+			jb_raw(b, "}");
+		}
+		jb_raw(b, "]");
+	}
+	if (m->n_query) {
+		jb_raw(b, ",\"query_parameters\":[");
+		for (size_t i = 0; i < m->n_query; i++) {
+			const struct query_match *q = &m->query[i];
+			jb_raw(b, i ? ",{" : "{");
+			jb_member_str(b, true, "name", q->name);
+			if (q->present_only) {
+				jb_raw(b, ",\"present_match\":true");
+			} else {
+				jb_raw(b, ",\"string_match\":");
+				dump_string_match(b, &q->value);
+			}
+			jb_raw(b, "}");
+		}
+		jb_raw(b, "]");
+	}
+	jb_raw(b, "}");
+}
+
+/* retry_on back in Envoy's comma-separated form. */
+static void dump_retry_policy(struct jbuf *b, const struct retry_policy *rp)
+{
+	static const char *const names[] = { "5xx", "gateway-error", "reset", "connect-failure",
+					     "retriable-status-codes", "refused-stream" };
+	char on[128] = "";
+	size_t used = 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (rp->retry_on & (1u << i))
+			used += (size_t)snprintf(on + used, sizeof(on) - used, "%s%s",
+						 used ? "," : "", names[i]);
+	jb_raw(b, ",\"retry_policy\":{");
+	jb_member_str(b, true, "retry_on", on);
+	jb_printf(b, ",\"num_retries\":%u", rp->num_retries);
+	if (rp->per_try_timeout_ms)
+		jb_duration(b, "per_try_timeout", rp->per_try_timeout_ms);
+	if (rp->n_retriable_status_codes) {
+		jb_raw(b, ",\"retriable_status_codes\":[");
+		for (size_t i = 0; i < rp->n_retriable_status_codes; i++)
+			jb_printf(b, "%s%u", i ? "," : "", rp->retriable_status_codes[i]);
+		jb_raw(b, "]");
+	}
+	jb_raw(b, "}");
+}
+
+static void dump_route_action(struct jbuf *b, const struct route *r)
+{
+	jb_raw(b, ",\"route\":{");
+	if (r->n_weighted) {
+		jb_raw(b, "\"weighted_clusters\":{\"clusters\":[");
+		for (size_t i = 0; i < r->n_weighted; i++) {
+			jb_raw(b, i ? ",{" : "{");
+			jb_member_str(b, true, "name", r->weighted[i].name);
+			jb_printf(b, ",\"weight\":%u}", r->weighted[i].weight);
+		}
+		jb_raw(b, "]}");
+	} else {
+		jb_member_str(b, true, "cluster", r->cluster_name);
+	}
+	jb_duration(b, "timeout", r->timeout_ms);
+	if (r->idle_timeout_ms)
+		jb_duration(b, "idle_timeout", r->idle_timeout_ms);
+	if (r->prefix_rewrite)
+		jb_member_str(b, false, "prefix_rewrite", r->prefix_rewrite);
+	if (r->host_rewrite)
+		jb_member_str(b, false, "host_rewrite_literal", r->host_rewrite);
+	if (r->retry.retry_on)
+		dump_retry_policy(b, &r->retry);
+	if (r->hash_header) {
+		jb_raw(b, ",\"hash_policy\":[{\"header\":{");
+		jb_member_str(b, true, "header_name", r->hash_header);
+		jb_raw(b, "}}]");
+	}
+	jb_raw(b, "}");
+}
+
+static const char *redirect_code_name(uint16_t code)
+{
+	switch (code) {
+	case 302: return "FOUND";
+	case 303: return "SEE_OTHER";
+	case 307: return "TEMPORARY_REDIRECT";
+	case 308: return "PERMANENT_REDIRECT";
+	default: return "MOVED_PERMANENTLY";
+	}
+}
+
+static void dump_redirect(struct jbuf *b, const struct route *r)
+{
+	jb_raw(b, ",\"redirect\":{");
+	jb_member_str(b, true, "response_code", redirect_code_name(r->redirect_code));
+	if (r->redirect_host)
+		jb_member_str(b, false, "host_redirect", r->redirect_host);
+	if (r->redirect_path)
+		jb_member_str(b, false, "path_redirect", r->redirect_path);
+	if (r->redirect_prefix)
+		jb_member_str(b, false, "prefix_rewrite", r->redirect_prefix);
+	if (r->redirect_scheme)
+		jb_member_str(b, false, "scheme_redirect", r->redirect_scheme);
+	if (r->strip_query)
+		jb_raw(b, ",\"strip_query\":true");
+	jb_raw(b, "}");
+}
+
+static void dump_route(struct jbuf *b, const struct route *r)
+{
+	jb_raw(b, "{");
+	if (r->name) {
+		jb_member_str(b, true, "name", r->name);
+		jb_raw(b, ",");
+	}
+	dump_route_match(b, &r->match);
+	if (r->kind == ROUTE_TO_CLUSTER) {
+		dump_route_action(b, r);
+	} else if (r->kind == ROUTE_REDIRECT) {
+		dump_redirect(b, r);
+	} else {
+		jb_printf(b, ",\"direct_response\":{\"status\":%u", r->direct_status);
+		if (r->direct_body) {
+			jb_raw(b, ",\"body\":{");
+			jb_member_str(b, true, "inline_string", r->direct_body);
+			jb_raw(b, "}");
+		}
+		jb_raw(b, "}");
+	}
+	dump_edits(b, &r->edits);
+	jb_raw(b, "}");
+}
+
+/* A RouteConfiguration's members, without braces. */
+static void dump_route_config_body(struct jbuf *b, const struct route_config *rc)
+{
+	jb_raw(b, "\"@type\":\"" TYPE_PREFIX "envoy.config.route.v3.RouteConfiguration\"");
+	if (rc->name)
+		jb_member_str(b, false, "name", rc->name);
+	jb_raw(b, ",\"virtual_hosts\":[");
+	for (size_t i = 0; i < rc->n_vhosts; i++) {
+		const struct virtual_host *vh = &rc->vhosts[i];
+		jb_raw(b, i ? ",{" : "{");
+		jb_member_str(b, true, "name", vh->name);
+		jb_raw(b, ",\"domains\":");
+		dump_strings(b, vh->domains, vh->n_domains);
+		jb_raw(b, ",\"routes\":[");
+		for (size_t j = 0; j < vh->n_routes; j++) {
+			jb_raw(b, j ? "," : "");
+			dump_route(b, &vh->routes[j]);
+		}
+		jb_raw(b, "]");
+		dump_edits(b, &vh->edits);
+		jb_raw(b, "}");
+	}
+	jb_raw(b, "]");
+	dump_edits(b, &rc->edits);
+}
+
+static void dump_http2_options(struct jbuf *b, const struct http2_limits *l)
+{
+	jb_printf(b, "{\"max_concurrent_streams\":%u", l->max_concurrent_streams);
+	jb_uint(b, "initial_stream_window_size", l->initial_stream_window_size);
+	jb_uint(b, "initial_connection_window_size", l->initial_connection_window_size);
+	jb_raw(b, "}");
+}
+
+static void dump_access_log(struct jbuf *b, const struct access_log_config *log)
+{
+	if (!log->path)
+		return;
+	jb_raw(b, ",\"access_log\":[{\"name\":\"envoy.access_loggers.file\",\"typed_config\":{"
+		  "\"@type\":\"" TYPE_PREFIX "envoy.extensions.access_loggers.file.v3.FileAccessLog\"");
+	jb_member_str(b, false, "path", log->path);
+	jb_raw(b, "}}]");
+}
+
+static void dump_http_conn_manager(struct jbuf *b, const struct http_conn_manager_config *h)
+{
+	static const char *const codecs[] = { "AUTO", "HTTP1", "HTTP2" };
+	jb_raw(b, "{\"name\":\"envoy.filters.network.http_connection_manager\",\"typed_config\":{"
+		  "\"@type\":\"" TYPE_PREFIX
+		  "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\"");
+	jb_member_str(b, false, "codec_type", codecs[h->codec]);
+	jb_member_str(b, false, "stat_prefix", h->stat_prefix);
+	if (h->rds_name) {
+		jb_raw(b, ",\"rds\":{\"config_source\":{\"ads\":{},\"resource_api_version\":\"V3\"}");
+		jb_member_str(b, false, "route_config_name", h->rds_name);
+		jb_raw(b, "}");
+	} else if (h->route_config) {
+		jb_raw(b, ",\"route_config\":{");
+		dump_route_config_body(b, h->route_config);
+		jb_raw(b, "}");
+	}
+	jb_raw(b, ",\"http_filters\":[{\"name\":\"envoy.filters.http.router\",\"typed_config\":{"
+		  "\"@type\":\"" TYPE_PREFIX "envoy.extensions.filters.http.router.v3.Router\"}}]");
+	dump_access_log(b, &h->access_log);
+	jb_raw(b, ",\"http2_protocol_options\":");
+	dump_http2_options(b, &h->http2);
+	jb_printf(b, ",\"common_http_protocol_options\":{\"max_headers_count\":%u",
+		  h->max_headers_count);
+	jb_duration(b, "idle_timeout", h->idle_timeout_ms);
+	jb_raw(b, "}");
+	jb_uint(b, "max_request_headers_kb", h->max_request_headers_kb);
+	jb_duration(b, "stream_idle_timeout", h->stream_idle_timeout_ms);
+	jb_duration(b, "request_timeout", h->request_timeout_ms);
+	jb_duration(b, "drain_timeout", h->drain_timeout_ms);
+	jb_printf(b, ",\"generate_request_id\":%s}}", h->generate_request_id ? "true" : "false");
+}
+
 /* A FilterChain, members in Envoy's field order. */
 static void dump_chain(struct jbuf *b, const struct filter_chain *fc)
 {
@@ -295,7 +594,10 @@ static void dump_chain(struct jbuf *b, const struct filter_chain *fc)
 		dump_rbac(b, fc->rbac);
 		jb_raw(b, ",");
 	}
-	dump_tcp_proxy(b, &fc->tcp_proxy);
+	if (fc->http)
+		dump_http_conn_manager(b, fc->http);
+	else
+		dump_tcp_proxy(b, &fc->tcp_proxy);
 	jb_raw(b, "]");
 	if (fc->tls)
 		dump_transport_socket(b, fc->tls, false);
@@ -401,6 +703,84 @@ static void dump_listeners(struct jbuf *b, const struct snapshot *snap,
 	jb_raw(b, "}");
 }
 
+static const char *lb_policy_name(enum lb_policy p)
+{
+	switch (p) {
+	case LB_CLUSTER_PROVIDED: return "CLUSTER_PROVIDED";
+	case LB_LEAST_REQUEST: return "LEAST_REQUEST";
+	case LB_RING_HASH: return "RING_HASH";
+	case LB_MAGLEV: return "MAGLEV";
+	case LB_RANDOM: return "RANDOM";
+	default: return "ROUND_ROBIN";
+	}
+}
+
+/* The HTTP settings of a cluster, each only when it differs from Envoy's
+ * default (as protobuf's JSON leaves unset fields out), so a TCP cluster
+ * reads as it always has. */
+static void dump_cluster_http(struct jbuf *b, const struct cluster *cl)
+{
+	struct cluster def = { 0 };
+	cluster_http_defaults(&def);
+	if (cl->health.enabled) {
+		const struct health_check *h = &cl->health;
+		char d[32];
+		duration_format(h->timeout_ms, d, sizeof(d));
+		jb_raw(b, ",\"health_checks\":[{");
+		jb_member_str(b, true, "timeout", d);
+		jb_duration(b, "interval", h->interval_ms);
+		jb_uint(b, "unhealthy_threshold", h->unhealthy_threshold);
+		jb_uint(b, "healthy_threshold", h->healthy_threshold);
+		jb_raw(b, ",\"http_health_check\":{");
+		jb_member_str(b, true, "path", h->path);
+		if (h->host)
+			jb_member_str(b, false, "host", h->host);
+		jb_raw(b, "}}]");
+	}
+	if (memcmp(&cl->breakers, &def.breakers, sizeof(def.breakers)) != 0) {
+		jb_raw(b, ",\"circuit_breakers\":{\"thresholds\":[{\"priority\":\"DEFAULT\"");
+		jb_uint(b, "max_connections", cl->breakers.max_connections);
+		jb_uint(b, "max_pending_requests", cl->breakers.max_pending_requests);
+		jb_uint(b, "max_requests", cl->breakers.max_requests);
+		jb_uint(b, "max_retries", cl->breakers.max_retries);
+		jb_raw(b, "}]}");
+	}
+	if (cl->outlier.enabled) {
+		const struct outlier_detection *o = &cl->outlier;
+		jb_printf(b, ",\"outlier_detection\":{\"consecutive_5xx\":%u", o->consecutive_5xx);
+		jb_uint(b, "consecutive_gateway_failure", o->consecutive_gateway_failure);
+		jb_duration(b, "interval", o->interval_ms);
+		jb_duration(b, "base_ejection_time", o->base_ejection_time_ms);
+		jb_duration(b, "max_ejection_time", o->max_ejection_time_ms);
+		jb_uint(b, "max_ejection_percent", o->max_ejection_percent);
+		jb_raw(b, "}");
+	}
+	if (cl->protocol == UPSTREAM_HTTP2 || cl->idle_timeout_ms != def.idle_timeout_ms ||
+	    cl->max_requests_per_connection) {
+		jb_raw(b, ",\"typed_extension_protocol_options\":{"
+			  "\"envoy.extensions.upstreams.http.v3.HttpProtocolOptions\":{\"@type\":\"" TYPE_PREFIX
+			  "envoy.extensions.upstreams.http.v3.HttpProtocolOptions\",\"explicit_http_config\":{");
+		if (cl->protocol == UPSTREAM_HTTP2) {
+			jb_raw(b, "\"http2_protocol_options\":");
+			dump_http2_options(b, &cl->http2);
+		} else {
+			jb_raw(b, "\"http_protocol_options\":{}");
+		}
+		jb_raw(b, "},\"common_http_protocol_options\":{");
+		char d[32];
+		duration_format(cl->idle_timeout_ms, d, sizeof(d));
+		jb_member_str(b, true, "idle_timeout", d);
+		if (cl->max_requests_per_connection)
+			jb_uint(b, "max_requests_per_connection", cl->max_requests_per_connection);
+		jb_raw(b, "}}}");
+	}
+	if (cl->lb_policy == LB_RING_HASH)
+		jb_printf(b, ",\"ring_hash_lb_config\":{\"minimum_ring_size\":%u}",
+			  cl->ring_hash_min_size);
+	if (cl->lb_policy == LB_MAGLEV)
+		jb_printf(b, ",\"maglev_lb_config\":{\"table_size\":%u}", cl->maglev_table_size);
+}
+
 /* "cluster":{...} */
 static void dump_cluster(struct jbuf *b, const struct cluster *cl)
 {
@@ -408,8 +788,7 @@ static void dump_cluster(struct jbuf *b, const struct cluster *cl)
 	jb_member_str(b, false, "name", cl->name);
 	jb_member_str(b, false, "type", cl->type == CLUSTER_ORIGINAL_DST ? "ORIGINAL_DST" : "STATIC");
 	jb_duration(b, "connect_timeout", cl->connect_timeout_ms);
-	jb_member_str(b, false, "lb_policy",
-		      cl->lb_policy == LB_CLUSTER_PROVIDED ? "CLUSTER_PROVIDED" : "ROUND_ROBIN");
+	jb_member_str(b, false, "lb_policy", lb_policy_name(cl->lb_policy));
 	if (cl->has_source_address) {
 		jb_raw(b, ",\"upstream_bind_config\":{\"source_address\":");
 		dump_socket_address(b, &cl->source_address);
@@ -423,10 +802,14 @@ static void dump_cluster(struct jbuf *b, const struct cluster *cl)
 		for (size_t i = 0; i < cl->n_endpoints; i++) {
 			jb_raw(b, i ? ",{\"endpoint\":{\"address\":" : "{\"endpoint\":{\"address\":");
 			dump_address(b, &cl->endpoints[i].addr);
-			jb_raw(b, "}}");
+			jb_raw(b, "}");
+			if (cl->endpoints[i].weight > 1)
+				jb_printf(b, ",\"load_balancing_weight\":%u", cl->endpoints[i].weight);
+			jb_raw(b, "}");
 		}
 		jb_raw(b, "]}]}");
 	}
+	dump_cluster_http(b, cl);
 	if (cl->tls)
 		dump_transport_socket(b, cl->tls, true);
 	jb_raw(b, "}");
@@ -504,6 +887,48 @@ static void dump_endpoints_and_secrets(struct jbuf *b, const struct config_dump_
 	jb_raw(b, "]}");
 }
 
+static bool has_routes(const struct snapshot *snap)
+{
+	if (snap->n_route_configs)
+		return true;
+	for (size_t i = 0; i < snap->n_listeners; i++)
+		for (size_t j = 0; j < snap->listeners[i].n_chains; j++)
+			if (snap->listeners[i].chains[j].http)
+				return true;
+	return false;
+}
+
+/* RoutesConfigDump: the listeners' inline route configurations as static
+ * ones, the RDS ones as dynamic with their version. Left out of a snapshot
+ * without HTTP, so a TCP-only dump keeps its shape. */
+static void dump_routes(struct jbuf *b, const struct snapshot *snap)
+{
+	jb_raw(b, ",{\"@type\":\"" TYPE_PREFIX "envoy.admin.v3.RoutesConfigDump\","
+		  "\"static_route_configs\":[");
+	bool first = true;
+	for (size_t i = 0; i < snap->n_listeners; i++) {
+		for (size_t j = 0; j < snap->listeners[i].n_chains; j++) {
+			const struct http_conn_manager_config *h = snap->listeners[i].chains[j].http;
+			if (!h || !h->route_config_owned || !h->route_config)
+				continue;
+			jb_raw(b, first ? "{\"route_config\":{" : ",{\"route_config\":{");
+			first = false;
+			dump_route_config_body(b, h->route_config);
+			jb_raw(b, "}}");
+		}
+	}
+	jb_raw(b, "],\"dynamic_route_configs\":[");
+	for (size_t i = 0; i < snap->n_route_configs; i++) {
+		const struct route_config *rc = &snap->route_configs[i];
+		jb_raw(b, i ? ",{" : "{");
+		jb_member_str(b, true, "version_info", rc->version);
+		jb_raw(b, ",\"route_config\":{");
+		dump_route_config_body(b, rc);
+		jb_raw(b, "}}");
+	}
+	jb_raw(b, "]}");
+}
+
 char *config_dump_json(const struct snapshot *snap, size_t *len)
 {
 	return config_dump_json_dynamic(snap, NULL, len);
@@ -522,6 +947,8 @@ char *config_dump_json_dynamic(const struct snapshot *snap, const struct config_
 	dump_clusters(&b, snap, dyn ? dyn : &none);
 	if (dyn)
 		dump_endpoints_and_secrets(&b, dyn);
+	if (has_routes(snap))
+		dump_routes(&b, snap);
 	jb_printf(&b, "],\"version\":%llu", (unsigned long long)snap->version);
 	jb_member_str(&b, false, "source", snap->source);
 	jb_raw(&b, "}\n");

@@ -893,12 +893,15 @@ static void down_run(struct http_down *d)
 			return;
 		if (d->dead)
 			return;
+		uint32_t unparsed = d->in ? buf_len(d->in) : 0;
 		if (d->proto == HTTP_PROTO_H1)
 			h1_drive(d);
 		else
 			h2_feed(d);
 		if (d->dead)
 			return;
+		if (d->in && buf_len(d->in) < unparsed)
+			progress = true; /* room to read again */
 		produce(d);
 		if (d->dead)
 			return;
@@ -910,8 +913,6 @@ static void down_run(struct http_down *d)
 		if (d->closing && d->out.bytes == 0)
 			return down_close(d, false);
 		if (!progress)
-			return;
-		if (!(d->s.readable && wants_input(d)) && !(d->out.bytes && d->s.writable))
 			return;
 	}
 	down_schedule(d);

@@ -1208,14 +1208,23 @@ static void up_run(struct http_up *u)
 				return up_close(u, true);
 			}
 		}
+		uint32_t unparsed = u->in ? buf_len(u->in) : 0;
 		if (u->proto == HTTP_PROTO_H1)
 			h1_feed(u);
 		else
 			h2_feed(u);
 		if (u->state != UP_READY)
 			return;
-		if (u->proto == HTTP_PROTO_H2)
+		if (u->in && buf_len(u->in) < unparsed)
+			progress = true; /* room to read again */
+		if (u->proto == HTTP_PROTO_H2) {
 			h2_produce(u);
+		} else if (u->stream && (u->tunnel || !u->stream->req_sent_end) &&
+			   u->out.bytes < OUT_LIMIT) {
+			/* More of the request body, as the output drains. */
+			if (h1_write_body(u, u->stream) < 0)
+				return up_close(u, true);
+		}
 		if (u->state != UP_READY)
 			return;
 		uint64_t before = u->out.bytes;

@@ -9,7 +9,9 @@
 #include <openssl/ssl.h>
 
 #include "certs/tls_context.h"
+#include "proxy/lb.h"
 #include "proxy/log.h"
+#include "proxy/router.h"
 #include "proxy/sock_addr.h"
 #include "proxy/stats.h"
 
@@ -82,6 +84,20 @@ static void rbac_config_free(struct rbac_config *rbac)
 	free(rbac);
 }
 
+void snapshot_http_config_free(struct http_conn_manager_config *h)
+{
+	if (!h)
+		return;
+	free(h->stat_prefix);
+	free(h->rds_name);
+	if (h->route_config_owned && h->route_config) {
+		router_config_clear(h->route_config);
+		free(h->route_config);
+	}
+	free(h->access_log.path);
+	free(h);
+}
+
 static void filter_chain_free(struct filter_chain *c)
 {
 	free(c->name);
@@ -90,11 +106,13 @@ static void filter_chain_free(struct filter_chain *c)
 	free(c->tcp_proxy.stat_prefix);
 	free(c->tcp_proxy.cluster_name);
 	free(c->tcp_proxy.access_log.path);
+	snapshot_http_config_free(c->http);
 }
 
 void snapshot_listener_clear(struct listener *l)
 {
 	free(l->name);
+	free(l->netns);
 	for (size_t j = 0; j < l->n_chains; j++)
 		filter_chain_free(&l->chains[j]);
 	memset(l, 0, sizeof(*l));
@@ -102,10 +120,20 @@ void snapshot_listener_clear(struct listener *l)
 
 void snapshot_cluster_clear(struct cluster *c)
 {
+	lb_release(c);
 	free(c->name);
 	free(c->endpoints);
 	tls_config_free(c->tls);
+	free(c->health.path);
+	free(c->health.host);
+	free(c->eds_service_name);
 	memset(c, 0, sizeof(*c));
+}
+
+void snapshot_route_config_clear(struct route_config *rc)
+{
+	router_config_clear(rc);
+	memset(rc, 0, sizeof(*rc));
 }
 
 static void snapshot_free(struct snapshot *snap)
@@ -114,8 +142,11 @@ static void snapshot_free(struct snapshot *snap)
 		snapshot_listener_clear(&snap->listeners[i]);
 	for (size_t i = 0; i < snap->n_clusters; i++)
 		snapshot_cluster_clear(&snap->clusters[i]);
+	for (size_t i = 0; i < snap->n_route_configs; i++)
+		snapshot_route_config_clear(&snap->route_configs[i]);
 	free(snap->listeners);
 	free(snap->clusters);
+	free(snap->route_configs);
 	free(snap->node.id);
 	free(snap->node.cluster);
 	free(snap->ads.cluster_name);
@@ -159,9 +190,55 @@ int snapshot_add_cluster(struct snapshot *snap, struct cluster *c)
 	return 0;
 }
 
+int snapshot_add_route_config(struct snapshot *snap, struct route_config *rc)
+{
+	struct route_config *grown =
+		realloc(snap->route_configs, (snap->n_route_configs + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	snap->route_configs = grown;
+	snap->route_configs[snap->n_route_configs++] = *rc;
+	memset(rc, 0, sizeof(*rc));
+	return 0;
+}
+
+struct route_config *snapshot_find_route_config(const struct snapshot *snap, const char *name)
+{
+	for (size_t i = 0; i < snap->n_route_configs; i++)
+		if (strcmp(snap->route_configs[i].name, name) == 0)
+			return &snap->route_configs[i];
+	return NULL;
+}
+
+/* An HTTP chain needs its route configuration: inline, or the RDS one of
+ * that name. Routes may name clusters that are not there: they answer 503
+ * (router_link), the listener stays. */
+static bool resolve_http(struct snapshot *snap, struct listener *l,
+			 struct http_conn_manager_config *h)
+{
+	if (!h->rds_name) {
+		if (!h->route_config)
+			log_warn("listener %s: http_connection_manager without a route configuration: "
+				 "listener not active", l->name);
+		return h->route_config != NULL;
+	}
+	h->route_config = snapshot_find_route_config(snap, h->rds_name);
+	if (!h->route_config) {
+		log_warn("listener %s: route configuration %s does not exist (yet): listener not "
+			 "active", l->name, h->rds_name);
+		return false;
+	}
+	return true;
+}
+
 static bool resolve_chains(struct snapshot *snap, struct listener *l)
 {
 	for (size_t j = 0; j < l->n_chains; j++) {
+		if (l->chains[j].http) {
+			if (!resolve_http(snap, l, l->chains[j].http))
+				return false;
+			continue;
+		}
 		struct tcp_proxy_config *tp = &l->chains[j].tcp_proxy;
 		tp->cluster = snapshot_find_cluster(snap, tp->cluster_name);
 		if (!tp->cluster) {
@@ -173,8 +250,81 @@ static bool resolve_chains(struct snapshot *snap, struct listener *l)
 	return true;
 }
 
+/* Compiles the regexes of one route configuration; `where` names its
+ * owner in the message. */
+static int prepare_route_config(struct route_config *rc, const char *where, char *err,
+				size_t errlen)
+{
+	char why[384];
+	int rc_err = router_prepare(rc, why, sizeof(why));
+	if (rc_err)
+		snprintf(err, errlen, "%s: %s", where, why);
+	return rc_err;
+}
+
+/* Builds what the data path reads ready-made: compiled regexes of every
+ * route configuration, consistent-hash tables of every cluster. */
+static int prepare_all(struct snapshot *snap, char *err, size_t errlen)
+{
+	char where[320];
+	int rc;
+	for (size_t i = 0; i < snap->n_route_configs; i++) {
+		struct route_config *r = &snap->route_configs[i];
+		snprintf(where, sizeof(where), "route_config \"%s\"", r->name);
+		if ((rc = prepare_route_config(r, where, err, errlen)))
+			return rc;
+	}
+	for (size_t i = 0; i < snap->n_listeners; i++) {
+		struct listener *l = &snap->listeners[i];
+		for (size_t j = 0; j < l->n_chains; j++) {
+			struct http_conn_manager_config *h = l->chains[j].http;
+			if (!h || !h->route_config_owned || !h->route_config)
+				continue;
+			snprintf(where, sizeof(where), "listener \"%s\" filter_chains[%zu] route_config",
+				 l->name, j);
+			if ((rc = prepare_route_config(h->route_config, where, err, errlen)))
+				return rc;
+		}
+	}
+	for (size_t i = 0; i < snap->n_clusters; i++) {
+		struct cluster *c = &snap->clusters[i];
+		char why[256];
+		if (c->lb)
+			continue;
+		if ((rc = lb_prepare(c, why, sizeof(why)))) {
+			snprintf(err, errlen, "cluster \"%s\": %s", c->name,
+				 rc == -ENOMEM ? "out of memory" : why);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* Points every route at its clusters, now that listeners and clusters are
+ * in their final places. */
+static void link_routes(struct snapshot *snap)
+{
+	for (size_t i = 0; i < snap->n_route_configs; i++)
+		router_link(&snap->route_configs[i], snap);
+	for (size_t i = 0; i < snap->n_listeners; i++) {
+		struct listener *l = &snap->listeners[i];
+		for (size_t j = 0; j < l->n_chains; j++) {
+			struct http_conn_manager_config *h = l->chains[j].http;
+			if (h && h->route_config_owned && h->route_config)
+				router_link(h->route_config, snap);
+		}
+	}
+}
+
 int snapshot_link(struct snapshot *snap, char *err, size_t errlen)
 {
+	for (size_t i = 0; i < snap->n_route_configs; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(snap->route_configs[i].name, snap->route_configs[j].name) == 0) {
+				snprintf(err, errlen, "route_config \"%s\" is defined twice",
+					 snap->route_configs[i].name);
+				return -EINVAL;
+			}
 	for (size_t i = 0; i < snap->n_clusters; i++)
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(snap->clusters[i].name, snap->clusters[j].name) == 0) {
@@ -197,6 +347,10 @@ int snapshot_link(struct snapshot *snap, char *err, size_t errlen)
 			snapshot_listener_clear(&snap->listeners[i]);
 	}
 	snap->n_listeners = kept;
+	int rc = prepare_all(snap, err, errlen);
+	if (rc)
+		return rc;
+	link_routes(snap);
 	return 0;
 }
 

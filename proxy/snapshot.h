@@ -28,6 +28,11 @@ const struct cluster *snapshot_find_cluster(const struct snapshot *snap, const c
  * never moved into a snapshot (a snapshot frees its own). */
 void snapshot_listener_clear(struct listener *l);
 void snapshot_cluster_clear(struct cluster *c);
+void snapshot_route_config_clear(struct route_config *rc);
+
+/* Frees an http_connection_manager config and what it owns (its inline
+ * route configuration when route_config_owned). NULL is allowed. */
+void snapshot_http_config_free(struct http_conn_manager_config *h);
 
 /* Appends a listener or cluster (moved in: *l / *c now belong to snap, the
  * caller's struct is zeroed) to a snapshot still being built. Pointers into
@@ -36,11 +41,28 @@ void snapshot_cluster_clear(struct cluster *c);
 int snapshot_add_listener(struct snapshot *snap, struct listener *l);
 int snapshot_add_cluster(struct snapshot *snap, struct cluster *c);
 
-/* Resolves every filter chain's tcp_proxy cluster by name and checks names
- * are unique. A listener whose cluster does not exist (yet: xDS sends
- * clusters first, but a cluster may go before its listeners do) is dropped
- * from snap with a warning, as Envoy keeps such a listener warming. Returns
- * 0, or -EINVAL with err naming the duplicate. */
+/* Appends an RDS route configuration the same way (moved in; *rc zeroed).
+ * Its regexes need not be compiled: snapshot_link does it. HCMs' pointers
+ * into snap->route_configs are stale afterwards, until snapshot_link.
+ * Returns 0 or -ENOMEM (nothing moved). */
+int snapshot_add_route_config(struct snapshot *snap, struct route_config *rc);
+
+/* The RDS route configuration named `name` in `snap`, or NULL. */
+struct route_config *snapshot_find_route_config(const struct snapshot *snap, const char *name);
+
+/* Resolves every filter chain's tcp_proxy cluster by name and every
+ * http_connection_manager's RDS route configuration by name, and checks
+ * names are unique. A listener whose cluster or route configuration does
+ * not exist (yet: xDS sends clusters first, but a cluster may go before its
+ * listeners do) is dropped from snap with a warning, as Envoy keeps such a
+ * listener warming. Then prepares what the workers read ready-made:
+ * router_prepare on every route configuration (RDS and inline), lb_prepare
+ * on every cluster, and router_link points routes at their clusters (a
+ * route's missing cluster is not an error: NULL, 503 at request time).
+ * Call once per snapshot, before snapshot_publish. Returns 0, or -EINVAL
+ * with err naming the duplicate or the route configuration / cluster that
+ * does not prepare (a bad regex: route_config "r": virtual_hosts[0]...:
+ * why), or -ENOMEM. */
 int snapshot_link(struct snapshot *snap, char *err, size_t errlen);
 
 /* Makes `snap` the current snapshot, taking over the caller's reference.

@@ -119,6 +119,13 @@ uint64_t stats_sum(uint32_t id, enum stats_counter c)
 	[STAT_SSL_ERROR] = "ssl.connection_error",                     \
 	[STAT_SSL_TIMEOUT] = "ssl.handshake_timeout"
 
+/* Response classes; stats_export_prometheus folds the five into one family
+ * with Envoy's envoy_response_code_class label. */
+#define RESPONSE_CLASS_NAMES(side)                                     \
+	[STAT_RQ_1XX] = side "_rq_1xx", [STAT_RQ_2XX] = side "_rq_2xx", \
+	[STAT_RQ_3XX] = side "_rq_3xx", [STAT_RQ_4XX] = side "_rq_4xx", \
+	[STAT_RQ_5XX] = side "_rq_5xx"
+
 const char *stats_counter_name(enum stats_kind kind, enum stats_counter c)
 {
 	static const char *const listener[STAT__COUNT] = {
@@ -135,6 +142,18 @@ const char *stats_counter_name(enum stats_kind kind, enum stats_counter c)
 		[STAT_PLAINTEXT_REFUSED] = "downstream_cx_plaintext_refused",
 		[STAT_RBAC_ALLOWED] = "rbac.allowed",
 		[STAT_RBAC_DENIED] = "rbac.denied",
+		/* Envoy keeps these under http.<stat_prefix>.*; skiff's scope is
+		 * the listener, so they take the listener's form. */
+		[STAT_HTTP1_CX] = "downstream_cx_http1_total",
+		[STAT_HTTP2_CX] = "downstream_cx_http2_total",
+		[STAT_RQ_TOTAL] = "downstream_rq_total",
+		RESPONSE_CLASS_NAMES("downstream"),
+		[STAT_RQ_TIMEOUT] = "downstream_rq_timeout",
+		[STAT_RQ_RESET] = "downstream_rq_rx_reset",
+		[STAT_RQ_NO_ROUTE] = "no_route",
+		[STAT_RQ_NO_CLUSTER] = "no_cluster",
+		[STAT_PROTOCOL_ERROR] = "downstream_cx_protocol_error",
+		[STAT_H2_FLOOD] = "http2.outbound_flood",
 	};
 	static const char *const cluster[STAT__COUNT] = {
 		[STAT_CX_TOTAL] = "upstream_cx_total",
@@ -144,6 +163,24 @@ const char *stats_counter_name(enum stats_kind kind, enum stats_counter c)
 		[STAT_CONNECT_FAIL] = "upstream_cx_connect_fail",
 		[STAT_CONNECT_TIMEOUT] = "upstream_cx_connect_timeout",
 		SSL_COUNTER_NAMES,
+		[STAT_HTTP1_CX] = "upstream_cx_http1_total",
+		[STAT_HTTP2_CX] = "upstream_cx_http2_total",
+		[STAT_RQ_TOTAL] = "upstream_rq_total",
+		RESPONSE_CLASS_NAMES("upstream"),
+		[STAT_RQ_TIMEOUT] = "upstream_rq_timeout",
+		[STAT_RQ_PER_TRY_TIMEOUT] = "upstream_rq_per_try_timeout",
+		[STAT_RQ_RETRY] = "upstream_rq_retry",
+		[STAT_RQ_RETRY_OVERFLOW] = "upstream_rq_retry_overflow",
+		[STAT_RQ_PENDING_OVERFLOW] = "upstream_rq_pending_overflow",
+		[STAT_CX_OVERFLOW] = "upstream_cx_overflow",
+		[STAT_RQ_RESET] = "upstream_rq_rx_reset",
+		[STAT_RQ_NO_HEALTHY] = "upstream_cx_none_healthy",
+		[STAT_PROTOCOL_ERROR] = "upstream_cx_protocol_error",
+		[STAT_OUTLIER_EJECTED] = "outlier_detection.ejections_enforced_total",
+		[STAT_HC_ATTEMPT] = "health_check.attempt",
+		[STAT_HC_FAILURE] = "health_check.failure",
+		[STAT_CX_POOL_REUSE] = "upstream_cx_pool_reuse",
+		[STAT_H2_FLOOD] = "http2.outbound_flood",
 	};
 	return kind == STATS_LISTENER ? listener[c] : cluster[c];
 }

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "proxy/stats.h"
 
@@ -65,17 +66,32 @@ void stats_export_label_value(FILE *f, const char *s)
 	}
 }
 
+/* The Prometheus name of stat: "envoy_<kind>_<stat>" with dots made
+ * underscores ("ssl.handshake" becomes "ssl_handshake"), as Envoy renders
+ * it; the format allows no dots. */
+static void metric_name(char *out, size_t cap, enum stats_kind kind, const char *stat)
+{
+	snprintf(out, cap, "envoy_%s_%s", kind_prefix[kind], stat);
+	for (char *p = out; *p; p++)
+		if (*p == '.')
+			*p = '_';
+}
+
+static void put_sample(FILE *f, const char *metric, const char *extra_label, enum stats_kind kind,
+		       const char *name, uint64_t v)
+{
+	fprintf(f, "%s{%s%s=\"", metric, extra_label, kind_label[kind]);
+	stats_export_label_value(f, name);
+	fprintf(f, "\"} %llu\n", (unsigned long long)v);
+}
+
+/* counter < 0: the active gauge. */
 static void put_family(FILE *f, enum stats_kind kind, const char *stat, const char *type,
 		       int counter)
 {
-	/* Prometheus names allow no dots: "ssl.handshake" becomes
-	 * "ssl_handshake", as Envoy renders it. */
-	char metric[64];
-	snprintf(metric, sizeof(metric), "%s", stat);
-	for (char *p = metric; *p; p++)
-		if (*p == '.')
-			*p = '_';
-	fprintf(f, "# TYPE envoy_%s_%s %s\n", kind_prefix[kind], metric, type);
+	char metric[96];
+	metric_name(metric, sizeof(metric), kind, stat);
+	fprintf(f, "# TYPE %s %s\n", metric, type);
 	for (uint32_t id = 0; id < stats_scope_count(); id++) {
 		enum stats_kind k;
 		const char *name;
@@ -83,9 +99,33 @@ static void put_family(FILE *f, enum stats_kind kind, const char *stat, const ch
 		if (k != kind)
 			continue;
 		uint64_t v = counter >= 0 ? stats_sum(id, (enum stats_counter)counter) : active_of(id);
-		fprintf(f, "envoy_%s_%s{%s=\"", kind_prefix[kind], metric, kind_label[kind]);
-		stats_export_label_value(f, name);
-		fprintf(f, "\"} %llu\n", (unsigned long long)v);
+		put_sample(f, metric, "", kind, name, v);
+	}
+}
+
+/* The five response-class counters as Envoy's tag extraction renders them:
+ * one family "..._rq_xx" with envoy_response_code_class="1".."5", which is
+ * what Envoy's dashboards query. stat1 is the 1xx counter's name. */
+static void put_class_family(FILE *f, enum stats_kind kind, const char *stat1)
+{
+	char stat[64], metric[96], label[48];
+	size_t n = strlen(stat1);
+	if (n < 3 || n >= sizeof(stat) || strcmp(stat1 + n - 3, "1xx") != 0)
+		return;
+	snprintf(stat, sizeof(stat), "%.*sxx", (int)(n - 3), stat1);
+	metric_name(metric, sizeof(metric), kind, stat);
+	fprintf(f, "# TYPE %s counter\n", metric);
+	for (uint32_t id = 0; id < stats_scope_count(); id++) {
+		enum stats_kind k;
+		const char *name;
+		stats_scope_info(id, &k, &name);
+		if (k != kind)
+			continue;
+		for (int c = STAT_RQ_1XX; c <= STAT_RQ_5XX; c++) {
+			snprintf(label, sizeof(label), "envoy_response_code_class=\"%d\",",
+				 c - STAT_RQ_1XX + 1);
+			put_sample(f, metric, label, kind, name, stats_sum(id, (enum stats_counter)c));
+		}
 	}
 }
 
@@ -98,7 +138,11 @@ char *stats_export_prometheus(size_t *len)
 	for (int kind = STATS_LISTENER; kind <= STATS_CLUSTER; kind++) {
 		for (int c = 0; c < STAT__COUNT; c++) {
 			const char *cname = stats_counter_name((enum stats_kind)kind, (enum stats_counter)c);
-			if (cname)
+			if (!cname)
+				continue;
+			if (c == STAT_RQ_1XX)
+				put_class_family(f, (enum stats_kind)kind, cname);
+			else if (c < STAT_RQ_1XX || c > STAT_RQ_5XX)
 				put_family(f, (enum stats_kind)kind, cname, "counter", c);
 		}
 		put_family(f, (enum stats_kind)kind, active_name[kind], "gauge", -1);

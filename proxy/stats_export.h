@@ -11,7 +11,9 @@
 char *stats_export_text(size_t *len);
 
 /* Prometheus text exposition format 0.0.4: "envoy_cluster_upstream_cx_total
- * {envoy_cluster_name="backend"} 5", one # TYPE line per family. Returns a
+ * {envoy_cluster_name="backend"} 5", one # TYPE line per family. As Envoy's
+ * tag extraction does, the response classes are one family with a label:
+ * envoy_cluster_upstream_rq_xx{envoy_response_code_class="2",...}. Returns a
  * malloc'd string the caller frees, or NULL. */
 char *stats_export_prometheus(size_t *len);
 

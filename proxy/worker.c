@@ -14,9 +14,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "proxy/health_check.h"
 #include "proxy/http.h"
-#include "proxy/listener.h"
 #include "proxy/log.h"
+#include "proxy/netns.h"
 #include "proxy/snapshot.h"
 #include "proxy/sock_addr.h"
 #include "proxy/stats.h"
@@ -106,7 +107,7 @@ static int listener_add(struct worker *w, const struct listener *l, char *err, s
 	wl->worker = w;
 	wl->cfg = l;
 	char why[160];
-	int rc = listener_open(&l->addr, true, why, sizeof(why));
+	int rc = netns_listener_open(l->netns, &l->addr, true, why, sizeof(why));
 	if (rc < 0) {
 		snprintf(err, errlen, "listener %s: %s", l->name, why);
 		listener_free(w, wl);
@@ -135,8 +136,13 @@ static const struct listener *find_listener(const struct snapshot *snap, const c
 	return NULL;
 }
 
+static bool same_netns(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 /* Brings the worker's listening sockets in line with snap: a listener kept
- * by name and address keeps its socket and takes its new settings; one gone
+ * by name, address and network namespace keeps its socket and takes its new settings; one gone
  * or moved closes (its open connections carry on under their snapshot); a
  * new one opens. */
 static void reconcile_listeners(struct worker *w, const struct snapshot *snap, bool listening)
@@ -145,7 +151,8 @@ static void reconcile_listeners(struct worker *w, const struct snapshot *snap, b
 	for (size_t i = 0; i < w->n_listeners; i++) {
 		struct worker_listener *wl = w->listeners[i];
 		const struct listener *l = find_listener(snap, wl->name);
-		if (l && sock_addr_equal(&l->addr, &wl->cfg->addr)) {
+		if (l && sock_addr_equal(&l->addr, &wl->cfg->addr) &&
+		    same_netns(l->netns, wl->cfg->netns)) {
 			wl->cfg = l;
 			w->listeners[kept++] = wl;
 		} else {
@@ -237,10 +244,18 @@ static void *worker_main(void *arg)
 		bool sweep_due = w->n_sessions || access_log_pending(&w->logs);
 		bool ready = !list_empty(&w->ready) || http_worker_has_ready(w);
 		int timeout = ready ? 0 : sweep_due ? SWEEP_INTERVAL_MS : -1;
+		uint64_t hc_next = health_checker_next_ms(w->health);
+		if (hc_next != UINT64_MAX) {
+			uint64_t now = loop_now_ms();
+			int until = hc_next <= now ? 0 : (int)(hc_next - now < 60000 ? hc_next - now : 60000);
+			if (timeout < 0 || until < timeout)
+				timeout = until;
+		}
 		if (loop_run_once(&w->loop, timeout) < 0)
 			log_error("epoll_wait: %s", strerror(errno));
 		run_ready(w);
 		http_worker_run_ready(w);
+		health_checker_tick(w->health, w->snap->snap, w->loop.now_ms);
 		if (w->loop.now_ms >= next_sweep) {
 			tcp_proxy_sweep(w);
 			http_worker_sweep(w);
@@ -278,6 +293,10 @@ static int worker_init(struct worker *w, unsigned index, unsigned n, struct snap
 		snprintf(err, errlen, "epoll_create: %s", strerror(-rc));
 		return rc;
 	}
+	if (!(w->health = health_checker_new(&w->loop, &w->clusters, index))) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	w->wake = (struct io){ .fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), .cb = on_wake };
 	if (w->wake.fd < 0 || (rc = loop_add(&w->loop, &w->wake, EPOLLIN)) < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
@@ -298,6 +317,7 @@ static void worker_free(struct worker *w)
 {
 	close_listeners(w);
 	http_worker_free(w);
+	health_checker_free(w->health);
 	cluster_rt_table_free(&w->clusters);
 	free(w->listeners);
 	while (!list_empty(&w->snaps)) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "proxy/bootstrap.h"
+#include "proxy/http_config.h"
 #include "proxy/snapshot.h"
 #include "proxy/sock_addr.h"
 
@@ -148,6 +149,40 @@
 #define RB_POL RB_START "          stat_prefix: r\n          rules:\n            policies:\n"
 
 #define P_L "static_resources.listeners[0]"
+#define LB_NAMES "ROUND_ROBIN, CLUSTER_PROVIDED, LEAST_REQUEST, RING_HASH, MAGLEV, RANDOM"
+#define HCM "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+#define ROUTER "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+#define HOPTS "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+/* Lines 1-9: a listener whose chain is an http_connection_manager, down to
+ * its @type; its fields follow at 10 spaces. */
+#define H_START                                                        \
+	"static_resources:\n"                                          \
+	"  listeners:\n"                                               \
+	"  - name: l\n"                                                \
+	L_ADDR                                                         \
+	"    filter_chains:\n"                                         \
+	"    - filters:\n"                                             \
+	"      - name: envoy.filters.network.http_connection_manager\n" \
+	"        typed_config:\n"                                      \
+	"          \"@type\": " HCM "\n"
+/* Lines 10-11: stat_prefix and the router. */
+#define H_REQ "          stat_prefix: h\n          http_filters: [{name: envoy.filters.http.router}]\n"
+/* Lines 1-17: H_START, H_REQ and an inline route_config down to its first
+ * virtual host's routes, items at 14 spaces. */
+#define RC_START                                                          \
+	H_START H_REQ "          route_config:\n            name: r\n"      \
+	"            virtual_hosts:\n            - name: v\n"               \
+	"              domains: [\"*\"]\n              routes:\n"
+/* A route item to cluster c, 1 line. */
+#define ROUTE_C "              - {match: {prefix: /}, route: {cluster: c}}\n"
+/* Lines 1-11 then an inline route_config in one line (line 12). */
+#define H_RC(routes) \
+	H_START H_REQ "          route_config: {virtual_hosts: [{name: v, domains: [\"*\"], routes: [" routes "]}]}\n"
+#define P_H P_L ".filter_chains[0].filters[0].typed_config"
+#define P_R P_H ".route_config.virtual_hosts[0].routes"
+/* Lines 7-8: cluster c; its other fields follow at 4 spaces from line 9. */
+#define HC_START C_START CLUSTER("c")
 #define P_FC P_L ".filter_chains"
 #define P_TS P_FC "[0].transport_socket"
 #define P_DT P_TS ".typed_config"
@@ -284,7 +319,7 @@ static const struct bad_case bad_cases[] = {
 	  "t.yaml:5: static_resources.listeners[0].filter_chains[0].filters: required" },
 	{ L_START L_ADDR "    filter_chains: [{filters: []}]\n" CLUSTERS_C,
 	  "t.yaml:5: static_resources.listeners[0].filter_chains[0].filters: must end with an "
-	  "envoy.filters.network.tcp_proxy filter" },
+	  "envoy.filters.network.tcp_proxy or envoy.filters.network.http_connection_manager filter" },
 	{ L_START L_ADDR "    filter_chains: [{filters: [{typed_config: {}}]}]\n" CLUSTERS_C,
 	  "t.yaml:5: static_resources.listeners[0].filter_chains[0].filters[0].typed_config.@type: required" },
 	{ L_START L_ADDR "    filter_chains: [{filters: [{name: envoy.filters.network.tcp_proxy}]}]\n" CLUSTERS_C,
@@ -292,9 +327,12 @@ static const struct bad_case bad_cases[] = {
 	{ L_START L_ADDR "    filter_chains: [{filters: [{typed_config: {\"@type\": " TCP ", stat_prefix: s, cluster: c}}]}]\n" CLUSTERS_C,
 	  "t.yaml:5: static_resources.listeners[0].filter_chains[0].filters[0].name: required" },
 	{ L_START L_ADDR "    filter_chains: [{filters: [{name: envoy.filters.network.http_connection_manager}]}]\n" CLUSTERS_C,
+	  "t.yaml:5: static_resources.listeners[0].filter_chains[0].filters[0].typed_config: required" },
+	{ L_START L_ADDR "    filter_chains: [{filters: [{name: envoy.filters.network.redis_proxy}]}]\n" CLUSTERS_C,
 	  "t.yaml:5: static_resources.listeners[0].filter_chains[0].filters[0].name: not supported by "
-	  "skiff: \"envoy.filters.network.http_connection_manager\" (supported: "
-	  "envoy.filters.network.tcp_proxy, envoy.filters.network.rbac)" },
+	  "skiff: \"envoy.filters.network.redis_proxy\" (supported: "
+	  "envoy.filters.network.tcp_proxy, envoy.filters.network.rbac, "
+	  "envoy.filters.network.http_connection_manager)" },
 	{ L_START L_ADDR "    filter_chains: [{filters: [{name: [x]}]}]\n" CLUSTERS_C,
 	  "t.yaml:5: static_resources.listeners[0].filter_chains[0].filters[0].name: expected a string" },
 	{ L_START L_ADDR "    filter_chains: [{filters: [{name: envoy.filters.network.tcp_proxy, typed_config: x}]}]\n" CLUSTERS_C,
@@ -394,7 +432,8 @@ static const struct bad_case bad_cases[] = {
 	{ L_START L_ADDR "    filter_chains: [{filter_chain_match: {server_names: [a]}, filters: [" TP_FLOW "]}]\n" CLUSTERS_C,
 	  "t.yaml:5: " P_FC "[0].filter_chain_match.server_names: not supported by skiff (supported: transport_protocol)" },
 	{ L_START L_ADDR "    filter_chains: [{filters: [" RBAC_FLOW("{}") "]}]\n" CLUSTERS_C,
-	  "t.yaml:5: " P_FC "[0].filters: must end with an envoy.filters.network.tcp_proxy filter" },
+	  "t.yaml:5: " P_FC "[0].filters: must end with an envoy.filters.network.tcp_proxy or "
+	  "envoy.filters.network.http_connection_manager filter" },
 	{ L_START L_ADDR "    filter_chains: [{filters: [" TP_FLOW ", " RBAC_FLOW("{}") "]}]\n" CLUSTERS_C,
 	  "t.yaml:5: " P_FC "[0].filters[0]: envoy.filters.network.tcp_proxy must be the last filter" },
 	{ L_START L_ADDR "    filter_chains: [{filters: [" TP_FLOW ", " TP_FLOW "]}]\n" CLUSTERS_C,
@@ -620,10 +659,10 @@ static const struct bad_case bad_cases[] = {
 	  "t.yaml:8: static_resources.clusters[0].type: expected one of STATIC, ORIGINAL_DST, got \"static\"" },
 	{ C_START "  - name: c\n    type: [STATIC]\n",
 	  "t.yaml:8: static_resources.clusters[0].type: expected one of STATIC, ORIGINAL_DST" },
-	{ C_START "  - name: c\n    lb_policy: LEAST_REQUEST\n",
-	  "t.yaml:8: static_resources.clusters[0].lb_policy: not supported by skiff: LEAST_REQUEST (supported: ROUND_ROBIN, CLUSTER_PROVIDED)" },
+	{ C_START "  - name: c\n    lb_policy: LOAD_BALANCING_POLICY_CONFIG\n",
+	  "t.yaml:8: static_resources.clusters[0].lb_policy: not supported by skiff: LOAD_BALANCING_POLICY_CONFIG (supported: " LB_NAMES ")" },
 	{ C_START "  - name: c\n    lb_policy: 0\n",
-	  "t.yaml:8: static_resources.clusters[0].lb_policy: expected one of ROUND_ROBIN, CLUSTER_PROVIDED, got \"0\"" },
+	  "t.yaml:8: static_resources.clusters[0].lb_policy: expected one of " LB_NAMES ", got \"0\"" },
 	{ C_START "  - name: c\n    connect_timeout: 5\n",
 	  "t.yaml:8: static_resources.clusters[0].connect_timeout: expected a duration like \"1s\"" },
 	{ C_START "  - name: c\n    connect_timeout: 0.25\n",
@@ -658,8 +697,12 @@ static const struct bad_case bad_cases[] = {
 	  "t.yaml:12: static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint: required" },
 	{ C_START "  - name: c\n    load_assignment:\n      cluster_name: c\n      endpoints:\n      - lb_endpoints:\n        - endpoint: {}\n",
 	  "t.yaml:12: static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address: required" },
-	{ C_START "  - name: c\n    load_assignment:\n      cluster_name: c\n      endpoints:\n      - lb_endpoints:\n        - {endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 80}}}, load_balancing_weight: 2}\n",
-	  "t.yaml:12: static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].load_balancing_weight: unknown field" },
+	{ C_START "  - name: c\n    load_assignment:\n      cluster_name: c\n      endpoints:\n      - lb_endpoints:\n        - {endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 80}}}, load_balancing_weight: 0}\n",
+	  "t.yaml:12: static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].load_balancing_weight: must be at least 1" },
+	{ C_START "  - name: c\n    load_assignment:\n      cluster_name: c\n      endpoints:\n      - lb_endpoints:\n"
+	  "        - {endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 80}}}, load_balancing_weight: 4294967295}\n"
+	  "        - {load_balancing_weight: 1, endpoint: {address: {socket_address: {address: 10.0.0.2, port_value: 80}}}}\n",
+	  "t.yaml:13: static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[1].load_balancing_weight: the endpoints' weights add up past 4294967295" },
 	{ C_START "  - name: c\n    load_assignment:\n      cluster_name: c\n      endpoints:\n      - lb_endpoints:\n        - " ENDPOINT("10.0.0.1", "80") "\n        - " ENDPOINT("10.0.0.2", "99999") "\n",
 	  "t.yaml:13: static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[1].endpoint.address.socket_address.port_value: must be at most 65535" },
 	{ C_START "  - name: c\n    load_assignment:\n      cluster_name: c\n      endpoints:\n      - lb_endpoints:\n        - " ENDPOINT("10.0.0.1", "80") "\n      - lb_endpoints:\n        - " ENDPOINT("backend", "80") "\n",
@@ -711,6 +754,177 @@ static const struct bad_case bad_cases[] = {
 	{ D_START "dynamic_resources:\n  cds_config: {ads: {}, resource_api_version: AUTO}\n",
 	  "t.yaml:6: dynamic_resources.cds_config.resource_api_version: not supported by skiff: AUTO (supported: V3)" },
 	{ D_START "dynamic_resources:\n  rtds_config: {}\n", "t.yaml:6: dynamic_resources.rtds_config: unknown field" },
+
+	/* http_connection_manager */
+	{ RC_START ROUTE_C ROUTE_C "              - match:\n                  safe_regex: {regex: \"a(b\"}\n"
+	  "                route: {cluster: c}\n" CLUSTERS_C,
+	  "t.yaml:21: " P_R "[2].match.safe_regex.regex: missing closing parenthesis at offset 3" },
+	{ H_RC("{match: {prefix: /, headers: [{name: x, string_match: {safe_regex: {regex: \"[\"}}}]}, route: {cluster: c}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].match.headers[0].string_match.safe_regex.regex: missing terminating ] for character class at offset 1" },
+	{ H_START "          stat_prefix: h\n          http_filters: [{name: envoy.filters.http.cors}, {name: envoy.filters.http.router}]\n"
+	  "          route_config: {}\n" CLUSTERS_C,
+	  "t.yaml:11: " P_H ".http_filters[0].name: not supported by skiff: \"envoy.filters.http.cors\" "
+	  "(supported: envoy.filters.http.router)" },
+	{ H_START "          stat_prefix: h\n          http_filters: [{name: envoy.filters.http.router}, {name: envoy.filters.http.router}]\n"
+	  "          route_config: {}\n" CLUSTERS_C,
+	  "t.yaml:11: " P_H ".http_filters[0]: envoy.filters.http.router must be the last HTTP filter" },
+	{ H_START "          stat_prefix: h\n          http_filters: []\n          route_config: {}\n" CLUSTERS_C,
+	  "t.yaml:11: " P_H ".http_filters: must end with an envoy.filters.http.router filter" },
+	{ H_START "          stat_prefix: h\n          http_filters: [{name: envoy.filters.http.router, typed_config: {\"@type\": type.googleapis.com/x}}]\n"
+	  "          route_config: {}\n" CLUSTERS_C,
+	  "t.yaml:11: " P_H ".http_filters[0].typed_config.@type: not supported by skiff: \"type.googleapis.com/x\" "
+	  "(supported: " ROUTER ")" },
+	{ H_START "          stat_prefix: h\n          route_config: {}\n" CLUSTERS_C,
+	  "t.yaml:9: " P_H ".http_filters: required" },
+	{ H_START "          http_filters: [{name: envoy.filters.http.router}]\n          route_config: {}\n" CLUSTERS_C,
+	  "t.yaml:9: " P_H ".stat_prefix: required" },
+	{ H_START H_REQ CLUSTERS_C, "t.yaml:9: " P_H ": expected one of route_config, rds" },
+	{ H_START H_REQ "          route_config: {}\n          rds: {route_config_name: r, config_source: {ads: {}}}\n" CLUSTERS_C,
+	  "t.yaml:13: " P_H ".rds: only one of route_config, rds may be set" },
+	{ H_START H_REQ "          rds:\n            route_config_name: r\n            config_source: {ads: {}}\n" CLUSTERS_C,
+	  "t.yaml:14: " P_H ".rds.config_source.ads: needs dynamic_resources.ads_config (RDS comes over ADS)" },
+	{ H_START H_REQ "          rds: {config_source: {ads: {}}}\n" CLUSTERS_C,
+	  "t.yaml:12: " P_H ".rds.route_config_name: required" },
+	{ H_START H_REQ "          codec_type: HTTP3\n" CLUSTERS_C,
+	  "t.yaml:12: " P_H ".codec_type: not supported by skiff: HTTP3 (supported: AUTO, HTTP1, HTTP2)" },
+	{ H_START H_REQ "          max_request_headers_kb: 0\n" CLUSTERS_C,
+	  "t.yaml:12: " P_H ".max_request_headers_kb: must be at least 1" },
+	{ H_START H_REQ "          http2_protocol_options: {initial_stream_window_size: 100}\n" CLUSTERS_C,
+	  "t.yaml:12: " P_H ".http2_protocol_options.initial_stream_window_size: must be at least 65535" },
+	{ H_START H_REQ "          http2_protocol_options: {hpack_table_size: 100}\n" CLUSTERS_C,
+	  "t.yaml:12: " P_H ".http2_protocol_options.hpack_table_size: unknown field" },
+	{ H_START H_REQ "          common_http_protocol_options: {max_headers_count: 0}\n" CLUSTERS_C,
+	  "t.yaml:12: " P_H ".common_http_protocol_options.max_headers_count: must be at least 1" },
+	{ H_START H_REQ "          scoped_routes: {}\n" CLUSTERS_C,
+	  "t.yaml:12: " P_H ".scoped_routes: not supported by skiff" },
+	{ L_START L_ADDR "    filter_chains: [{filters: [{name: envoy.filters.network.http_connection_manager, typed_config: "
+	  "{\"@type\": " HCM ", stat_prefix: h, http_filters: [{name: envoy.filters.http.router}], route_config: {}}}, " TP_FLOW "]}]\n" CLUSTERS_C,
+	  "t.yaml:5: " P_FC "[0].filters[0]: envoy.filters.network.http_connection_manager must be the last filter" },
+
+	/* routes */
+	{ H_RC("{match: {prefix: /}, route: {weighted_clusters: {clusters: [{name: a, weight: 0}, {name: b}]}}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.weighted_clusters: the clusters' weights add up to 0" },
+	{ H_RC("{match: {prefix: /}, route: {weighted_clusters: {clusters: [{name: a, weight: 4294967295}, {name: b, weight: 1}]}}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.weighted_clusters: the clusters' weights add up past 4294967295" },
+	{ H_RC("{match: {prefix: /}, route: {weighted_clusters: {clusters: []}}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.weighted_clusters.clusters: expected at least one cluster" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c, weighted_clusters: {clusters: [{name: a, weight: 1}]}}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.weighted_clusters: only one of cluster, weighted_clusters may be set" },
+	{ H_RC("{match: {prefix: /}, route: {timeout: 1s}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route: expected one of cluster, weighted_clusters" },
+	{ H_RC("{match: {prefix: /}, route: {cluster_header: x}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.cluster_header: not supported by skiff (supported: cluster, weighted_clusters)" },
+	{ H_RC("{match: {prefix: /}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0]: expected one of route, redirect, direct_response" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c}, redirect: {}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].redirect: only one of route, redirect, direct_response may be set" },
+	{ H_RC("{route: {cluster: c}}") CLUSTERS_C, "t.yaml:12: " P_R "[0].match: required" },
+	{ H_RC("{match: {}, route: {cluster: c}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].match: expected one of prefix, path, safe_regex" },
+	{ H_RC("{match: {prefix: /, path: /a}, route: {cluster: c}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].match.path: only one of prefix, path, safe_regex may be set" },
+	{ H_RC("{match: {prefix: \"/a b\"}, route: {cluster: c}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].match.prefix: must not contain spaces or control characters" },
+	{ H_RC("{match: {prefix: /, headers: [{name: a, exact_match: x, present_match: true}]}, route: {cluster: c}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].match.headers[0].present_match: only one of present_match, string_match, exact_match, "
+	  "prefix_match, suffix_match, contains_match, safe_regex_match may be set" },
+	{ H_RC("{match: {prefix: /, headers: [{name: a, range_match: {start: 1, end: 2}}]}, route: {cluster: c}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].match.headers[0].range_match: not supported by skiff (supported: present_match, "
+	  "string_match, exact_match, prefix_match, suffix_match, contains_match, safe_regex_match)" },
+	{ H_RC("{match: {prefix: /, headers: [{name: a, string_match: {prefix: \"\"}}]}, route: {cluster: c}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].match.headers[0].string_match.prefix: must not be empty" },
+	{ H_RC("{match: {prefix: /, headers: [{name: a, string_match: {}}]}, route: {cluster: c}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].match.headers[0].string_match: expected one of exact, prefix, suffix, contains, safe_regex" },
+	{ H_RC("{match: {prefix: /, headers: [{name: \"a:b\"}]}, route: {cluster: c}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].match.headers[0].name: not a valid header name (RFC 9110 token, or ':' and a token)" },
+	{ H_RC("{match: {prefix: /, query_parameters: [{present_match: true}]}, route: {cluster: c}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].match.query_parameters[0].name: required" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c}, request_headers_to_add: [{header: {key: \"a b\", value: x}}]}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].request_headers_to_add[0].header.key: not a valid header name (RFC 9110 token)" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c}, request_headers_to_add: [{header: {key: \":path\", value: x}}]}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].request_headers_to_add[0].header.key: not a valid header name (RFC 9110 token)" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c}, request_headers_to_add: [{header: {key: Host, value: x}}]}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].request_headers_to_add[0].header.key: use host_rewrite_literal to change the host" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c}, response_headers_to_add: [{header: {key: a, value: x}, append: true, append_action: ADD_IF_ABSENT}]}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].response_headers_to_add[0].append_action: only one of append, append_action may be set" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c}, response_headers_to_add: [{header: {key: a, value: x}, append_action: ADD_IF_ABSENT}]}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].response_headers_to_add[0].append_action: not supported by skiff: ADD_IF_ABSENT "
+	  "(supported: OVERWRITE_IF_EXISTS_OR_ADD, APPEND_IF_EXISTS_OR_ADD)" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c}, request_headers_to_add: [{header: {key: a, value: \"x\\r\\ny: z\"}}]}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].request_headers_to_add[0].header.value: must not contain control characters" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c}, request_headers_to_remove: [host]}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].request_headers_to_remove[0]: the host header cannot be removed" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c, retry_policy: {retry_on: \"5xx, retriable-4xx\"}}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.retry_policy.retry_on: not supported by skiff: \"retriable-4xx\" (supported: 5xx, "
+	  "gateway-error, reset, connect-failure, retriable-status-codes, refused-stream)" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c, retry_policy: {retriable_status_codes: [503, 600]}}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.retry_policy.retriable_status_codes[1]: must be at most 599" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c, hash_policy: [{cookie: {name: x}}]}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.hash_policy[0].cookie: not supported by skiff (supported: header)" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c, hash_policy: [{terminal: true}]}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.hash_policy[0].header: required" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c, host_rewrite_literal: \"a\\nb\"}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.host_rewrite_literal: must not contain spaces or control characters" },
+	{ H_RC("{match: {prefix: /}, direct_response: {status: 100}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].direct_response.status: must be at least 200" },
+	{ H_RC("{match: {prefix: /}, direct_response: {status: 200, body: {filename: /etc/passwd}}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].direct_response.body.filename: not supported by skiff (supported: inline_string)" },
+	{ H_RC("{match: {prefix: /}, redirect: {path_redirect: /a, prefix_rewrite: /b}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].redirect.prefix_rewrite: only one of path_redirect, prefix_rewrite may be set" },
+	{ H_RC("{match: {prefix: /}, redirect: {response_code: 301}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].redirect.response_code: expected one of MOVED_PERMANENTLY, FOUND, SEE_OTHER, "
+	  "TEMPORARY_REDIRECT, PERMANENT_REDIRECT, got \"301\"" },
+	{ H_START H_REQ "          route_config:\n            virtual_hosts:\n            - {name: a, domains: [a.com, \"*.b.com\"]}\n"
+	  "            - {name: b, domains: [c.com, A.COM]}\n" CLUSTERS_C,
+	  "t.yaml:15: " P_H ".route_config.virtual_hosts[1].domains[1]: duplicate domain \"a.com\" (also virtual_hosts[0].domains[0])" },
+	{ H_START H_REQ "          route_config:\n            virtual_hosts:\n            - {name: a, domains: [a.com]}\n"
+	  "            - {name: a, domains: [c.com]}\n" CLUSTERS_C,
+	  "t.yaml:15: " P_H ".route_config.virtual_hosts[1].name: duplicate name \"a\" (also virtual_hosts[0])" },
+	{ H_START H_REQ "          route_config:\n            virtual_hosts:\n            - {name: a, domains: [\"a.*.com\"]}\n" CLUSTERS_C,
+	  "t.yaml:14: " P_H ".route_config.virtual_hosts[0].domains[0]: a wildcard '*' may only start or end a domain, once" },
+	{ H_START H_REQ "          route_config:\n            virtual_hosts:\n            - {name: a, domains: []}\n" CLUSTERS_C,
+	  "t.yaml:14: " P_H ".route_config.virtual_hosts[0].domains: expected at least one domain" },
+	{ H_START H_REQ "          route_config:\n            virtual_hosts:\n            - {domains: [a]}\n" CLUSTERS_C,
+	  "t.yaml:14: " P_H ".route_config.virtual_hosts[0].name: required" },
+
+	/* clusters for HTTP */
+	{ HC_START "    lb_policy: MAGLEV\n    maglev_lb_config: {table_size: 65536}\n",
+	  "t.yaml:10: static_resources.clusters[0].maglev_lb_config.table_size: must be a prime number" },
+	{ HC_START "    ring_hash_lb_config: {minimum_ring_size: 0}\n",
+	  "t.yaml:9: static_resources.clusters[0].ring_hash_lb_config.minimum_ring_size: must be at least 1" },
+	{ HC_START "    outlier_detection: {base_ejection_time: 60s, max_ejection_time: 30s}\n",
+	  "t.yaml:9: static_resources.clusters[0].outlier_detection: max_ejection_time (30000ms) is below base_ejection_time (60000ms)" },
+	{ HC_START "    outlier_detection: {interval: 0s}\n",
+	  "t.yaml:9: static_resources.clusters[0].outlier_detection.interval: must be more than 0s" },
+	{ HC_START "    outlier_detection: {max_ejection_percent: 101}\n",
+	  "t.yaml:9: static_resources.clusters[0].outlier_detection.max_ejection_percent: must be at most 100" },
+	{ HC_START "    health_checks: [{timeout: 1s, interval: 5s, unhealthy_threshold: 2, healthy_threshold: 1, tcp_health_check: {}}]\n",
+	  "t.yaml:9: static_resources.clusters[0].health_checks[0].tcp_health_check: not supported by skiff (supported: http_health_check)" },
+	{ HC_START "    health_checks: [{timeout: 1s, interval: 5s, unhealthy_threshold: 2, healthy_threshold: 1, http_health_check: {}}]\n",
+	  "t.yaml:9: static_resources.clusters[0].health_checks[0].http_health_check.path: required" },
+	{ HC_START "    health_checks: [{timeout: 1s, interval: 5s, unhealthy_threshold: 2, http_health_check: {path: /h}}]\n",
+	  "t.yaml:9: static_resources.clusters[0].health_checks[0].healthy_threshold: required" },
+	{ HC_START "    health_checks: [{timeout: 1s, interval: 5s, unhealthy_threshold: 2, healthy_threshold: 1, http_health_check: {path: h}}]\n",
+	  "t.yaml:9: static_resources.clusters[0].health_checks[0].http_health_check.path: must start with '/'" },
+	{ HC_START "    health_checks: [{}, {}]\n",
+	  "t.yaml:9: static_resources.clusters[0].health_checks: expected at most one health check (skiff supports one), got 2" },
+	{ HC_START "    circuit_breakers: {thresholds: [{}, {priority: HIGH}]}\n",
+	  "t.yaml:9: static_resources.clusters[0].circuit_breakers.thresholds: expected at most one threshold "
+	  "(skiff supports priority DEFAULT), got 2" },
+	{ HC_START "    circuit_breakers: {thresholds: [{priority: HIGH}]}\n",
+	  "t.yaml:9: static_resources.clusters[0].circuit_breakers.thresholds[0].priority: not supported by skiff: HIGH (supported: DEFAULT)" },
+	{ HC_START "    typed_extension_protocol_options:\n      envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions: {}\n",
+	  "t.yaml:10: static_resources.clusters[0].typed_extension_protocol_options.envoy.extensions.upstreams.tcp.v3."
+	  "TcpProtocolOpt...: not supported by skiff (supported: envoy.extensions.upstreams.http.v3.HttpProtocolOptions)" },
+	{ HC_START "    typed_extension_protocol_options:\n      envoy.extensions.upstreams.http.v3.HttpProtocolOptions: {\"@type\": " HOPTS ", explicit_http_config: {}}\n",
+	  "t.yaml:10: static_resources.clusters[0].typed_extension_protocol_options.envoy.extensions.upstreams.http.v3."
+	  "HttpProtocolOptions.explicit_http_config: expected one of http_protocol_options, http2_protocol_options" },
+	{ HC_START "    typed_extension_protocol_options:\n      envoy.extensions.upstreams.http.v3.HttpProtocolOptions: {\"@type\": " HOPTS ", auto_config: {}}\n",
+	  "t.yaml:10: static_resources.clusters[0].typed_extension_protocol_options.envoy.extensions.upstreams.http.v3."
+	  "HttpProtocolOptions.auto_config: not supported by skiff (use explicit_http_config)" },
+	{ HC_START "    typed_extension_protocol_options:\n      envoy.extensions.upstreams.http.v3.HttpProtocolOptions: {explicit_http_config: {}}\n",
+	  "t.yaml:10: static_resources.clusters[0].typed_extension_protocol_options.envoy.extensions.upstreams.http.v3."
+	  "HttpProtocolOptions.@type: required" },
 };
 
 static int load(const char *yaml, struct snapshot **out, char *err, size_t errlen)
@@ -1260,6 +1474,406 @@ static void test_tls_limits(void **state)
 	free(yaml);
 }
 
+/* Every HTTP field read into the snapshot. */
+static void test_http(void **state)
+{
+	(void)state;
+	struct snapshot *snap = load_ok(
+		"static_resources:\n"
+		"  listeners:\n"
+		"  - name: web\n"
+		"    address: {socket_address: {address: 0.0.0.0, port_value: 8080}}\n"
+		"    filter_chains:\n"
+		"    - filters:\n"
+		"      - name: envoy.filters.network.rbac\n"
+		"        typed_config: {\"@type\": " RBAC ", stat_prefix: r, rules: {}}\n"
+		"      - name: envoy.filters.network.http_connection_manager\n"
+		"        typed_config:\n"
+		"          \"@type\": " HCM "\n"
+		"          stat_prefix: ingress\n"
+		"          codec_type: HTTP2\n"
+		"          http_filters:\n"
+		"          - name: envoy.filters.http.router\n"
+		"            typed_config: {\"@type\": " ROUTER "}\n"
+		"          access_log:\n"
+		"          - name: envoy.access_loggers.file\n"
+		"            typed_config: {\"@type\": " LOG ", path: /var/log/http.log}\n"
+		"          http2_protocol_options: {max_concurrent_streams: 50, initial_stream_window_size: 65535, initial_connection_window_size: 1048576}\n"
+		"          common_http_protocol_options: {idle_timeout: 60s, max_headers_count: 50}\n"
+		"          max_request_headers_kb: 96\n"
+		"          stream_idle_timeout: 30s\n"
+		"          request_timeout: 10s\n"
+		"          drain_timeout: 2s\n"
+		"          generate_request_id: false\n"
+		"          route_config:\n"
+		"            name: local\n"
+		"            request_headers_to_add: [{header: {key: X-Mesh, value: skiff}}]\n"
+		"            response_headers_to_remove: [Server]\n"
+		"            virtual_hosts:\n"
+		"            - name: api\n"
+		"              domains: [API.example.com, \"*.api.example.com\", \"api.*\"]\n"
+		"              response_headers_to_add: [{header: {key: x-vh, value: \"1\"}, append: false}]\n"
+		"              routes:\n"
+		"              - name: regex\n"
+		"                match:\n"
+		"                  safe_regex: {google_re2: {}, regex: \"/v[0-9]+/.*\"}\n"
+		"                  case_sensitive: false\n"
+		"                  headers:\n"
+		"                  - {name: X-Env, string_match: {exact: prod, ignore_case: true}}\n"
+		"                  - {name: \":method\", exact_match: GET, invert_match: true}\n"
+		"                  - {name: x-a, prefix_match: a}\n"
+		"                  - {name: x-b, suffix_match: b}\n"
+		"                  - {name: x-c, contains_match: c}\n"
+		"                  - {name: x-d, safe_regex_match: {regex: \"d+\"}}\n"
+		"                  - {name: x-e, present_match: true}\n"
+		"                  - {name: x-f}\n"
+		"                  - {name: x-g, string_match: {safe_regex: {regex: \"g.*\"}}}\n"
+		"                  query_parameters:\n"
+		"                  - {name: debug, present_match: true}\n"
+		"                  - {name: v, string_match: {suffix: \"2\"}}\n"
+		"                route:\n"
+		"                  weighted_clusters:\n"
+		"                    clusters: [{name: v1, weight: 90}, {name: v2, weight: 10}]\n"
+		"                  timeout: 3s\n"
+		"                  idle_timeout: 20s\n"
+		"                  prefix_rewrite: /\n"
+		"                  host_rewrite_literal: backend.local\n"
+		"                  retry_policy:\n"
+		"                    retry_on: \"5xx,gateway-error, reset,connect-failure,retriable-status-codes,refused-stream\"\n"
+		"                    num_retries: 3\n"
+		"                    per_try_timeout: 0.5s\n"
+		"                    retriable_status_codes: [503, 429]\n"
+		"                  hash_policy: [{header: {header_name: X-User}}]\n"
+		"                request_headers_to_remove: [x-internal]\n"
+		"                request_headers_to_add:\n"
+		"                - {header: {key: x-a, value: \"1\"}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}\n"
+		"                - {header: {key: x-b}, append_action: APPEND_IF_EXISTS_OR_ADD}\n"
+		"              - match: {path: /old}\n"
+		"                redirect: {host_redirect: new.example.com, path_redirect: /new, https_redirect: true, "
+		"response_code: PERMANENT_REDIRECT, strip_query: true}\n"
+		"              - match: {prefix: /p}\n"
+		"                redirect: {prefix_rewrite: /q, scheme_redirect: http}\n"
+		"              - match: {prefix: /health}\n"
+		"                direct_response: {status: 200, body: {inline_string: ok}}\n"
+		"              - match: {prefix: /}\n"
+		"                route: {cluster: missing}\n"
+		"  clusters:\n"
+		"  - name: v1\n"
+		"    lb_policy: RING_HASH\n"
+		"    ring_hash_lb_config: {minimum_ring_size: 2048}\n"
+		"    load_assignment:\n"
+		"      cluster_name: v1\n"
+		"      endpoints:\n"
+		"      - lb_endpoints:\n"
+		"        - {endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 80}}}, load_balancing_weight: 3}\n"
+		"        - " ENDPOINT("10.0.0.2", "80") "\n"
+		"    circuit_breakers: {thresholds: [{priority: DEFAULT, max_connections: 10, max_pending_requests: 20, max_requests: 30, max_retries: 4}]}\n"
+		"    outlier_detection: {consecutive_5xx: 3, consecutive_gateway_failure: 2, interval: 1s, base_ejection_time: 5s, max_ejection_time: 50s, max_ejection_percent: 50}\n"
+		"    health_checks:\n"
+		"    - {timeout: 1s, interval: 2s, unhealthy_threshold: 3, healthy_threshold: 2, http_health_check: {path: /healthz, host: v1.local}}\n"
+		"    typed_extension_protocol_options:\n"
+		"      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n"
+		"        \"@type\": " HOPTS "\n"
+		"        explicit_http_config: {http2_protocol_options: {max_concurrent_streams: 7}}\n"
+		"        common_http_protocol_options: {idle_timeout: 90s, max_requests_per_connection: 1000}\n"
+		"  - name: v2\n"
+		"    lb_policy: MAGLEV\n"
+		"    maglev_lb_config: {table_size: 5003}\n"
+		"    http2_protocol_options: {}\n"
+		"    load_assignment: {cluster_name: v2, endpoints: [{lb_endpoints: [" ENDPOINT("10.0.1.1", "80") "]}]}\n"
+		"  - name: v3\n"
+		"    lb_policy: LEAST_REQUEST\n"
+		"    typed_extension_protocol_options:\n"
+		"      envoy.extensions.upstreams.http.v3.HttpProtocolOptions: {\"@type\": " HOPTS ", explicit_http_config: {http_protocol_options: {}}}\n"
+		"    load_assignment: {cluster_name: v3, endpoints: [{lb_endpoints: [" ENDPOINT("10.0.2.1", "80") "]}]}\n"
+		"  - name: v4\n"
+		"    lb_policy: RANDOM\n"
+		"    load_assignment: {cluster_name: v4, endpoints: [{lb_endpoints: [" ENDPOINT("10.0.3.1", "80") "]}]}\n");
+	const struct filter_chain *fc = &snap->listeners[0].chains[0];
+	assert_non_null(fc->rbac);
+	const struct http_conn_manager_config *h = fc->http;
+	assert_non_null(h);
+	assert_string_equal(h->stat_prefix, "ingress");
+	assert_int_equal(h->codec, HTTP_CODEC_HTTP2);
+	assert_null(h->rds_name);
+	assert_true(h->route_config_owned);
+	assert_string_equal(h->access_log.path, "/var/log/http.log");
+	assert_int_equal(h->http2.max_concurrent_streams, 50);
+	assert_int_equal(h->http2.initial_stream_window_size, 65535);
+	assert_int_equal(h->http2.initial_connection_window_size, 1048576);
+	assert_int_equal(h->http2.max_header_list_bytes, 96 * 1024);
+	assert_int_equal(h->http2.max_headers_count, 50);
+	assert_int_equal(h->http2.max_continuations, 8); /* defaults kept */
+	assert_int_equal(h->idle_timeout_ms, 60000);
+	assert_int_equal(h->max_headers_count, 50);
+	assert_int_equal(h->max_request_headers_kb, 96);
+	assert_int_equal(h->stream_idle_timeout_ms, 30000);
+	assert_int_equal(h->request_timeout_ms, 10000);
+	assert_int_equal(h->drain_timeout_ms, 2000);
+	assert_false(h->generate_request_id);
+
+	const struct route_config *rc = h->route_config;
+	assert_string_equal(rc->name, "local");
+	assert_null(rc->version);
+	assert_int_equal(rc->edits.n_request_add, 1);
+	assert_string_equal(rc->edits.request_add[0].name, "x-mesh"); /* lower-cased */
+	assert_string_equal(rc->edits.request_add[0].value, "skiff");
+	assert_true(rc->edits.request_add[0].append); /* Envoy's default */
+	assert_int_equal(rc->edits.n_response_remove, 1);
+	assert_string_equal(rc->edits.response_remove[0], "server");
+	assert_int_equal(rc->n_vhosts, 1);
+	const struct virtual_host *vh = &rc->vhosts[0];
+	assert_string_equal(vh->name, "api");
+	assert_int_equal(vh->n_domains, 3);
+	assert_string_equal(vh->domains[0], "api.example.com");
+	assert_string_equal(vh->domains[1], "*.api.example.com");
+	assert_string_equal(vh->domains[2], "api.*");
+	assert_int_equal(vh->edits.n_response_add, 1);
+	assert_false(vh->edits.response_add[0].append);
+	assert_int_equal(vh->n_routes, 5);
+
+	const struct route *r = &vh->routes[0];
+	assert_string_equal(r->name, "regex");
+	assert_int_equal(r->match.kind, PATH_REGEX);
+	assert_string_equal(r->match.value, "/v[0-9]+/.*");
+	assert_null(r->match.re); /* compiled by snapshot_link */
+	assert_false(r->match.case_sensitive);
+	assert_int_equal(r->match.n_headers, 9);
+	const struct header_match *hm = r->match.headers;
+	assert_string_equal(hm[0].name, "x-env");
+	assert_int_equal(hm[0].value.kind, SM_EXACT);
+	assert_string_equal(hm[0].value.value, "prod");
+	assert_true(hm[0].value.ignore_case);
+	assert_false(hm[0].invert);
+	assert_string_equal(hm[1].name, ":method");
+	assert_true(hm[1].invert);
+	assert_int_equal(hm[2].value.kind, SM_PREFIX);
+	assert_int_equal(hm[3].value.kind, SM_SUFFIX);
+	assert_int_equal(hm[4].value.kind, SM_CONTAINS);
+	assert_int_equal(hm[5].value.kind, SM_REGEX);
+	assert_string_equal(hm[5].value.value, "d+");
+	assert_true(hm[6].present_only);
+	assert_true(hm[7].present_only); /* no matcher: present */
+	assert_int_equal(hm[8].value.kind, SM_REGEX);
+	assert_int_equal(r->match.n_query, 2);
+	assert_true(r->match.query[0].present_only);
+	assert_string_equal(r->match.query[1].name, "v");
+	assert_int_equal(r->match.query[1].value.kind, SM_SUFFIX);
+	assert_int_equal(r->kind, ROUTE_TO_CLUSTER);
+	assert_null(r->cluster_name);
+	assert_int_equal(r->n_weighted, 2);
+	assert_string_equal(r->weighted[0].name, "v1");
+	assert_int_equal(r->weighted[0].weight, 90);
+	assert_int_equal(r->total_weight, 100);
+	assert_int_equal(r->timeout_ms, 3000);
+	assert_int_equal(r->idle_timeout_ms, 20000);
+	assert_string_equal(r->prefix_rewrite, "/");
+	assert_string_equal(r->host_rewrite, "backend.local");
+	assert_int_equal(r->retry.retry_on, RETRY_5XX | RETRY_GATEWAY_ERROR | RETRY_RESET |
+						 RETRY_CONNECT_FAILURE | RETRY_RETRIABLE_STATUS |
+						 RETRY_REFUSED_STREAM);
+	assert_int_equal(r->retry.num_retries, 3);
+	assert_int_equal(r->retry.per_try_timeout_ms, 500);
+	assert_int_equal(r->retry.n_retriable_status_codes, 2);
+	assert_int_equal(r->retry.retriable_status_codes[1], 429);
+	assert_string_equal(r->hash_header, "x-user");
+	assert_int_equal(r->edits.n_request_remove, 1);
+	assert_int_equal(r->edits.n_request_add, 2);
+	assert_false(r->edits.request_add[0].append);
+	assert_true(r->edits.request_add[1].append);
+	assert_string_equal(r->edits.request_add[1].value, ""); /* no value: empty */
+
+	r = &vh->routes[1];
+	assert_int_equal(r->match.kind, PATH_EXACT);
+	assert_string_equal(r->match.value, "/old");
+	assert_true(r->match.case_sensitive);
+	assert_int_equal(r->kind, ROUTE_REDIRECT);
+	assert_string_equal(r->redirect_host, "new.example.com");
+	assert_string_equal(r->redirect_path, "/new");
+	assert_string_equal(r->redirect_scheme, "https");
+	assert_int_equal(r->redirect_code, 308);
+	assert_true(r->strip_query);
+	r = &vh->routes[2];
+	assert_int_equal(r->kind, ROUTE_REDIRECT);
+	assert_string_equal(r->redirect_prefix, "/q");
+	assert_string_equal(r->redirect_scheme, "http");
+	assert_int_equal(r->redirect_code, 301);
+	r = &vh->routes[3];
+	assert_int_equal(r->kind, ROUTE_DIRECT_RESPONSE);
+	assert_int_equal(r->direct_status, 200);
+	assert_string_equal(r->direct_body, "ok");
+	r = &vh->routes[4];
+	assert_string_equal(r->cluster_name, "missing"); /* allowed: 503 at request time */
+	assert_int_equal(r->timeout_ms, 15000);
+	assert_int_equal(r->retry.retry_on, 0);
+	assert_int_equal(r->retry.num_retries, 1);
+
+	const struct cluster *v1 = &snap->clusters[0];
+	assert_int_equal(v1->lb_policy, LB_RING_HASH);
+	assert_int_equal(v1->ring_hash_min_size, 2048);
+	assert_int_equal(v1->endpoints[0].weight, 3);
+	assert_int_equal(v1->endpoints[1].weight, 1);
+	assert_int_equal(v1->breakers.max_connections, 10);
+	assert_int_equal(v1->breakers.max_pending_requests, 20);
+	assert_int_equal(v1->breakers.max_requests, 30);
+	assert_int_equal(v1->breakers.max_retries, 4);
+	assert_true(v1->outlier.enabled);
+	assert_int_equal(v1->outlier.consecutive_5xx, 3);
+	assert_int_equal(v1->outlier.consecutive_gateway_failure, 2);
+	assert_int_equal(v1->outlier.interval_ms, 1000);
+	assert_int_equal(v1->outlier.base_ejection_time_ms, 5000);
+	assert_int_equal(v1->outlier.max_ejection_time_ms, 50000);
+	assert_int_equal(v1->outlier.max_ejection_percent, 50);
+	assert_true(v1->health.enabled);
+	assert_string_equal(v1->health.path, "/healthz");
+	assert_string_equal(v1->health.host, "v1.local");
+	assert_int_equal(v1->health.timeout_ms, 1000);
+	assert_int_equal(v1->health.interval_ms, 2000);
+	assert_int_equal(v1->health.unhealthy_threshold, 3);
+	assert_int_equal(v1->health.healthy_threshold, 2);
+	assert_int_equal(v1->protocol, UPSTREAM_HTTP2);
+	assert_int_equal(v1->http2.max_concurrent_streams, 7);
+	assert_int_equal(v1->idle_timeout_ms, 90000);
+	assert_int_equal(v1->max_requests_per_connection, 1000);
+	const struct cluster *v2 = &snap->clusters[1];
+	assert_int_equal(v2->lb_policy, LB_MAGLEV);
+	assert_int_equal(v2->maglev_table_size, 5003);
+	assert_int_equal(v2->protocol, UPSTREAM_HTTP2); /* the deprecated field */
+	assert_int_equal(snap->clusters[2].lb_policy, LB_LEAST_REQUEST);
+	assert_int_equal(snap->clusters[2].protocol, UPSTREAM_HTTP1);
+	assert_int_equal(snap->clusters[3].lb_policy, LB_RANDOM);
+
+	/* Linking compiles the regexes, builds the hash tables and points the
+	 * routes at their clusters; the missing one stays NULL. */
+	char err[256] = "";
+	assert_int_equal(snapshot_link(snap, err, sizeof(err)), 0);
+	assert_int_equal(snap->n_listeners, 1);
+	vh = &snap->listeners[0].chains[0].http->route_config->vhosts[0];
+	assert_non_null(vh->routes[0].match.re);
+	assert_non_null(vh->routes[0].match.headers[5].value.re);
+	assert_ptr_equal(vh->routes[0].weighted[0].cluster, &snap->clusters[0]);
+	assert_ptr_equal(vh->routes[0].weighted[1].cluster, &snap->clusters[1]);
+	assert_null(vh->routes[4].cluster);
+	assert_non_null(snap->clusters[0].lb);
+	assert_non_null(snap->clusters[1].lb);
+	assert_null(snap->clusters[2].lb);
+	snapshot_unref(snap);
+}
+
+/* What an http_connection_manager and a cluster get when fields are left out. */
+static void test_http_defaults(void **state)
+{
+	(void)state;
+	struct snapshot *snap = load_ok(H_RC("{match: {prefix: /}, route: {cluster: c}}, "
+					     "{match: {prefix: /r}, redirect: {}}") CLUSTERS_C);
+	const struct http_conn_manager_config *h = snap->listeners[0].chains[0].http;
+	assert_int_equal(h->codec, HTTP_CODEC_AUTO);
+	assert_int_equal(h->max_request_headers_kb, 60);
+	assert_int_equal(h->max_headers_count, 100);
+	assert_int_equal(h->idle_timeout_ms, 3600000);
+	assert_int_equal(h->stream_idle_timeout_ms, 300000);
+	assert_int_equal(h->request_timeout_ms, 0);
+	assert_int_equal(h->drain_timeout_ms, 5000);
+	assert_true(h->generate_request_id);
+	assert_null(h->access_log.path);
+	struct http2_limits want;
+	http2_limits_default(&want);
+	assert_memory_equal(&h->http2, &want, sizeof(want));
+	assert_int_equal(want.max_concurrent_streams, 100);
+	assert_int_equal(want.initial_stream_window_size, 1 << 20);
+	assert_int_equal(want.initial_connection_window_size, 4 << 20);
+	assert_int_equal(want.max_header_list_bytes, 60 * 1024);
+	assert_int_equal(want.max_server_resets, 100);
+	const struct route_config *rc = h->route_config;
+	assert_null(rc->name);
+	const struct route *r = &rc->vhosts[0].routes[0];
+	assert_int_equal(r->match.kind, PATH_PREFIX);
+	assert_true(r->match.case_sensitive);
+	assert_int_equal(r->timeout_ms, 15000);
+	assert_int_equal(r->retry.num_retries, 1);
+	assert_int_equal(rc->vhosts[0].routes[1].redirect_code, 301);
+	const struct cluster *cl = &snap->clusters[0];
+	assert_int_equal(cl->protocol, UPSTREAM_HTTP1);
+	assert_int_equal(cl->breakers.max_connections, 1024);
+	assert_int_equal(cl->breakers.max_pending_requests, 1024);
+	assert_int_equal(cl->breakers.max_requests, 1024);
+	assert_int_equal(cl->breakers.max_retries, 3);
+	assert_false(cl->outlier.enabled);
+	assert_int_equal(cl->outlier.consecutive_5xx, 5);
+	assert_int_equal(cl->outlier.interval_ms, 10000);
+	assert_int_equal(cl->outlier.base_ejection_time_ms, 30000);
+	assert_int_equal(cl->outlier.max_ejection_time_ms, 300000);
+	assert_int_equal(cl->outlier.max_ejection_percent, 10);
+	assert_false(cl->health.enabled);
+	assert_int_equal(cl->ring_hash_min_size, 1024);
+	assert_int_equal(cl->maglev_table_size, 65537);
+	assert_int_equal(cl->max_requests_per_connection, 0);
+	assert_int_equal(cl->idle_timeout_ms, 3600000);
+	assert_int_equal(cl->endpoints[0].weight, 1);
+	snapshot_unref(snap);
+
+	/* an outlier_detection that is there, empty: enabled, Envoy's values */
+	snap = load_ok(HC_START "    outlier_detection: {}\n");
+	assert_true(snap->clusters[0].outlier.enabled);
+	assert_int_equal(snap->clusters[0].outlier.consecutive_gateway_failure, 5);
+	snapshot_unref(snap);
+}
+
+/* RDS: the listener names a route configuration the control plane sends;
+ * snapshot_link finds it by name, or leaves the listener out (warming). */
+static void test_http_rds(void **state)
+{
+	(void)state;
+	static const char yaml[] =
+		"static_resources:\n"
+		"  listeners:\n"
+		"  - name: l\n"
+		"    address: {socket_address: {address: 127.0.0.1, port_value: 80}}\n"
+		"    filter_chains:\n"
+		"    - filters:\n"
+		"      - name: envoy.filters.network.http_connection_manager\n"
+		"        typed_config:\n"
+		"          \"@type\": " HCM "\n"
+		"          stat_prefix: h\n"
+		"          http_filters: [{name: envoy.filters.http.router, typed_config: {\"@type\": " ROUTER "}}]\n"
+		"          rds: {route_config_name: r80, config_source: {ads: {}, resource_api_version: V3}}\n"
+		"  clusters:\n" CLUSTER("xds") CLUSTER("c")
+		"dynamic_resources:\n"
+		"  ads_config: {api_type: GRPC, grpc_services: [{envoy_grpc: {cluster_name: xds}}]}\n";
+	struct snapshot *snap = load_ok(yaml);
+	struct http_conn_manager_config *h = snap->listeners[0].chains[0].http;
+	assert_string_equal(h->rds_name, "r80");
+	assert_null(h->route_config);
+	assert_false(h->route_config_owned);
+	char err[256] = "";
+	assert_int_equal(snapshot_link(snap, err, sizeof(err)), 0);
+	assert_int_equal(snap->n_listeners, 0); /* r80 has not come */
+	snapshot_unref(snap);
+
+	snap = load_ok(yaml);
+	struct route_config rc = { .name = strdup("r80"), .version = strdup("7"), .n_vhosts = 1 };
+	rc.vhosts = calloc(1, sizeof(*rc.vhosts));
+	rc.vhosts[0].name = strdup("v");
+	rc.vhosts[0].n_domains = 1;
+	rc.vhosts[0].domains = calloc(1, sizeof(char *));
+	rc.vhosts[0].domains[0] = strdup("*");
+	rc.vhosts[0].n_routes = 1;
+	rc.vhosts[0].routes = calloc(1, sizeof(struct route));
+	rc.vhosts[0].routes[0].match.kind = PATH_REGEX;
+	rc.vhosts[0].routes[0].match.value = strdup("/a.*");
+	rc.vhosts[0].routes[0].cluster_name = strdup("c");
+	assert_int_equal(snapshot_add_route_config(snap, &rc), 0);
+	assert_null(rc.name); /* moved */
+	assert_int_equal(snapshot_link(snap, err, sizeof(err)), 0);
+	assert_int_equal(snap->n_listeners, 1);
+	h = snap->listeners[0].chains[0].http;
+	assert_ptr_equal(h->route_config, &snap->route_configs[0]);
+	assert_ptr_equal(snapshot_find_route_config(snap, "r80"), &snap->route_configs[0]);
+	assert_non_null(snap->route_configs[0].vhosts[0].routes[0].match.re);
+	assert_ptr_equal(snap->route_configs[0].vhosts[0].routes[0].cluster, &snap->clusters[1]);
+	snapshot_unref(snap);
+}
+
 static void test_defaults(void **state)
 {
 	(void)state;
@@ -1431,6 +2045,9 @@ int main(void)
 		cmocka_unit_test(test_embedded_default),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_http),
+		cmocka_unit_test(test_http_defaults),
+		cmocka_unit_test(test_http_rds),
 		cmocka_unit_test(test_permissive),
 		cmocka_unit_test(test_strict),
 		cmocka_unit_test(test_rbac),

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -301,6 +302,124 @@ static void test_tls_and_rbac(void **state)
 	snapshot_unref(snap);
 }
 
+#define T "type.googleapis.com/"
+
+/* An HTTP listener: the connection manager with its inline route
+ * configuration, the routes again under RoutesConfigDump (static), an RDS
+ * one (dynamic, with its version), and the clusters' HTTP settings. */
+static void test_http(void **state)
+{
+	(void)state;
+	struct snapshot *snap = load(
+		"static_resources:\n"
+		"  listeners:\n"
+		"  - name: web\n"
+		"    address: {socket_address: {address: 0.0.0.0, port_value: 8080}}\n"
+		"    filter_chains:\n"
+		"    - filters:\n"
+		"      - name: envoy.filters.network.http_connection_manager\n"
+		"        typed_config:\n"
+		"          \"@type\": " T "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n"
+		"          stat_prefix: in\n"
+		"          http_filters: [{name: envoy.filters.http.router}]\n"
+		"          route_config:\n"
+		"            name: local\n"
+		"            response_headers_to_remove: [server]\n"
+		"            virtual_hosts:\n"
+		"            - name: api\n"
+		"              domains: [api.example.com]\n"
+		"              routes:\n"
+		"              - match: {safe_regex: {regex: \"/v[0-9]\"}, headers: [{name: x-env, string_match: {exact: prod, ignore_case: true}}, {name: x-p}]}\n"
+		"                route:\n"
+		"                  weighted_clusters: {clusters: [{name: a, weight: 3}, {name: b, weight: 1}]}\n"
+		"                  retry_policy: {retry_on: \"5xx,reset\", num_retries: 2, retriable_status_codes: [503]}\n"
+		"                  hash_policy: [{header: {header_name: x-user}}]\n"
+		"                request_headers_to_add: [{header: {key: x-a, value: \"1\"}, append: false}]\n"
+		"              - match: {path: /old, case_sensitive: false}\n"
+		"                redirect: {path_redirect: /new, response_code: FOUND}\n"
+		"              - match: {prefix: /ok}\n"
+		"                direct_response: {status: 200, body: {inline_string: \"fine\\n\"}}\n"
+		"  - name: rds\n"
+		"    address: {socket_address: {address: 0.0.0.0, port_value: 8081}}\n"
+		"    filter_chains:\n"
+		"    - filters:\n"
+		"      - name: envoy.filters.network.http_connection_manager\n"
+		"        typed_config:\n"
+		"          \"@type\": " T "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n"
+		"          stat_prefix: r\n"
+		"          codec_type: HTTP1\n"
+		"          http_filters: [{name: envoy.filters.http.router}]\n"
+		"          rds: {route_config_name: r81, config_source: {ads: {}}}\n"
+		"  clusters:\n"
+		"  - name: a\n"
+		"    lb_policy: MAGLEV\n"
+		"    circuit_breakers: {thresholds: [{max_requests: 5}]}\n"
+		"    outlier_detection: {consecutive_5xx: 2}\n"
+		"    health_checks: [{timeout: 1s, interval: 2s, unhealthy_threshold: 3, healthy_threshold: 1, http_health_check: {path: /h}}]\n"
+		"    http2_protocol_options: {}\n"
+		"    load_assignment: {cluster_name: a, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 80}}}, load_balancing_weight: 2}]}]}\n"
+		"  - name: b\n"
+		"    load_assignment: {cluster_name: b, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 10.0.0.2, port_value: 80}}}}]}]}\n"
+		"dynamic_resources:\n"
+		"  ads_config: {api_type: GRPC, grpc_services: [{envoy_grpc: {cluster_name: b}}]}\n");
+	struct route_config rc = { .name = strdup("r81"), .version = strdup("v3") };
+	assert_int_equal(snapshot_add_route_config(snap, &rc), 0);
+	char *json = config_dump_json(snap, NULL);
+	assert_non_null(json);
+	if (!json_valid(json))
+		fputs(json, stderr);
+	assert_true(json_valid(json));
+	assert_has(json, "\"filter_chains\":[{\"filters\":[{\"name\":\"envoy.filters.network.http_connection_manager\","
+			 "\"typed_config\":{\"@type\":\"" T "envoy.extensions.filters.network.http_connection_manager.v3."
+			 "HttpConnectionManager\",\"codec_type\":\"AUTO\",\"stat_prefix\":\"in\",\"route_config\":{"
+			 "\"@type\":\"" T "envoy.config.route.v3.RouteConfiguration\",\"name\":\"local\","
+			 "\"virtual_hosts\":[{\"name\":\"api\",\"domains\":[\"api.example.com\"],\"routes\":["
+			 "{\"match\":{\"safe_regex\":{\"regex\":\"/v[0-9]\"},\"headers\":[{\"name\":\"x-env\","
+			 "\"string_match\":{\"exact\":\"prod\",\"ignore_case\":true}},{\"name\":\"x-p\",\"present_match\":true}]},"
+			 "\"route\":{\"weighted_clusters\":{\"clusters\":[{\"name\":\"a\",\"weight\":3},{\"name\":\"b\",\"weight\":1}]},"
+			 "\"timeout\":\"15s\",\"retry_policy\":{\"retry_on\":\"5xx,reset\",\"num_retries\":2,"
+			 "\"retriable_status_codes\":[503]},\"hash_policy\":[{\"header\":{\"header_name\":\"x-user\"}}]},"
+			 "\"request_headers_to_add\":[{\"header\":{\"key\":\"x-a\",\"value\":\"1\"},"
+			 "\"append_action\":\"OVERWRITE_IF_EXISTS_OR_ADD\"}]},"
+			 "{\"match\":{\"path\":\"/old\",\"case_sensitive\":false},\"redirect\":{\"response_code\":\"FOUND\","
+			 "\"path_redirect\":\"/new\"}},"
+			 "{\"match\":{\"prefix\":\"/ok\"},\"direct_response\":{\"status\":200,\"body\":{\"inline_string\":\"fine\\n\"}}}]}],"
+			 "\"response_headers_to_remove\":[\"server\"]},"
+			 "\"http_filters\":[{\"name\":\"envoy.filters.http.router\",\"typed_config\":{\"@type\":\"" T
+			 "envoy.extensions.filters.http.router.v3.Router\"}}],"
+			 "\"http2_protocol_options\":{\"max_concurrent_streams\":100,\"initial_stream_window_size\":1048576,"
+			 "\"initial_connection_window_size\":4194304},\"common_http_protocol_options\":{\"max_headers_count\":100,"
+			 "\"idle_timeout\":\"3600s\"},\"max_request_headers_kb\":60,\"stream_idle_timeout\":\"300s\","
+			 "\"request_timeout\":\"0s\",\"drain_timeout\":\"5s\",\"generate_request_id\":true}}]}]");
+	assert_has(json, "\"codec_type\":\"HTTP1\",\"stat_prefix\":\"r\",\"rds\":{\"config_source\":{\"ads\":{},"
+			 "\"resource_api_version\":\"V3\"},\"route_config_name\":\"r81\"}");
+	assert_has(json, "\"name\":\"a\",\"type\":\"STATIC\",\"connect_timeout\":\"5s\",\"lb_policy\":\"MAGLEV\","
+			 "\"load_assignment\":{\"cluster_name\":\"a\",\"endpoints\":[{\"lb_endpoints\":[{\"endpoint\":{"
+			 "\"address\":{\"socket_address\":{\"address\":\"10.0.0.1\",\"port_value\":80}}},"
+			 "\"load_balancing_weight\":2}]}]},"
+			 "\"health_checks\":[{\"timeout\":\"1s\",\"interval\":\"2s\",\"unhealthy_threshold\":3,"
+			 "\"healthy_threshold\":1,\"http_health_check\":{\"path\":\"/h\"}}],"
+			 "\"circuit_breakers\":{\"thresholds\":[{\"priority\":\"DEFAULT\",\"max_connections\":1024,"
+			 "\"max_pending_requests\":1024,\"max_requests\":5,\"max_retries\":3}]},"
+			 "\"outlier_detection\":{\"consecutive_5xx\":2,\"consecutive_gateway_failure\":5,\"interval\":\"10s\","
+			 "\"base_ejection_time\":\"30s\",\"max_ejection_time\":\"300s\",\"max_ejection_percent\":10},"
+			 "\"typed_extension_protocol_options\":{\"envoy.extensions.upstreams.http.v3.HttpProtocolOptions\":{"
+			 "\"@type\":\"" T "envoy.extensions.upstreams.http.v3.HttpProtocolOptions\",\"explicit_http_config\":{"
+			 "\"http2_protocol_options\":{\"max_concurrent_streams\":100,\"initial_stream_window_size\":1048576,"
+			 "\"initial_connection_window_size\":4194304}},\"common_http_protocol_options\":{\"idle_timeout\":\"3600s\"}}},"
+			 "\"maglev_lb_config\":{\"table_size\":65537}}");
+	/* a plain cluster keeps its plain shape */
+	assert_has(json, "\"name\":\"b\",\"type\":\"STATIC\",\"connect_timeout\":\"5s\",\"lb_policy\":\"ROUND_ROBIN\","
+			 "\"load_assignment\":{\"cluster_name\":\"b\",\"endpoints\":[{\"lb_endpoints\":[{\"endpoint\":{"
+			 "\"address\":{\"socket_address\":{\"address\":\"10.0.0.2\",\"port_value\":80}}}}]}]}}");
+	assert_has(json, ",{\"@type\":\"" T "envoy.admin.v3.RoutesConfigDump\",\"static_route_configs\":[{\"route_config\":{"
+			 "\"@type\":\"" T "envoy.config.route.v3.RouteConfiguration\",\"name\":\"local\",");
+	assert_has(json, "\"dynamic_route_configs\":[{\"version_info\":\"v3\",\"route_config\":{\"@type\":\"" T
+			 "envoy.config.route.v3.RouteConfiguration\",\"name\":\"r81\",\"virtual_hosts\":[]}}]}],\"version\":");
+	free(json);
+	snapshot_unref(snap);
+}
+
 /* Names come from users: quotes, backslashes and control characters must
  * not break out of their JSON strings. */
 static void test_escaping(void **state)
@@ -355,6 +474,7 @@ int main(void)
 		cmocka_unit_test(test_embedded_default),
 		cmocka_unit_test(test_static_and_ads),
 		cmocka_unit_test(test_tls_and_rbac),
+		cmocka_unit_test(test_http),
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_large),
 	};
