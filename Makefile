@@ -19,7 +19,7 @@ ASAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 
 # Every module folder contributes its .c files; a module with build steps of
 # its own (BPF objects and skeletons) adds them in its own .mk file.
-MODULES := proxy certs xds
+MODULES := proxy certs xds node
 SRCS    := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 GEN_HDRS :=
 -include proxy/proxy.mk
@@ -80,7 +80,7 @@ $(BUILD)/fuzz/%: test/fuzz/%.c $(BUILD)/libskiff-fuzz.a
 	$(call say,FUZZ,$<)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined $< \
 		$(BUILD)/libskiff-fuzz.a -o $@ $(LDLIBS)
 
-.PHONY: deps test unit integration fuzz bench demo clean help format
+.PHONY: deps test unit integration fuzz bench bench-http demo clean help format
 deps:
 	$(Q)bash scripts/deps.sh
 
@@ -101,7 +101,13 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/skiff
 	$(Q)bash test/bench/run.sh
 	$(Q)bash test/bench/tls/run.sh
+	$(Q)BENCH_SKIFF=$(BUILD)/skiff bash test/bench/http/run.sh
 	$(Q)BUILD=$(BUILD) bash test/bench/bpf_bench.sh
+
+# The L7 benchmark alone (HTTP/1.1, HTTP/2 and the mesh pair vs the peers).
+bench-http: deps
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/skiff
+	$(Q)BENCH_SKIFF=$(BUILD)/skiff bash test/bench/http/run.sh
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/skiff
