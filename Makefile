@@ -91,6 +91,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/skiff $(UNIT_BINS) $(FUZZ_BINS)
 	$(Q)bash test/controlplane/setup.sh
 	$(Q)bash test/integration/deploy/setup.sh
+	$(Q)bash test/interop/grpc/setup.sh
 	$(Q)BUILD=$(BUILD) bash test/run.sh
 
 fuzz: deps

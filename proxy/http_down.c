@@ -566,6 +566,8 @@ static int h2_on_stream_close(nghttp2_session *h2, int32_t id, uint32_t error_co
 	if (!s)
 		return 0;
 	nghttp2_session_set_stream_user_data(h2, id, NULL);
+	if (s->reqq.bytes)
+		nghttp2_session_consume_connection(h2, s->reqq.bytes);
 	if (!s->resp_sent_end)
 		http_stream_downstream_reset(s);
 	http_stream_finish(s);

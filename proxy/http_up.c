@@ -719,6 +719,10 @@ static int h2_on_stream_close(nghttp2_session *h2, int32_t id, uint32_t error_co
 	if (s && s->up == u) {
 		nghttp2_session_set_stream_user_data(h2, id, NULL);
 		list_del(&s->up_link);
+		/* Bytes still queued for the client were never consumed: hand the
+		 * connection its window back now that the stream cannot. */
+		if (s->respq.bytes)
+			nghttp2_session_consume_connection(h2, s->respq.bytes);
 		s->up = NULL;
 		if (!s->resp_head_ready) {
 			bool refused = error_code == NGHTTP2_REFUSED_STREAM;
@@ -937,8 +941,11 @@ void http_up_detach(struct http_stream *s, bool reset)
 		return;
 	}
 	nghttp2_session_set_stream_user_data(u->h2, s->up_id, NULL);
-	if (list_linked(&s->up_link))
+	if (list_linked(&s->up_link)) {
 		list_del(&s->up_link);
+		if (s->respq.bytes)
+			nghttp2_session_consume(u->h2, s->up_id, s->respq.bytes);
+	}
 	if (reset && u->state == UP_READY) {
 		nghttp2_submit_rst_stream(u->h2, NGHTTP2_FLAG_NONE, s->up_id, NGHTTP2_CANCEL);
 		up_schedule(u);

@@ -1,0 +1,183 @@
+#!/usr/bin/python3
+"""Resilience through skiff (issue 5): retries (5xx, retry limit URX),
+connect failure (UF), route timeout (504 UT), circuit breaker overflow
+(503 UO), outlier ejection and return, active health checks. skiff runs
+with --concurrency 1: breakers and outlier state are per worker."""
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (App, Skiff, bootstrap, cluster, cstat, get, hcm, listener, log_path,  # noqa: E402
+                    prom_sum, prometheus, vhost, wait_log)
+from harness import isolate, run, test, wait_for  # noqa: E402
+
+PORT, APP, APP2, DEAD = 10080, 18080, 18081, 18099
+
+
+def proxy(routes, endpoints=(("127.0.0.1", APP),), log=None, **cluster_extra):
+    cfg = bootstrap([listener("l", PORT, hcm("res", [vhost(routes)], log=log))],
+                    [cluster("app", list(endpoints), **cluster_extra)])
+    return Skiff(cfg, args=["--concurrency", "1"])
+
+
+def route(prefix="/", **action):
+    return {"match": {"prefix": prefix}, "route": dict(cluster="app", **action)}
+
+
+@test
+def retries_on_5xx_hide_an_endpoint_failing_every_other_request():
+    app = App(APP)
+    log = log_path()
+    s = proxy([route(retry_policy={"retry_on": "5xx", "num_retries": 3})], log=log)
+    statuses = [get(PORT, "/flaky").status for _ in range(100)]
+    assert statuses == [200] * 100, f"client saw {[c for c in statuses if c != 200]}"
+    assert app.count(path="/flaky") == 200  # each request: one 503, one 200
+    lines = wait_log(log, 100)
+    assert all(l["response_code"] == 200 and l["attempts"] == 2 for l in lines), \
+        {(l["response_code"], l["attempts"]) for l in lines}
+    assert cstat(s, "app", "upstream_rq_retry") == 100
+    # Envoy charges a retried response to retry.upstream_rq_<code>, not
+    # upstream_rq_5xx: only the answers that went downstream count here
+    assert cstat(s, "app", "upstream_rq_2xx") == 100
+
+
+@test
+def retry_limit_reached_answers_the_last_5xx_with_URX():
+    app = App(APP)
+    log = log_path()
+    s = proxy([route(retry_policy={"retry_on": "5xx", "num_retries": 2})], log=log)
+    r = get(PORT, "/status/503")
+    assert r.status == 503 and r.header("x-served-by") == "app", r  # the upstream's own answer
+    assert app.count(path="/status/503") == 3
+    (line,) = wait_log(log, 1)
+    # Envoy's router sets URX (UpstreamRetryLimitExceeded) on the response
+    # it passes on once retries are exhausted
+    assert line["attempts"] == 3 and "URX" in line["response_flags"], line
+    assert cstat(s, "app", "upstream_rq_retry") == 2
+
+
+@test
+def connection_refused_upstream_is_503_UF_and_retried_elsewhere():
+    app = App(APP)
+    log = log_path()
+    s = proxy([route("/retry", retry_policy={"retry_on": "connect-failure", "num_retries": 3}),
+               route("/")], endpoints=[("127.0.0.1", DEAD)], log=log)
+    r = get(PORT, "/plain")
+    assert r.status == 503, r
+    (line,) = wait_log(log, 1)
+    assert "UF" in line["response_flags"] and line["response_code"] == 503, line
+    assert cstat(s, "app", "upstream_cx_connect_fail") >= 1
+    # two endpoints, one dead: connect-failure retries reach the live one
+    s.signal()
+    s.wait()
+    log2 = log_path("two")
+    s = proxy([route("/", retry_policy={"retry_on": "connect-failure", "num_retries": 3})],
+              endpoints=[("127.0.0.1", DEAD), ("127.0.0.1", APP)], log=log2)
+    statuses = [get(PORT, f"/r{i}").status for i in range(10)]
+    assert statuses == [200] * 10, statuses
+    assert app.count() == 10
+    assert any(l["attempts"] == 2 for l in wait_log(log2, 10))
+
+
+@test
+def route_timeout_is_504_UT_and_the_listener_keeps_serving():
+    App(APP)
+    log = log_path()
+    s = proxy([route(timeout="0.3s")], log=log)
+    started = time.monotonic()
+    r = get(PORT, "/slow?ms=3000")
+    took = time.monotonic() - started
+    assert r.status == 504, r
+    assert 0.25 < took < 1.5, f"timed out after {took:.2f}s for a 0.3s route timeout"
+    (line,) = wait_log(log, 1)
+    assert "UT" in line["response_flags"] and line["response_code"] == 504, line
+    assert cstat(s, "app", "upstream_rq_timeout") == 1
+    assert get(PORT, "/fast").status == 200
+
+
+def concurrent_gets(n, target, timeout=10):
+    out = [None] * n
+    go = threading.Barrier(n)
+
+    def one(i):
+        go.wait()
+        try:
+            out[i] = get(PORT, target, timeout=timeout).status
+        except Exception as e:  # recorded, asserted below
+            out[i] = repr(e)
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+@test
+def circuit_breaker_overflow_is_503_UO_and_counted():
+    App(APP)
+    log = log_path()
+    breakers = {"thresholds": [{"max_connections": 1, "max_pending_requests": 1, "max_requests": 1,
+                                "max_retries": 1}]}
+    s = proxy([route()], log=log, circuit_breakers=breakers)
+    statuses = concurrent_gets(12, "/slow?ms=400")
+    assert set(statuses) <= {200, 503}, statuses
+    ok, over = statuses.count(200), statuses.count(503)
+    assert ok >= 1 and over >= 1, statuses
+    lines = wait_log(log, 12)
+    flagged = [l for l in lines if l["response_code"] == 503]
+    assert flagged and all(l["response_flags"] == "UO" for l in flagged), [l["response_flags"] for l in flagged]
+    assert cstat(s, "app", "upstream_rq_pending_overflow") == over
+    p = prometheus(s)
+    got = (prom_sum(p, "envoy_cluster_upstream_rq_pending_overflow", envoy_cluster_name="app"),
+           prom_sum(p, "istio_requests_total", response_code="503", response_flags="UO"),
+           prom_sum(p, "istio_requests_total", response_code="200"))
+    assert got == (over, over, ok), (f"prometheus: pending_overflow, istio 503 UO, istio 200: {got}, want "
+                                     f"{(over, over, ok)}; families: {sorted(k for k in p if 'overflow' in k)}")
+
+
+@test
+def outlier_detection_ejects_a_failing_endpoint_and_returns_it():
+    App(APP, name="good")
+    bad = App(APP2, name="bad")
+    bad.override = lambda req: (500, [], b"broken")
+    s = proxy([route()], endpoints=[("127.0.0.1", APP), ("127.0.0.1", APP2)], lb_policy="ROUND_ROBIN",
+              outlier_detection={"consecutive_5xx": 3, "interval": "0.5s", "base_ejection_time": "2s",
+                                 "max_ejection_percent": 100})
+    first = [get(PORT, f"/a{i}").status for i in range(20)]
+    assert first.count(500) == 3, f"want exactly 3 failures before ejection: {first}"
+    wait_for(lambda: cstat(s, "app", "outlier_detection.ejections_enforced_total") == 1, what="ejection")
+    seen = bad.count()
+    during = [get(PORT, f"/b{i}").status for i in range(20)]
+    assert during == [200] * 20 and bad.count() == seen, during
+    time.sleep(2.0 + 0.5 + 0.3)  # base_ejection_time x1, then the next interval tick
+    after = [get(PORT, f"/c{i}").status for i in range(6)]
+    assert bad.count() > seen, f"the ejected endpoint never came back: {after}"
+    assert 500 in after
+
+
+@test
+def active_health_check_keeps_traffic_off_an_unhealthy_endpoint():
+    good, sick = App(APP, name="good"), App(APP2, name="sick")
+    sick.override = lambda req: (503, [], b"") if req["path"] == "/healthz" else None
+    s = proxy([route()], endpoints=[("127.0.0.1", APP), ("127.0.0.1", APP2)],
+              health_checks=[{"timeout": "0.5s", "interval": "0.2s", "unhealthy_threshold": 1,
+                              "healthy_threshold": 1, "http_health_check": {"path": "/healthz"}}])
+    wait_for(lambda: sick.count(path="/healthz") >= 2 and good.count(path="/healthz") >= 2,
+             what=f"health checks on both endpoints (health_check.attempt "
+                  f"{cstat(s, 'app', 'health_check.attempt')})")
+    time.sleep(0.3)
+    statuses = [get(PORT, f"/x{i}").status for i in range(20)]
+    assert statuses == [200] * 20, statuses
+    assert sick.count() == sick.count(path="/healthz"), "traffic reached the unhealthy endpoint"
+    assert cstat(s, "app", "health_check.failure") >= 1
+    sick.override = None  # it recovers: traffic returns
+    wait_for(lambda: [get(PORT, "/y").header("x-served-by") for _ in range(4)].count("sick") > 0,
+             timeout=5, what="traffic back on the recovered endpoint")
+
+
+if __name__ == "__main__":
+    isolate()
+    run()

@@ -1,0 +1,3 @@
+module skiff.test/httppeer
+
+go 1.19
