@@ -1682,7 +1682,7 @@ struct match_src {
 	unsigned set;
 };
 
-#define PATH_NAMES "prefix, path, safe_regex"
+#define PATH_NAMES "prefix, path, safe_regex, connect_matcher"
 
 static int match_path_kind(struct ctx *c, yaml_node_t *n, struct match_src *ms,
 			   enum path_match_kind kind)
@@ -1711,6 +1711,18 @@ static int match_safe_regex(struct ctx *c, yaml_node_t *n, void *obj)
 	return match_path_kind(c, n, obj, PATH_REGEX);
 }
 
+/* connect_matcher: {} (an empty message). */
+static int match_connect(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field none[] = { { "", NULL, false } };
+	struct match_src *ms = obj;
+	int err = oneof_set(c, n, &ms->set, PATH_NAMES);
+	ms->m->kind = PATH_CONNECT;
+	if (err)
+		return err;
+	return WALK(c, n, none, NULL);
+}
+
 static int match_case_sensitive(struct ctx *c, yaml_node_t *n, void *obj)
 {
 	struct match_src *ms = obj;
@@ -1737,6 +1749,7 @@ static int read_route_match(struct ctx *c, yaml_node_t *n, struct route_match *m
 		{ "prefix", match_prefix, false },
 		{ "path", match_path, false },
 		{ "safe_regex", match_safe_regex, false },
+		{ "connect_matcher", match_connect, false },
 		{ "case_sensitive", match_case_sensitive, false },
 		{ "headers", match_headers, false },
 		{ "query_parameters", match_query, false },
@@ -2619,10 +2632,21 @@ static int h2_connection_window(struct ctx *c, yaml_node_t *n, void *obj)
 	return read_uint_range(c, n, 65535, 2147483647u, &l->initial_connection_window_size);
 }
 
+/* allow_connect: extended CONNECT (RFC 8441) for WebSocket over HTTP/2.
+ * Accepted for Envoy configs; skiff carries upgrades between sidecars on a
+ * dedicated HTTP/1.1 connection instead, so it changes nothing. */
+static int h2_allow_connect(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	(void)obj;
+	bool ignored;
+	return read_bool(c, n, &ignored);
+}
+
 /* config.core.v3.Http2ProtocolOptions into *obj (struct http2_limits). */
 static int read_http2_options(struct ctx *c, yaml_node_t *n, void *obj)
 {
 	static const struct field fields[] = {
+		{ "allow_connect", h2_allow_connect, false },
 		{ "max_concurrent_streams", h2_max_streams, false },
 		{ "initial_stream_window_size", h2_stream_window, false },
 		{ "initial_connection_window_size", h2_connection_window, false },
@@ -2689,6 +2713,48 @@ static int hcm_generate_request_id(struct ctx *c, yaml_node_t *n, void *obj)
 	return read_bool(c, n, &hs->h->generate_request_id);
 }
 
+/* upgrade_configs[].upgrade_type: "websocket" (any case) or "CONNECT". */
+static int hcm_upgrade_type(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct http_conn_manager_config *h = obj;
+	char *type = NULL;
+	int err = read_string(c, n, &type);
+	if (err)
+		return err;
+	if (strcasecmp(type, "websocket") == 0)
+		h->upgrade_websocket = true;
+	else if (strcmp(type, "CONNECT") == 0)
+		h->upgrade_connect = true;
+	else
+		err = fail(c, n, "unsupported upgrade_type \"%s\" (websocket, CONNECT)", type);
+	free(type);
+	return err;
+}
+
+static int read_upgrade_config(struct ctx *c, yaml_node_t *n, void *item)
+{
+	static const struct field fields[] = {
+		{ "upgrade_type", hcm_upgrade_type, true },
+		{ "enabled", NULL, false },
+	};
+	return WALK(c, n, fields, item);
+}
+
+static int hcm_upgrade_configs(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct hcm_src *hs = obj;
+	size_t count = 0;
+	int err = expect_sequence(c, n, &count);
+	for (size_t i = 0; !err && i < count; i++) {
+		yaml_node_t *item = seq_item(c, n, i);
+		size_t old = path_push(c, "[%zu]", i);
+		if ((err = visit(c, item)) || (err = read_upgrade_config(c, item, hs->h)))
+			return err;
+		path_pop(c, old);
+	}
+	return err;
+}
+
 static int hcm_typed_config(struct ctx *c, yaml_node_t *n, void *obj)
 {
 	static const struct field fields[] = {
@@ -2707,6 +2773,7 @@ static int hcm_typed_config(struct ctx *c, yaml_node_t *n, void *obj)
 		{ "request_timeout", hcm_request_timeout, false },
 		{ "drain_timeout", hcm_drain_timeout, false },
 		{ "generate_request_id", hcm_generate_request_id, false },
+		{ "upgrade_configs", hcm_upgrade_configs, false },
 	};
 	struct chain_src *cs = obj;
 	struct hcm_src hs = { .h = cs->fc->http };

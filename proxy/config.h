@@ -243,7 +243,9 @@ struct query_match {
 	struct string_match value;
 };
 
-enum path_match_kind { PATH_PREFIX, PATH_EXACT, PATH_REGEX };
+/* PATH_CONNECT: connect_matcher, which matches CONNECT requests, and only
+ * those match it (Envoy). */
+enum path_match_kind { PATH_PREFIX, PATH_EXACT, PATH_REGEX, PATH_CONNECT };
 
 struct route_match {
 	enum path_match_kind kind;
@@ -347,6 +349,8 @@ struct http_conn_manager_config {
 	uint32_t request_timeout_ms;     /* [0: none] */
 	uint32_t drain_timeout_ms;       /* GOAWAY to close [5000] */
 	bool generate_request_id;        /* [true] */
+	bool upgrade_websocket;          /* upgrade_configs: upgrade_type websocket */
+	bool upgrade_connect;            /* upgrade_configs: upgrade_type CONNECT */
 	bool route_config_owned;         /* route_config is inline: freed with this */
 };
 

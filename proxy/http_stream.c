@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/ssl.h>
@@ -346,11 +347,14 @@ void http_stream_response_head(struct http_stream *s)
 	if (s->first_byte_ms == 0)
 		s->first_byte_ms = s->down->w->loop.now_ms;
 	report_outlier(s, outlier_class(status));
-	if (s->route && status >= 500 && retriable_status(s, status) &&
-	    retry_allowed(s, RETRY_5XX | RETRY_GATEWAY_ERROR | RETRY_RETRIABLE_STATUS)) {
-		http_up_detach(s, true);
-		if (retry(s))
-			return;
+	if (s->route && s->route->retry.retry_on && retriable_status(s, status)) {
+		if (retry_allowed(s, RETRY_5XX | RETRY_GATEWAY_ERROR | RETRY_RETRIABLE_STATUS)) {
+			http_up_detach(s, true);
+			if (retry(s))
+				return;
+		}
+		if (s->attempts > s->route->retry.num_retries)
+			s->flags = "URX"; /* Envoy: the retry limit was what stopped it */
 	}
 	count_status(stats_scope(s->down->w->index, s->cluster->stats_id), status);
 	if (!s->upgrade || status != 101)
@@ -474,6 +478,15 @@ void http_stream_request_head(struct http_stream *s)
 		return http_stream_local_reply(s, 404, "NR", "route_not_found", NULL);
 	}
 	const struct route *r = s->route;
+	const struct http_conn_manager_config *hcm = d->hcm;
+	if ((s->upgrade && !(hcm->upgrade_websocket && s->upgrade_proto &&
+			     strcasecmp(s->upgrade_proto, "websocket") == 0)) ||
+	    (s->connect && !hcm->upgrade_connect)) {
+		/* An upgrade the listener was not configured for (Envoy's
+		 * upgrade_configs): refused, as Envoy does. */
+		s->upgrade = s->connect = false;
+		return http_stream_local_reply(s, 403, "-", "upgrade_failed", NULL);
+	}
 	if (r->kind == ROUTE_DIRECT_RESPONSE)
 		return http_stream_local_reply(s, r->direct_status, "-", "direct_response",
 					       r->direct_body);

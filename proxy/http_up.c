@@ -19,6 +19,7 @@
 #include "proxy/http.h"
 #include "proxy/http_internal.h"
 #include "proxy/log.h"
+#include "proxy/netns.h"
 #include "proxy/tls_session_cache.h"
 
 #define UP_BUDGET 16
@@ -299,7 +300,7 @@ static struct http_up *up_open(struct http_stream *s, struct host_pool *hp)
 	s->rt->active_cx++;
 	s->rt->hosts[hp->host].active_cx++;
 	stats_add(u->cstats, STAT_CX_TOTAL, 1);
-	int fd = socket(u->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = netns_socket(c->netns, u->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC);
 	u->s.io = (struct io){ .fd = fd, .cb = on_up_event };
 	transport_init_raw(&u->s.t, fd);
 	if (fd < 0)

@@ -18,6 +18,8 @@
 #include "bpf/cli.h"
 #include "certs/cli.h"
 #include "deploy/inject_cli.h"
+#include "node/node_config.h"
+#include "node/pod_registry.h"
 #include "proxy/admin.h"
 #include "proxy/config_source.h"
 #include "proxy/duration.h"
@@ -49,7 +51,15 @@ struct run_opts {
 	 * NULL cgroup: capture is someone else's (`skiff bpf attach` as an
 	 * init step, or iptables). */
 	struct bpf_attach_opts bpf;
+	/* Node shape (--node): every pod of the pods directory, each with its
+	 * own datapath instance ("<--bpf-instance>-<uid>", default "node-"). */
+	bool node;
+	bool instance_set;
+	struct node_opts node_opts;
 };
+
+/* Long-only options of the node shape. */
+enum { OPT_NODE = 0x4e00, OPT_PODS_DIR, OPT_CGROUP_ROOT, OPT_ACCESS_LOG };
 
 /* Main-thread state the admin hooks read. */
 static struct snapshot *main_snap;
@@ -118,6 +128,7 @@ static const struct admin_hooks hooks = { hook_snapshot, hook_draining, hook_qui
 					  hook_extra_metrics, ads_config_dump };
 
 static struct bpf_datapath *datapath; /* attached by this process, or NULL */
+static struct pod_registry *pods;      /* node shape, or NULL */
 
 #define FLOW_GC_INTERVAL_MS 5000
 #define FLOW_LINGER_NS (30ull * 1000000000ull)
@@ -127,10 +138,13 @@ static void collect_flows(void)
 {
 	static uint64_t next;
 	uint64_t now = loop_now_ms();
-	if (!datapath || now < next)
+	if ((!datapath && !pods) || now < next)
 		return;
 	next = now + FLOW_GC_INTERVAL_MS;
-	bpf_datapath_gc(datapath, FLOW_LINGER_NS);
+	if (datapath)
+		bpf_datapath_gc(datapath, FLOW_LINGER_NS);
+	if (pods)
+		pod_registry_gc(pods, FLOW_LINGER_NS);
 }
 
 #define EXPIRY_WARNING_SECONDS (24 * 3600)
@@ -168,6 +182,33 @@ static void publish(struct snapshot *snap)
 	log_info("configuration version %llu applied", (unsigned long long)snap->version);
 }
 
+/* Node shape: the bootstrap, then every pod's listeners and clusters, then
+ * what xDS sent. The embedded default is a sidecar's: its listeners would
+ * open in the node's own namespace, so only its admin settings are kept. */
+static int node_dynamic(struct snapshot *snap, char *err, size_t errlen, void *arg)
+{
+	if (strcmp(snap->source, "<embedded>") == 0)
+		node_config_drop_host_listeners(snap);
+	int rc = node_config_add(snap, pods, err, errlen);
+	return rc < 0 ? rc : ads_add_resources(snap, err, errlen, arg);
+}
+
+/* A pod descriptor came, changed or went: serve the pods as they are now. */
+static void on_pods_changed(struct io *io, uint32_t events)
+{
+	(void)io;
+	(void)events;
+	if (pod_registry_refresh(pods) == 0)
+		return;
+	char err[512];
+	struct snapshot *snap = config_source_build(err, sizeof(err));
+	if (!snap) {
+		log_error("pods changed but the configuration was not rebuilt: %s", err);
+		return;
+	}
+	publish(snap);
+}
+
 static void usage_run(FILE *f)
 {
 	fprintf(f,
@@ -186,6 +227,11 @@ static void usage_run(FILE *f)
 		"      --bpf-instance NAME  name of the pins under /sys/fs/bpf/skiff (default: default)\n"
 		"      --sockmap on|off     sk_msg acceleration of app<->proxy hops (default off)\n"
 		"      --proxy-uid N        the UID whose connections are never captured (default 1337)\n"
+		"      --node               node shape: serve every pod of --pods-dir from this process,\n"
+		"                           sockets in each pod's netns, its datapath on each pod's cgroup\n"
+		"      --pods-dir DIR       pod descriptors, watched (default /var/run/skiff/pods)\n"
+		"      --cgroup-root DIR    where to find a pod's cgroup by uid (default: cgroup2 mount)\n"
+		"      --access-log PATH    node shape: the pods' access log (default /dev/stdout)\n"
 		"  -h, --help               this help\n");
 }
 
@@ -215,6 +261,10 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 		{ "bpf-instance", required_argument, NULL, 'I' },
 		{ "sockmap", required_argument, NULL, 'S' },
 		{ "proxy-uid", required_argument, NULL, 'U' },
+		{ "node", no_argument, NULL, OPT_NODE },
+		{ "pods-dir", required_argument, NULL, OPT_PODS_DIR },
+		{ "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT },
+		{ "access-log", required_argument, NULL, OPT_ACCESS_LOG },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -225,6 +275,9 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 				.health_port = 15021 };
 	bpf_attach_opts_init(&o->bpf);
 	o->bpf.instance = "default";
+	o->node_opts = (struct node_opts){ .pods_dir = "/var/run/skiff/pods",
+					   .access_log = "/dev/stdout",
+					   .bpf = true };
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
@@ -276,6 +329,19 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 			break;
 		case 'I':
 			o->bpf.instance = optarg;
+			o->instance_set = true;
+			break;
+		case OPT_NODE:
+			o->node = true;
+			break;
+		case OPT_PODS_DIR:
+			o->node_opts.pods_dir = optarg;
+			break;
+		case OPT_CGROUP_ROOT:
+			o->node_opts.cgroup_root = optarg;
+			break;
+		case OPT_ACCESS_LOG:
+			o->node_opts.access_log = optarg;
 			break;
 		case 'S':
 			if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
@@ -303,6 +369,13 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 		fprintf(stderr, "skiff run: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;
 	}
+	if (o->node && o->bpf.cgroup_path) {
+		fprintf(stderr, "skiff run: --node attaches each pod's datapath itself; "
+				"--bpf-cgroup is the sidecar's\n");
+		return -EINVAL;
+	}
+	o->node_opts.bpf_opts = o->bpf;
+	o->node_opts.bpf_opts.instance = o->instance_set ? o->bpf.instance : NULL;
 	return 0;
 }
 
@@ -367,6 +440,7 @@ static int serve(const struct run_opts *o, struct snapshot *snap)
 	struct loop loop = { .epfd = -1 };
 	char err[256];
 	struct io sig = { .fd = open_signals(), .cb = on_signal };
+	struct io pods_io = { .fd = pods ? pod_registry_fd(pods) : -1, .cb = on_pods_changed };
 	drain_timeout_ms = o->drain_timeout_ms;
 	if (sig.fd < 0 || loop_init(&loop) < 0 || loop_add(&loop, &sig, EPOLLIN) < 0) {
 		log_error("start-up: %s", strerror(errno));
@@ -397,13 +471,22 @@ static int serve(const struct run_opts *o, struct snapshot *snap)
 			log_info("eBPF datapath attached to %s (instance %s, sockmap %s)",
 				 o->bpf.cgroup_path, o->bpf.instance, o->bpf.sockmap ? "on" : "off");
 	}
+	if (pods && loop_add(&loop, &pods_io, EPOLLIN) < 0) {
+		log_error("start-up: watching %s: %s", o->node_opts.pods_dir, strerror(errno));
+		goto out;
+	}
 	if (workers_start(snap, o->concurrency, err, sizeof(err)) < 0) {
 		log_error("start-up: %s", err);
 		goto out;
 	}
 	if (config_source_watch(&loop, snap, publish, err, sizeof(err)) < 0) {
-		log_error("start-up: watching certificates: %s", err);
-		goto out;
+		/* The node shape has a certificate set per pod, more than the
+		 * watcher's bound on a busy node: serve, rotate what is watched. */
+		if (!pods) {
+			log_error("start-up: watching certificates: %s", err);
+			goto out;
+		}
+		log_warn("certificate rotation not watched for every pod: %s", err);
 	}
 	static const struct ads_hooks ads_hooks = { config_source_build, publish };
 	if (ads_start(&loop, snap, &ads_hooks, err, sizeof(err)) < 0) {
@@ -435,6 +518,10 @@ out:
 	if (datapath)
 		bpf_datapath_detach(datapath);
 	datapath = NULL;
+	if (pods_io.fd >= 0)
+		loop_del(&loop, &pods_io);
+	pod_registry_close(pods);
+	pods = NULL;
 	ads_stop();
 	config_source_close(&loop);
 	admin_close_all(&loop);
@@ -458,10 +545,20 @@ static int cmd_run(int argc, char **argv)
 		return rc > 0 ? 0 : EXIT_USAGE;
 	char err[1024];
 	config_source_set_dynamic(ads_add_resources, NULL);
+	if (o.node && !o.validate_only) {
+		if (pod_registry_open(&o.node_opts, &pods, err, sizeof(err)) < 0) {
+			fprintf(stderr, "skiff: %s\n", err);
+			return EXIT_USAGE;
+		}
+		pod_registry_refresh(pods);
+		config_source_set_dynamic(node_dynamic, NULL);
+	}
 	struct snapshot *snap = config_source_load(o.config_path, err, sizeof(err));
 	if (!snap) {
 		fprintf(stderr, "skiff: %s\n", err);
 		config_source_close(NULL);
+		pod_registry_close(pods);
+		pods = NULL;
 		return EXIT_USAGE;
 	}
 	if (o.validate_only) {

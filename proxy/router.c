@@ -274,14 +274,23 @@ static bool path_matches(const struct route_match *m, const char *path, size_t l
 		return starts_with(path, len, v, !m->case_sensitive, &n) && n == len;
 	case PATH_REGEX:
 		return m->re && regex_full_match(m->re, path, len);
+	case PATH_CONNECT:
+		return false; /* route_matches decides on the method */
 	}
 	return false;
+}
+
+static bool is_connect(const struct http_head *req)
+{
+	return req->method.len == 7 && memcmp(req->method.p, "CONNECT", 7) == 0;
 }
 
 static bool route_matches(const struct route_match *m, const struct http_head *req)
 {
 	const char *path = req->path.p ? req->path.p : "";
-	if (!path_matches(m, path, path_part(path, req->path.len)))
+	if ((m->kind == PATH_CONNECT) != is_connect(req))
+		return false;
+	if (m->kind != PATH_CONNECT && !path_matches(m, path, path_part(path, req->path.len)))
 		return false;
 	for (size_t i = 0; i < m->n_headers; i++)
 		if (!header_matches(&m->headers[i], req))

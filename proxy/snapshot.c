@@ -127,6 +127,7 @@ void snapshot_cluster_clear(struct cluster *c)
 	free(c->health.path);
 	free(c->health.host);
 	free(c->eds_service_name);
+	free(c->netns);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -23,6 +23,7 @@
 #include "proxy/http.h"
 #include "proxy/istio_metrics.h"
 #include "proxy/log.h"
+#include "proxy/netns.h"
 #include "proxy/orig_dst.h"
 #include "proxy/rbac.h"
 #include "proxy/snapshot.h"
@@ -378,9 +379,11 @@ static int pick_upstream(struct session *s)
 static int open_upstream(struct session *s)
 {
 	const struct cluster *c = s->cluster;
-	int fd = socket(s->upstream.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* Node shape: the connection leaves from the pod's network namespace. */
+	int fd = netns_socket(c->netns, s->upstream.ss.ss_family,
+			      SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	s->up.io.fd = fd;
 	transport_init_raw(&s->up.t, fd);
 	int one = 1;

@@ -1,0 +1,55 @@
+/* A pod descriptor: what the node daemon (`skiff run --node`) needs to serve
+ * one pod of its node, written by the CNI plugin or the kubelet-facing
+ * helper as one small file per pod in the pods directory. JSON or YAML, a
+ * flat mapping of strings:
+ *
+ *   {"uid": "7d0c1a3e-4b1f-4f0e-9a55-0b6f2d1c9e21", "name": "web-0",
+ *    "namespace": "shop", "service_account": "web",
+ *    "netns": "/var/run/netns/cni-1234", "ip": "10.244.1.7",
+ *    "cgroup": "/sys/fs/cgroup/kubepods.slice/...pod7d0c1a3e_....slice",
+ *    "cert": "/var/run/skiff/certs/web-0/cert.pem",
+ *    "key": "/var/run/skiff/certs/web-0/key.pem",
+ *    "ca": "/var/run/skiff/certs/web-0/ca.pem"}
+ *
+ * The file is untrusted input (anyone who can write the directory can ask
+ * for a pod): every field is checked, unknown fields are refused. */
+#ifndef SKIFF_NODE_POD_H
+#define SKIFF_NODE_POD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Descriptor files larger than this are refused. */
+#define POD_DESC_MAX_BYTES (64u << 10)
+
+struct pod {
+	char *uid;             /* metadata.uid: [0-9a-f-]{1,48} */
+	char *name;            /* metadata.name: a DNS-1123 subdomain */
+	char *namespace;       /* metadata.namespace: a DNS-1123 label */
+	char *service_account; /* spec.serviceAccountName ["default"] */
+	char *netns;           /* the pod's network namespace file (absolute) */
+	char *cgroup;          /* the pod's cgroup v2 directory (absolute), or
+				* NULL: found by uid under the node's cgroup root */
+	char *ip;              /* the pod's IP literal, or NULL */
+	char *cert;            /* the pod's X.509-SVID, key and trust bundle */
+	char *key;
+	char *ca;
+};
+
+/* Parses `len` bytes at `text` (named `source` in messages) into *out.
+ * Returns 0 with *out owning its strings, or -EINVAL (-ENOMEM) with *out
+ * zeroed and a one-line "SOURCE:LINE: field: reason" in err. */
+int pod_parse(const char *text, size_t len, const char *source, struct pod *out, char *err,
+	      size_t errlen);
+
+/* Frees what *p owns and zeroes it. */
+void pod_clear(struct pod *p);
+
+/* True when both describe the same pod with the same settings. */
+bool pod_equal(const struct pod *a, const struct pod *b);
+
+/* The SPIFFE id path the pod's certificate must carry (Istio's
+ * "/ns/<namespace>/sa/<service account>"), into buf. */
+void pod_spiffe_path(const struct pod *p, char *buf, size_t len);
+
+#endif
