@@ -796,6 +796,33 @@ static void describe(struct ctx *c, int obj, const char *kind)
 			*p = '?';
 }
 
+int inject_pod_node(yaml_document_t *doc, int pod, const struct inject_opts *o,
+		    struct inject_counts *counts, char *err, size_t errlen)
+{
+	struct inject_counts scratch;
+	struct ctx c = {.doc = doc,
+			.o = o,
+			.counts = counts ? counts : &scratch,
+			.docno = 1,
+			.err = err,
+			.errlen = errlen};
+	int rc;
+
+	memset(c.counts, 0, sizeof(*c.counts));
+	c.counts->documents = 1;
+	if (o->image && !inject_image_ok(o->image)) {
+		snprintf(err, errlen, "bad image reference (want [A-Za-z0-9._:/@-], at most 255)");
+		return -EINVAL;
+	}
+	if (!is_type(&c, pod, YAML_MAPPING_NODE)) {
+		snprintf(c.what, sizeof(c.what), "Pod");
+		return bad_input(&c, "", "", "expected a mapping");
+	}
+	describe(&c, pod, "Pod");
+	rc = inject_pod(&c, pod, "");
+	return rc < 0 ? rc : c.counts->injected > 0;
+}
+
 static int visit_object(struct ctx *c, int obj, const char *base, int depth)
 {
 	char kind[32], path[160], nbase[160];

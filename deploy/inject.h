@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <yaml.h>
 
 /* Input larger than this is refused: manifests are kilobytes, and the whole
  * stream is held in memory so that nothing is written unless all of it is
@@ -50,5 +51,19 @@ bool inject_image_ok(const char *image);
  * INJECT_MAX_INPUT, or -ENOMEM. On error *out is NULL. */
 int inject_yaml(const char *in, size_t len, const struct inject_opts *o, char **out,
 		size_t *out_len, struct inject_counts *counts, char *err, size_t errlen);
+
+/* Adds skiff to one bare Pod: the mapping node `pod` of a document the
+ * caller has loaded (the object of an admission request), changed in place
+ * by adding nodes to `doc`, as inject_yaml() would change a Pod document,
+ * warnings included. The caller bounds the document's depth. `counts` may be
+ * NULL; o->source names the input in messages.
+ *
+ * Returns 1 when skiff was added, 0 when the pod is left as it was (counts
+ * say why: already_injected, or skipped for skiff.io/inject "false" or
+ * hostNetwork), -EINVAL for a pod skiff cannot inject (with
+ * "SOURCE: document 1 (Pod name): field.path: reason" in err; the document
+ * may then hold some of skiff's additions, so drop it), or -ENOMEM. */
+int inject_pod_node(yaml_document_t *doc, int pod, const struct inject_opts *o,
+		    struct inject_counts *counts, char *err, size_t errlen);
 
 #endif

@@ -5,16 +5,22 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "deploy/inject.h"
+#include "deploy/webhook.h"
+
+#define WEBHOOK_DEFAULT_LISTEN "0.0.0.0:8443"
 
 enum { INJECT_OK = 0, INJECT_FAIL = 1, INJECT_USAGE = 2 };
 
 static const char usage[] =
     "usage: skiff inject [-f FILE|-] [-o FILE] [--image IMAGE]\n"
+    "       skiff inject --webhook --cert FILE --key FILE [--listen ADDR:PORT]\n"
+    "                    [--image IMAGE]\n"
     "\n"
     "Adds skiff to every pod template of Kubernetes YAML (Pod, Deployment,\n"
     "StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, and\n"
@@ -30,7 +36,36 @@ static const char usage[] =
     "      --image IMAGE     skiff's image (default " INJECT_DEFAULT_IMAGE ")\n"
     "  -h, --help            this help\n"
     "\n"
-    "Exit codes: 0 done, 2 bad usage or input (nothing written), 1 I/O failure.\n";
+    "With --webhook, the same injection as a Kubernetes mutating admission\n"
+    "webhook (deploy/webhook.yaml): an HTTPS server answering AdmissionReview v1\n"
+    "requests for Pods with a JSON patch. POST /inject, GET /healthz, GET /metrics.\n"
+    "\n"
+    "      --webhook         serve the webhook until SIGTERM\n"
+    "      --listen ADDR:PORT  where (default " WEBHOOK_DEFAULT_LISTEN "; [::]:8443 for IPv6)\n"
+    "      --cert FILE       serving certificate, PEM, then its chain (TLS 1.2+);\n"
+    "                        re-read when it changes\n"
+    "      --key FILE        its private key, PEM\n"
+    "\n"
+    "Exit codes: 0 done, 2 bad usage or input (nothing written), 1 I/O failure\n"
+    "(for --webhook: the server could not start).\n";
+
+/* `skiff inject --webhook`: serves until a signal. */
+static int webhook_main(const struct webhook_opts *w)
+{
+	char err[512];
+	int rc;
+
+	if (!w->cert || !w->key) {
+		fprintf(stderr, "skiff inject: --webhook needs --cert and --key\n%s", usage);
+		return INJECT_USAGE;
+	}
+	rc = webhook_serve(w, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "skiff inject --webhook: %s\n", err);
+		return rc == -EINVAL ? INJECT_USAGE : INJECT_FAIL;
+	}
+	return INJECT_OK;
+}
 
 /* Reads all of f into a malloc'd buffer; -EFBIG past the input limit. */
 static int read_all(FILE *f, char **data, size_t *len)
@@ -77,8 +112,14 @@ int inject_cli_main(int argc, char **argv)
 	    {"output", required_argument, NULL, 'o'},
 	    {"image", required_argument, NULL, 'i'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"webhook", no_argument, NULL, 'w'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"cert", required_argument, NULL, 'c'},
+	    {"key", required_argument, NULL, 'k'},
 	    {NULL, 0, NULL, 0},
 	};
+	struct webhook_opts w = {.listen = WEBHOOK_DEFAULT_LISTEN};
+	bool webhook = false, file_opts = false, server_opts = false;
 	const char *in_path = "-", *out_path = NULL;
 	struct inject_opts o = {.image = INJECT_DEFAULT_IMAGE, .warn = stderr};
 	struct inject_counts counts;
@@ -92,9 +133,26 @@ int inject_cli_main(int argc, char **argv)
 		switch (opt) {
 		case 'f':
 			in_path = optarg;
+			file_opts = true;
 			break;
 		case 'o':
 			out_path = optarg;
+			file_opts = true;
+			break;
+		case 'w':
+			webhook = true;
+			break;
+		case 'l':
+			w.listen = optarg;
+			server_opts = true;
+			break;
+		case 'c':
+			w.cert = optarg;
+			server_opts = true;
+			break;
+		case 'k':
+			w.key = optarg;
+			server_opts = true;
 			break;
 		case 'i':
 			o.image = optarg;
@@ -115,6 +173,17 @@ int inject_cli_main(int argc, char **argv)
 	if (!inject_image_ok(o.image)) {
 		fprintf(stderr, "skiff inject: --image: bad image reference \"%s\"\n", o.image);
 		return INJECT_USAGE;
+	}
+	if (webhook ? file_opts : server_opts) {
+		fprintf(stderr, "skiff inject: %s\n%s",
+			webhook ? "-f and -o are not for --webhook"
+				: "--listen, --cert and --key are for --webhook",
+			usage);
+		return INJECT_USAGE;
+	}
+	if (webhook) {
+		w.image = o.image;
+		return webhook_main(&w);
 	}
 
 	o.source = strcmp(in_path, "-") == 0 ? "stdin" : in_path;

@@ -48,6 +48,10 @@ static void down_close(struct http_down *d, bool reset)
 	if (reset) {
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 		setsockopt(d->s.io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	} else if (d->s.t.ssl) {
+		/* A clean end says so (close_notify): without it the peer cannot
+		 * tell our close from a cut connection. */
+		d->s.t.ops->shutdown_write(&d->s.t);
 	}
 	close(d->s.io.fd);
 	d->s.io.fd = -1;
@@ -238,7 +242,9 @@ static int h1_on_message_complete(void *user)
 {
 	struct http_down *d = user;
 	struct http_stream *s = d->parsing;
-	s->req_end = true;
+	/* An upgrade or CONNECT head is not the end: tunnel bytes follow. */
+	if (!s->upgrade && !s->connect)
+		s->req_end = true;
 	d->parsing = NULL;
 	http_stream_request_data(s);
 	/* One request at a time: the next pipelined one waits in d->in until
@@ -295,24 +301,27 @@ static void h1_reject(struct http_down *d, enum h1_error e)
 /* Feeds d->in to the parser while it is not paused. */
 static void h1_drive(struct http_down *d)
 {
-	while (d->in && buf_len(d->in) && !d->parse_paused && !d->closing && !d->dead) {
+	while (!d->parse_paused && !d->closing && !d->dead) {
+		uint32_t have = d->in ? buf_len(d->in) : 0;
 		if (d->tunnel) {
 			struct http_stream *s = h1_current(d);
-			if (!s)
+			if (!s || !have)
 				return;
-			if (bodyq_append(&s->reqq, &d->w->bufs, d->in->data + d->in->start,
-					 buf_len(d->in)) < 0)
+			if (bodyq_append(&s->reqq, &d->w->bufs, d->in->data + d->in->start, have) < 0)
 				return down_close(d, true);
-			s->req_bytes += buf_len(d->in);
-			buf_consume(d->in, buf_len(d->in));
+			s->req_bytes += have;
+			buf_consume(d->in, have);
 			http_stream_request_data(s);
 			if (s->reqq.bytes >= HTTP_QUEUE_LIMIT)
 				d->parse_paused = true;
 			return;
 		}
+		/* Called with no bytes too: a parser paused right after the last
+		 * body byte still owes on_message_complete. */
 		size_t used = 0;
-		int rc = h1_parse(&d->parser, d->in->data + d->in->start, buf_len(d->in), &used);
-		buf_consume(d->in, (uint32_t)used);
+		int rc = h1_parse(&d->parser, have ? d->in->data + d->in->start : "", have, &used);
+		if (used)
+			buf_consume(d->in, (uint32_t)used);
 		if (rc == H1_PARSE_ERROR) {
 			h1_reject(d, h1_parser_error(&d->parser));
 			return;
@@ -325,7 +334,7 @@ static void h1_drive(struct http_down *d)
 		}
 		if (rc == H1_PARSE_OK) {
 			/* An unfinished line: keep it at the front for more bytes. */
-			if (d->in->start && buf_space(d->in) == 0) {
+			if (d->in && d->in->start && buf_space(d->in) == 0) {
 				uint32_t n = buf_len(d->in);
 				memmove(d->in->data, d->in->data + d->in->start, n);
 				d->in->start = 0;

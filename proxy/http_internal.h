@@ -142,6 +142,7 @@ struct http_up {
 	struct http_stream *stream;
 	bool keep_alive;
 	bool tunnel;
+	bool shut_wr;                  /* tunnel: FIN sent */
 	/* HTTP/2 */
 	nghttp2_session *h2;
 	struct list streams;           /* http_stream.up_link */

@@ -467,6 +467,14 @@ void http_stream_request_head(struct http_stream *s)
 	s->req_head_done = true;
 	stats_add(d->lstats, STAT_RQ_TOTAL, 1);
 	s->orig_path = s->req.path.p ? strdup(s->req.path.p) : NULL;
+	if (s->upgrade) {
+		/* Upgrade is hop-by-hop, but the next hop must be asked for the
+		 * same protocol: keep its value for the upstream request. */
+		const struct http_field *up = http_head_get(&s->req, "upgrade");
+		s->upgrade_proto = up ? strdup(up->value.p) : NULL;
+		if (!s->upgrade_proto)
+			s->upgrade = false;
+	}
 	s->deadline_ms = 0;
 	if (add_forwarding_headers(s) < 0)
 		return http_stream_local_reply(s, 503, "-", "out_of_memory", NULL);
@@ -510,14 +518,6 @@ void http_stream_request_head(struct http_stream *s)
 	}
 	if (router_edit_request(s->rc, s->vh, r, &s->req) < 0)
 		return http_stream_local_reply(s, 503, "-", "out_of_memory", NULL);
-	if (s->upgrade) {
-		/* Upgrade is hop-by-hop, but the next hop must be asked for the
-		 * same protocol: keep its value for the upstream request. */
-		const struct http_field *up = http_head_get(&s->req, "upgrade");
-		s->upgrade_proto = up ? strdup(up->value.p) : NULL;
-		if (!s->upgrade_proto)
-			s->upgrade = false;
-	}
 	strip_hop_by_hop(&s->req);
 	s->rt = cluster_rt_get(&w->clusters, s->cluster);
 	if (!s->rt)

@@ -87,8 +87,8 @@ static void up_close(struct http_up *u, bool reset);
 static void cluster_pools_retire(struct worker *w, struct cluster_pools *cp)
 {
 	struct host_pools *hp = http_worker_of(w)->pools;
-	cp->retired = true;
-	list_add_tail(&hp->retired, &cp->retired_link);
+	/* Marked retired only once its idle connections are closed: each
+	 * close would otherwise try to free cp under this loop. */
 	for (size_t i = 0; i < cp->n_hosts; i++) {
 		struct host_pool *p = &cp->hosts[i];
 		while (!list_empty(&p->idle)) {
@@ -101,6 +101,8 @@ static void cluster_pools_retire(struct worker *w, struct cluster_pools *cp)
 			up_close(u, false);
 		}
 	}
+	cp->retired = true;
+	list_add_tail(&hp->retired, &cp->retired_link);
 	cluster_pools_maybe_free(w, cp);
 }
 
@@ -222,6 +224,8 @@ static void up_close(struct http_up *u, bool reset)
 	if (reset) {
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 		setsockopt(u->s.io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	} else if (u->s.t.ssl && connected) {
+		u->s.t.ops->shutdown_write(&u->s.t); /* close_notify */
 	}
 	if (u->s.io.fd >= 0)
 		close(u->s.io.fd);
@@ -500,6 +504,8 @@ static int h1r_on_message_complete(void *user)
 	struct http_stream *s = u->stream;
 	if (!s)
 		return -1;
+	if (u->tunnel)
+		return H1_PAUSE; /* the head of a tunnel: its bytes follow */
 	if (!s->resp_end) {
 		s->resp_end = true;
 		http_stream_response_data(s);
@@ -1058,9 +1064,12 @@ static bool flush(struct http_up *u)
 
 static void h1_feed(struct http_up *u)
 {
-	while (u->in && buf_len(u->in) && u->state == UP_READY) {
+	while (u->state == UP_READY) {
+		uint32_t have = u->in ? buf_len(u->in) : 0;
 		struct http_stream *s = u->stream;
 		if (!s) {
+			if (!have)
+				return;
 			/* Bytes nobody asked for on an idle connection. */
 			stats_add(u->cstats, STAT_PROTOCOL_ERROR, 1);
 			return up_close(u, true);
@@ -1068,16 +1077,20 @@ static void h1_feed(struct http_up *u)
 		if (s->respq.bytes >= HTTP_QUEUE_LIMIT)
 			return; /* the client is slow: wait */
 		if (u->tunnel && s->resp_head_ready) {
-			if (bodyq_append(&s->respq, &u->w->bufs, u->in->data + u->in->start,
-					 buf_len(u->in)) < 0)
+			if (!have)
+				return;
+			if (bodyq_append(&s->respq, &u->w->bufs, u->in->data + u->in->start, have) < 0)
 				return up_close(u, true);
-			buf_consume(u->in, buf_len(u->in));
+			buf_consume(u->in, have);
 			http_stream_response_data(s);
 			return;
 		}
+		/* Called with no bytes too: a parser paused right after the last
+		 * body byte still owes on_message_complete. */
 		size_t used = 0;
-		int rc = h1_parse(&u->parser, u->in->data + u->in->start, buf_len(u->in), &used);
-		buf_consume(u->in, (uint32_t)used);
+		int rc = h1_parse(&u->parser, have ? u->in->data + u->in->start : "", have, &used);
+		if (used)
+			buf_consume(u->in, (uint32_t)used);
 		if (rc == H1_PARSE_ERROR) {
 			stats_add(u->cstats, STAT_PROTOCOL_ERROR, 1);
 			log_debug("upstream %s: bad response: %s", u->c->name,
@@ -1092,30 +1105,26 @@ static void h1_feed(struct http_up *u)
 			}
 			return up_close(u, true);
 		}
-		if (rc == H1_PARSE_TUNNEL) {
+		if (rc == H1_PARSE_TUNNEL)
 			continue; /* the tunnel branch above takes the rest */
-		}
-		if (rc == H1_PARSE_PAUSED) {
-			if (u->stream && u->stream->resp_end && !u->tunnel) {
-				if (u->stream->req_sent_end) {
-					struct http_stream *done = u->stream;
-					release_h1(u);
-					(void)done;
-				} else {
-					/* The response came before the request was out
-					 * (an early error reply): the connection cannot be
-					 * reused, but the stream keeps its response. */
-					u->stream->up = NULL;
-					u->stream = NULL;
-					up_close(u, false);
-				}
-				return;
+		if (rc == H1_PARSE_OK)
+			return; /* all used, or an unfinished line: more bytes needed */
+		/* Paused: the message is complete, or the client's queue is full. */
+		if (u->stream && u->stream->resp_end && !u->tunnel) {
+			if (u->stream->req_sent_end) {
+				release_h1(u);
+			} else {
+				/* The response came before the request was out (an
+				 * early error reply): the connection cannot be reused,
+				 * but the stream keeps its response. */
+				u->stream->up = NULL;
+				u->stream = NULL;
+				up_close(u, false);
 			}
-			if (u->stream != s)
-				return;
-			continue;
+			return;
 		}
-		return; /* an unfinished line: more bytes needed */
+		if (u->stream != s)
+			return;
 	}
 }
 
@@ -1240,6 +1249,12 @@ static void up_run(struct http_up *u)
 			return up_close(u, true);
 		if (u->out.bytes < before)
 			progress = true;
+		if (u->tunnel && u->stream && u->stream->req_sent_end && !u->out.bytes &&
+		    !u->shut_wr) {
+			/* The client finished its side of the tunnel: pass the FIN on. */
+			u->s.t.ops->shutdown_write(&u->s.t);
+			u->shut_wr = true;
+		}
 		if (!progress)
 			return;
 	}

@@ -242,6 +242,9 @@ static void *worker_main(void *arg)
 		/* Sleep without a deadline only when nothing waits for the sweep:
 		 * no connection to time out and no access log line to write. */
 		bool sweep_due = w->n_sessions || access_log_pending(&w->logs);
+		/* Active health checks: record what finished, start what is due
+		 * (never from inside an event callback: it frees finished probes). */
+		health_checker_tick(w->health, w->snap->snap, loop_now_ms());
 		bool ready = !list_empty(&w->ready) || http_worker_has_ready(w);
 		int timeout = ready ? 0 : sweep_due ? SWEEP_INTERVAL_MS : -1;
 		uint64_t hc_next = health_checker_next_ms(w->health);
@@ -255,7 +258,6 @@ static void *worker_main(void *arg)
 			log_error("epoll_wait: %s", strerror(errno));
 		run_ready(w);
 		http_worker_run_ready(w);
-		health_checker_tick(w->health, w->snap->snap, w->loop.now_ms);
 		if (w->loop.now_ms >= next_sweep) {
 			tcp_proxy_sweep(w);
 			http_worker_sweep(w);

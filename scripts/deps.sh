@@ -12,7 +12,7 @@ packages=(
   # unit tests
   libcmocka-dev
   # integration tests: namespaces, iptables REDIRECT, independent peers
-  iproute2 iptables procps python3 curl util-linux
+  iproute2 iptables procps python3 curl util-linux openssl
   # benchmarks: the peer proxies
   haproxy nginx libnginx-mod-stream
   # mTLS interop peers (Go crypto/tls), the TLS benchmark's nghttpx, TLS scan

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/ssl.h>
+
 #include "certs/tls_context.h"
 #include "proxy/config_dump.h"
 #include "proxy/log.h"
@@ -82,7 +84,9 @@ static struct {
 	struct loop *loop;
 	struct ads_hooks hooks;
 	struct sock_addr server;
-	char authority[64];
+	char authority[300];
+	SSL_CTX *tls_ctx;   /* the ADS cluster's UpstreamTlsContext (a reference); NULL: h2c */
+	char *sni;
 	char *node_id, *node_cluster;
 	struct grpc_stream *stream;
 	bool stream_dead;   /* closed: free it from the tick, not from its callback */
@@ -320,7 +324,8 @@ static bool subscribe(enum xds_type t, struct name_list names, struct name_list 
 }
 
 /* The names the last build found referenced, per type followed (EDS from
- * clusters, SDS from listeners and clusters), for the next subscription. */
+ * clusters, SDS from listeners and clusters, RDS from listeners'
+ * http_connection_managers), for the next subscription. */
 static struct name_list wanted[T_COUNT];
 
 static void clear_wanted(void)
@@ -345,11 +350,11 @@ static void want(enum xds_type t, const char *name)
 }
 
 /* After an update, ask for what the configuration now refers to: the
- * endpoints of EDS clusters, the secrets of TLS contexts (unchanged names
- * send nothing). */
+ * endpoints of EDS clusters, the secrets of TLS contexts, the route
+ * configurations of HTTP listeners (unchanged names send nothing). */
 static void follow_references(void)
 {
-	static const enum xds_type followed[] = { T_ENDPOINTS, T_SECRET };
+	static const enum xds_type followed[] = { T_ENDPOINTS, T_SECRET, T_ROUTE };
 	for (size_t i = 0; i < sizeof(followed) / sizeof(followed[0]); i++) {
 		enum xds_type t = followed[i];
 		struct name_list w = wanted[t], old;
@@ -596,6 +601,8 @@ static void conclude(enum xds_type t, int rc, const char *version, const char *n
 	set_free(&ts->have);
 	ts->have = ts->stage;
 	ts->stage = (struct resource_set){ 0 };
+	for (size_t i = 0; i < ts->have.n; i++)
+		ts->have.v[i].arrived = false;
 	ts->staged = false;
 	free(ts->version);
 	ts->version = strdup(version);
@@ -789,8 +796,10 @@ static int add_cluster(struct snapshot *snap, struct xds_decoder *d, const struc
 	return rc;
 }
 
+/* Adds the listener of r to snap, unless it warms (*warms: a secret or a
+ * route configuration it needs has not come; snapshot_link would drop it). */
 static int add_listener(struct snapshot *snap, struct xds_decoder *d, const struct resource *r,
-			char *err, size_t errlen)
+			bool *warms, char *err, size_t errlen)
 {
 	ProtobufCMessage *msg = decode(d, T_LISTENER, r->bytes, r->len, err, errlen);
 	if (!msg)
@@ -816,10 +825,51 @@ static int add_listener(struct snapshot *snap, struct xds_decoder *d, const stru
 		rc = warming(crc, "listener", l.name, why);
 	}
 	xds_listener_refs_clear(&refs);
+	/* A listener whose route configuration has not come warms; the
+	 * subscription brings it. */
+	for (size_t i = 0; rc == 0 && i < l.n_chains; i++) {
+		const struct http_conn_manager_config *h = l.chains[i].http;
+		if (!h || !h->rds_name)
+			continue;
+		want(T_ROUTE, h->rds_name);
+		if (!find(current(T_ROUTE), h->rds_name)) {
+			log_info("xds: listener %s waits for its route configuration %s: not active "
+				 "yet", l.name, h->rds_name);
+			add = false;
+		}
+	}
+	*warms = rc == 0 && !add;
 	if (add)
 		rc = snapshot_add_listener(snap, &l);
 	xds_listener_clear(&l); /* what was not moved, identities included */
 	return rc;
+}
+
+/* A route configuration the listeners refer to goes into the snapshot; one
+ * that just arrived is translated (its regexes compiled) even when nothing
+ * refers to it yet, so that a bad one is NACKed in the response that
+ * brought it, as Envoy does. */
+static int add_route_config(struct snapshot *snap, struct xds_decoder *d, const struct resource *r,
+			    char *err, size_t errlen)
+{
+	bool referenced = names_has(wanted[T_ROUTE].v, wanted[T_ROUTE].n, r->name);
+	if (!referenced && !r->arrived)
+		return 0;
+	ProtobufCMessage *msg = decode(d, T_ROUTE, r->bytes, r->len, err, errlen);
+	if (!msg)
+		return -EINVAL;
+	struct route_config rc = { 0 };
+	int rc_err = xds_translate_route_config(
+		(const Envoy__Config__Route__V3__RouteConfiguration *)msg, &rc, err, errlen);
+	xds_decoder_free(d, msg);
+	if (rc_err == 0 && referenced) {
+		rc.version = strdup(r->version);
+		rc_err = rc.version ? snapshot_add_route_config(snap, &rc) : -ENOMEM;
+	}
+	xds_route_config_clear(&rc);
+	if (rc_err == -ENOMEM)
+		snprintf(err, errlen, "route_configuration \"%s\": out of memory", r->name);
+	return rc_err;
 }
 
 int ads_add_resources(struct snapshot *snap, char *err, size_t errlen, void *arg)
@@ -834,8 +884,20 @@ int ads_add_resources(struct snapshot *snap, char *err, size_t errlen, void *arg
 	int rc = 0;
 	for (size_t i = 0; rc == 0 && i < clusters->n; i++)
 		rc = add_cluster(snap, &d, &clusters->v[i], err, errlen);
-	for (size_t i = 0; rc == 0 && i < listeners->n; i++)
-		rc = add_listener(snap, &d, &listeners->v[i], err, errlen);
+	/* A changed listener that warms leaves its previous version serving
+	 * until it is ready, as Envoy warms a listener update. */
+	for (size_t i = 0; rc == 0 && i < listeners->n; i++) {
+		const struct resource *r = &listeners->v[i], *prev;
+		bool warm = false;
+		rc = add_listener(snap, &d, r, &warm, err, errlen);
+		if (rc == 0 && warm && listeners != &ads.types[T_LISTENER].have &&
+		    (prev = find(&ads.types[T_LISTENER].have, r->name)) &&
+		    (prev->len != r->len || memcmp(prev->bytes, r->bytes, r->len) != 0))
+			rc = add_listener(snap, &d, prev, &warm, err, errlen);
+	}
+	const struct resource_set *routes = current(T_ROUTE);
+	for (size_t i = 0; rc == 0 && i < routes->n; i++)
+		rc = add_route_config(snap, &d, &routes->v[i], err, errlen);
 	return rc;
 }
 
@@ -865,7 +927,7 @@ static void on_message(void *arg, const uint8_t *msg, size_t len)
 static void on_open(void *arg)
 {
 	(void)arg;
-	log_info("xds: connected to %s", ads.authority);
+	log_info("xds: connected to %s%s", ads.authority, ads.tls_ctx ? " over TLS" : "");
 	ads.node_sent = false;
 	for (int t = 0; t < T_COUNT; t++)
 		ads.types[t].opened = false;
@@ -878,6 +940,8 @@ static void on_open(void *arg)
 	if (ads.types[T_SECRET].n_names)
 		send_request(T_SECRET, NULL, NULL);
 	send_request(T_LISTENER, NULL, NULL);
+	if (ads.types[T_ROUTE].n_names)
+		send_request(T_ROUTE, NULL, NULL);
 }
 
 static void on_close(void *arg, int status, const char *reason)
@@ -903,7 +967,7 @@ static void connect_now(void)
 {
 	ads.connects++;
 	ads.stream_dead = false;
-	int rc = grpc_stream_open(ads.loop, &ads.server, ads.authority,
+	int rc = grpc_stream_open(ads.loop, &ads.server, ads.authority, ads.tls_ctx, ads.sni,
 				  ads.delta ? ADS_DELTA_PATH : ADS_PATH, RESPONSE_MAX,
 				  &stream_cbs, NULL, &ads.stream);
 	if (rc < 0) {
@@ -942,11 +1006,27 @@ int ads_start(struct loop *loop, const struct snapshot *bootstrap, const struct 
 			 bootstrap->ads.cluster_name);
 		return -EINVAL;
 	}
+	/* TLS (mTLS with a certificate) to the control plane: the context the
+	 * bootstrap built for the cluster, which verifies the control plane's
+	 * SPIFFE id as any upstream's. Its files are read at start-up. */
+	if (c->tls && !c->tls->ctx) {
+		snprintf(err, errlen, "ads_config: cluster %s: its TLS context was not built",
+			 bootstrap->ads.cluster_name);
+		return -EINVAL;
+	}
 	ads.delta = bootstrap->ads.delta;
 	ads.loop = loop;
 	ads.hooks = *hooks;
 	ads.server = c->endpoints[0].addr;
 	sock_addr_format(&ads.server, ads.authority, sizeof(ads.authority));
+	if (c->tls) {
+		SSL_CTX_up_ref(c->tls->ctx);
+		ads.tls_ctx = c->tls->ctx;
+		if (c->tls->sni) {
+			ads.sni = strdup(c->tls->sni);
+			snprintf(ads.authority, sizeof(ads.authority), "%s", c->tls->sni);
+		}
+	}
 	ads.node_id = strdup(bootstrap->node.id ? bootstrap->node.id : "");
 	ads.node_cluster = strdup(bootstrap->node.cluster ? bootstrap->node.cluster : "");
 	ads.types[T_CLUSTER].wildcard = true;
@@ -971,6 +1051,8 @@ void ads_stop(void)
 	}
 	free(ads.node_id);
 	free(ads.node_cluster);
+	free(ads.sni);
+	SSL_CTX_free(ads.tls_ctx);
 	clear_wanted();
 	memset(&ads, 0, sizeof(ads));
 }

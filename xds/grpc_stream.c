@@ -1,6 +1,10 @@
 /* gRPC stream over nghttp2; see grpc_stream.h.
  *
- * Bytes in: read() into a stack buffer, handed to nghttp2_session_mem_recv;
+ * The bytes cross a transport of proxy/transport.h: raw, or TLS (the ADS
+ * cluster's UpstreamTlsContext) once its handshake has verified the control
+ * plane's certificate as skiff verifies any upstream.
+ *
+ * Bytes in: read into a stack buffer, handed to nghttp2_session_mem_recv;
  * DATA of our stream is appended to `in` and cut into messages at their
  * 5-byte prefix (flag, big-endian length). Bytes out: messages are framed
  * into `out_q`, which the stream's data provider drains; nghttp2's frames
@@ -18,7 +22,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "certs/tls_context.h"
 #include "proxy/list.h"
+#include "proxy/transport.h"
 
 #define GRPC_PREFIX 5
 #define MAX_TRAILER_FIELDS 64
@@ -35,9 +44,13 @@ struct bytes {
 struct grpc_stream {
 	struct io io;
 	struct loop *loop;
+	struct transport t;   /* set once connected */
+	SSL_CTX *tls_ctx;     /* borrowed; NULL: plaintext (h2c) */
+	char sni[256];
 	nghttp2_session *h2;
 	int32_t stream_id;
 	bool connected;
+	bool secured;         /* TLS handshake done (or plaintext) */
 	bool closed; /* on_close was called */
 	size_t max_message;
 	struct bytes in;      /* DATA of the stream not yet cut into messages */
@@ -213,12 +226,13 @@ static void flush(struct grpc_stream *s)
 {
 	while (!s->closed) {
 		if (bytes_avail(&s->pending)) {
-			ssize_t n = send(s->io.fd, s->pending.data + s->pending.start,
-					 bytes_avail(&s->pending), MSG_NOSIGNAL);
-			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			enum transport_wait wait;
+			ssize_t n = s->t.ops->write(&s->t, s->pending.data + s->pending.start,
+						    bytes_avail(&s->pending), &wait);
+			if (n == -EAGAIN || n == -EINTR)
 				return;
 			if (n < 0)
-				return fail(s, -1, strerror(errno));
+				return fail(s, -1, strerror((int)-n));
 			s->pending.start += (size_t)n;
 			continue;
 		}
@@ -257,7 +271,7 @@ static int start_session(struct grpc_stream *s)
 #define NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE }
 	nghttp2_nv headers[] = {
 		NV(":method", "POST"),
-		NV(":scheme", "http"),
+		NV(":scheme", s->tls_ctx ? "https" : "http"),
 		NV(":path", s->path),
 		NV(":authority", s->authority),
 		NV("content-type", "application/grpc"),
@@ -269,6 +283,46 @@ static int start_session(struct grpc_stream *s)
 	s->stream_id = nghttp2_submit_request(s->h2, NULL, headers,
 					      sizeof(headers) / sizeof(headers[0]), &body, s);
 	return s->stream_id < 0 ? -EPROTO : 0;
+}
+
+/* After the TCP connect: the TLS handshake when there is a context.
+ * Returns true once the stream may start, false while it waits (or failed:
+ * s->closed). */
+static bool secure(struct grpc_stream *s)
+{
+	if (s->secured)
+		return true;
+	if (!s->tls_ctx) {
+		transport_init_raw(&s->t, s->io.fd);
+		s->secured = true;
+		return true;
+	}
+	if (!s->t.ops) {
+		SSL *ssl = SSL_new(s->tls_ctx);
+		if (!ssl) {
+			ERR_clear_error();
+			fail(s, -1, "out of memory for TLS");
+			return false;
+		}
+		transport_init_tls(&s->t, s->io.fd, ssl);
+		SSL_set_connect_state(ssl);
+		if (s->sni[0])
+			SSL_set_tlsext_host_name(ssl, s->sni);
+	}
+	enum transport_wait wait;
+	int v = transport_tls_handshake(&s->t, &wait);
+	if (v == TLS_VERDICT_PENDING)
+		return false;
+	if (v != TLS_VERDICT_OK) {
+		char why[300];
+		snprintf(why, sizeof(why), "TLS handshake with the control plane: %s%s%s",
+			 tls_verdict_str((enum tls_verdict)v), *tls_verdict_detail(s->t.ssl) ? ": " : "",
+			 tls_verdict_detail(s->t.ssl));
+		fail(s, -1, why);
+		return false;
+	}
+	s->secured = true;
+	return true;
 }
 
 static void on_io(struct io *io, uint32_t events)
@@ -285,39 +339,48 @@ static void on_io(struct io *io, uint32_t events)
 		if (!(events & EPOLLOUT))
 			return;
 		s->connected = true;
+	}
+	if (!s->h2) {
+		if (!secure(s))
+			return;
 		if (start_session(s) < 0)
 			return fail(s, -1, "HTTP/2 session could not start");
 		s->cbs->on_open(s->arg);
 		if (s->closed)
 			return;
 	}
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+	for (;;) {
 		uint8_t buf[16384];
-		for (;;) {
-			ssize_t n = read(io->fd, buf, sizeof(buf));
-			if (n < 0 && (errno == EAGAIN || errno == EINTR))
-				break;
-			if (n <= 0)
-				return fail(s, -1, n == 0 ? "control plane closed the connection"
-							  : strerror(errno));
-			s->last_activity_ms = s->loop->now_ms;
-			ssize_t used = nghttp2_session_mem_recv(s->h2, buf, (size_t)n);
-			if (s->closed)
-				return;
-			if (used < 0)
-				return fail(s, -1, nghttp2_strerror((int)used));
-		}
+		enum transport_wait wait;
+		bool drained = false;
+		ssize_t n = s->t.ops->read(&s->t, buf, sizeof(buf), &wait, &drained);
+		if (n == -EAGAIN || n == -EINTR)
+			break;
+		if (n <= 0)
+			return fail(s, -1, n == 0 ? "control plane closed the connection"
+						  : strerror((int)-n));
+		s->last_activity_ms = s->loop->now_ms;
+		ssize_t used = nghttp2_session_mem_recv(s->h2, buf, (size_t)n);
+		if (s->closed)
+			return;
+		if (used < 0)
+			return fail(s, -1, nghttp2_strerror((int)used));
+		if (drained)
+			break;
 	}
 	flush(s);
 }
 
 int grpc_stream_open(struct loop *loop, const struct sock_addr *addr, const char *authority,
-		     const char *path, size_t max_message, const struct grpc_stream_cbs *cbs,
-		     void *arg, struct grpc_stream **out)
+		     struct ssl_ctx_st *tls_ctx, const char *sni, const char *path,
+		     size_t max_message, const struct grpc_stream_cbs *cbs, void *arg,
+		     struct grpc_stream **out)
 {
 	struct grpc_stream *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->tls_ctx = tls_ctx;
+	snprintf(s->sni, sizeof(s->sni), "%s", sni ? sni : "");
 	s->loop = loop;
 	s->cbs = cbs;
 	s->arg = arg;
@@ -364,8 +427,16 @@ int grpc_stream_send(struct grpc_stream *s, const uint8_t *msg, size_t len)
 void grpc_stream_keepalive(struct grpc_stream *s, uint64_t now_ms, uint64_t interval_ms,
 			   uint64_t timeout_ms)
 {
-	if (s->closed || !s->h2)
+	if (s->closed)
 		return;
+	/* Not up yet: a connect or TLS handshake that hangs (a peer that
+	 * accepts and never answers) ends like an unanswered PING. */
+	if (!s->h2) {
+		if (now_ms - s->last_activity_ms >= interval_ms + timeout_ms)
+			fail(s, -1, s->connected ? "TLS handshake with the control plane timed out"
+						 : "connecting to the control plane timed out");
+		return;
+	}
 	if (s->ping_sent_ms && now_ms - s->ping_sent_ms >= timeout_ms)
 		return fail(s, -1, "control plane did not answer a keepalive PING");
 	if (!s->ping_sent_ms && now_ms - s->last_activity_ms >= interval_ms) {
@@ -382,6 +453,8 @@ void grpc_stream_free(struct grpc_stream *s)
 		return;
 	if (!s->closed)
 		loop_del(s->loop, &s->io);
+	if (s->t.ops)
+		s->t.ops->release(&s->t);
 	if (s->io.fd >= 0)
 		close(s->io.fd);
 	nghttp2_session_del(s->h2);

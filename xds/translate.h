@@ -70,8 +70,11 @@ struct xds_secret {
 };
 
 /* Listener -> *out (cluster pointers NULL) and *refs. The listener must
- * carry filter chains of [rbac,] tcp_proxy over plaintext or TLS, as in
- * docs/xds.md. Returns 0; -EINVAL with the reason in `err`; -ENOMEM. */
+ * carry filter chains of [rbac,] then tcp_proxy or http_connection_manager,
+ * over plaintext or TLS, as in docs/xds.md. An http_connection_manager with
+ * rds names its route configuration in chains[i].http->rds_name (for the
+ * assembler to subscribe to and resolve); an inline one is translated and
+ * prepared like an RDS one. Returns 0; -EINVAL with the reason in `err`; -ENOMEM. */
 int xds_translate_listener(const Envoy__Config__Listener__V3__Listener *pb, struct listener *out,
 			   struct xds_listener_refs *refs, char *err, size_t errlen);
 
@@ -94,10 +97,14 @@ int xds_translate_endpoints(const Envoy__Config__Endpoint__V3__ClusterLoadAssign
 int xds_translate_secret(const Envoy__Extensions__TransportSockets__Tls__V3__Secret *pb,
 			 struct xds_secret *out, char *err, size_t errlen);
 
-/* RouteConfiguration: only checked (a name, virtual host names), so RDS can
- * be ACKed before skiff routes HTTP. Returns as xds_translate_listener. */
-int xds_translate_route(const Envoy__Config__Route__V3__RouteConfiguration *pb, char *err,
-			size_t errlen);
+/* RouteConfiguration -> *out, its regexes compiled (router_prepare): a
+ * pattern that does not compile is an error naming the route configuration
+ * and the field ("route_configuration "r": virtual_hosts[0].routes[2].match.
+ * safe_regex.regex: ..."). Routes name clusters (cluster pointers NULL,
+ * resolved by snapshot_link). Free a result not moved into a snapshot with
+ * xds_route_config_clear. Returns as xds_translate_listener. */
+int xds_translate_route_config(const Envoy__Config__Route__V3__RouteConfiguration *pb,
+			       struct route_config *out, char *err, size_t errlen);
 
 /* Free what a translation filled and zero the struct; for results that are
  * dropped instead of moved into a snapshot. tls_config's ctx and identity
@@ -108,5 +115,6 @@ void xds_cluster_clear(struct cluster *c);
 void xds_listener_refs_clear(struct xds_listener_refs *r);
 void xds_cluster_refs_clear(struct xds_cluster_refs *r);
 void xds_secret_clear(struct xds_secret *s);
+void xds_route_config_clear(struct route_config *rc);
 
 #endif

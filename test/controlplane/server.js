@@ -4,10 +4,13 @@
 //
 //   node server.js [--ads-port N] [--control-port N] [--host 127.0.0.1]
 //                  [--snapshot FILE] [--version-start N] [--verbose]
+//                  [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]
 //
 // Serves envoy.service.discovery.v3.AggregatedDiscoveryService (state of the
-// world and incremental) over plaintext HTTP/2 (h2c, prior knowledge) and a
-// JSON control API over HTTP/1.1 (see README.md). Prints
+// world and incremental) over plaintext HTTP/2 (h2c, prior knowledge), or
+// over TLS with --tls-cert/--tls-key (mutual TLS with --tls-ca: clients must
+// present a certificate of that CA), and a JSON control API over HTTP/1.1
+// (see README.md). Prints
 // `listening ads=PORT control=PORT` once both are bound.
 
 const fs = require('fs');
@@ -20,7 +23,8 @@ const { TYPES, PUSH_ORDER, WILDCARD_TYPES } = schema;
 // ---------------------------------------------------------------- options
 
 function parseArgs(argv) {
-  const o = { adsPort: 0, controlPort: 0, host: '127.0.0.1', snapshot: null, versionStart: 1, verbose: false };
+  const o = { adsPort: 0, controlPort: 0, host: '127.0.0.1', snapshot: null, versionStart: 1, verbose: false,
+    tlsCert: null, tlsKey: null, tlsCa: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -39,16 +43,22 @@ function parseArgs(argv) {
       case '--snapshot': o.snapshot = val(); break;
       case '--version-start': o.versionStart = int(); break;
       case '--verbose': case '-v': o.verbose = true; break;
+      case '--tls-cert': o.tlsCert = val(); break;
+      case '--tls-key': o.tlsKey = val(); break;
+      case '--tls-ca': o.tlsCa = val(); break;
       case '--help': case '-h': usage(null); break;
       default: usage(`unknown argument ${a}`);
     }
   }
+  if (!o.tlsCert !== !o.tlsKey) usage('--tls-cert and --tls-key go together');
+  if (o.tlsCa && !o.tlsCert) usage('--tls-ca needs --tls-cert and --tls-key');
   return o;
 }
 
 function usage(err) {
   const text = 'usage: node server.js [--ads-port N] [--control-port N] [--host ADDR]\n' +
     '                      [--snapshot FILE] [--version-start N] [--verbose]\n' +
+    '                      [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]\n' +
     '  ports default to 0 (any free port); the line `listening ads=P control=P` tells them.\n';
   if (err) {
     process.stderr.write(`server.js: ${err}\n${text}`);
@@ -564,7 +574,19 @@ if (opts.snapshot) {
   for (const t of resources.keys()) typeVersions.set(t, opts.versionStart);
 }
 
-grpcServer.bindAsync(`${opts.host}:${opts.adsPort}`, grpc.ServerCredentials.createInsecure(), (err, adsPort) => {
+// TLS (PEM files): with a CA, clients must present a certificate it signed.
+function adsCredentials() {
+  if (!opts.tlsCert) return grpc.ServerCredentials.createInsecure();
+  try {
+    const ca = opts.tlsCa ? fs.readFileSync(opts.tlsCa) : null;
+    const pair = { cert_chain: fs.readFileSync(opts.tlsCert), private_key: fs.readFileSync(opts.tlsKey) };
+    return grpc.ServerCredentials.createSsl(ca, [pair], !!ca);
+  } catch (e) {
+    fatal(`TLS files: ${e.message}`);
+  }
+}
+
+grpcServer.bindAsync(`${opts.host}:${opts.adsPort}`, adsCredentials(), (err, adsPort) => {
   if (err) fatal(`cannot bind ADS on ${opts.host}:${opts.adsPort}: ${err.message}`);
   controlServer.on('error', (e) => fatal(`cannot bind control API on ${opts.host}:${opts.controlPort}: ${e.message}`));
   controlServer.listen(opts.controlPort, opts.host, () => {

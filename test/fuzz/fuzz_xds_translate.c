@@ -1,7 +1,9 @@
 /* libFuzzer target for xDS decoding and translation (xds/resources.c,
  * xds/translate.c): the input is decoded as a DiscoveryResponse and as a
  * DeltaDiscoveryResponse, and every resource in it is unpacked by its type
- * URL and translated. Any bytes must give results or one-line errors,
+ * URL and translated: listeners (with http_connection_managers and their
+ * inline routes), clusters, endpoints, secrets, route configurations (RDS,
+ * regexes compiled). Any bytes must give results or one-line errors,
  * never a crash, a leak or an unbounded run. Seeds: packed responses
  * written by test/unit/xds/test_translate.c (docs/xds.md says how). */
 #include <stddef.h>
@@ -47,7 +49,9 @@ static void translate(const ProtobufCMessage *msg)
 		if (xds_translate_secret((const void *)msg, &s, err, sizeof(err)) == 0)
 			xds_secret_clear(&s);
 	} else {
-		xds_translate_route((const void *)msg, err, sizeof(err));
+		struct route_config rc;
+		if (xds_translate_route_config((const void *)msg, &rc, err, sizeof(err)) == 0)
+			xds_route_config_clear(&rc);
 	}
 	check_message(err, sizeof(err));
 }

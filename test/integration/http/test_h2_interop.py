@@ -96,9 +96,13 @@ def go_net_http_client_over_tls_h2_multiplexes_on_one_connection():
     assert r["peer_spiffe"] == spiffe("skiff"), r
     sums = {q["sha256"] for q in app.requests}
     assert sums == {r["request_sha256"]} and len(app.requests) == 200, sums
-    got = (lstat(s, TLS_PORT, "downstream_cx_http2_total"), lstat(s, TLS_PORT, "ssl.handshake"))
-    assert got == (1, 1), (f"one TLS connection: downstream_cx_http2_total, ssl.handshake {got}; "
-                           f"upstream_cx_total {cstat(s, 'app', 'upstream_cx_total')}, app connections {app.conns}")
+    # Go's transport may dial one TLS connection per request in flight
+    # before the first negotiates h2, then close the spares unused: only
+    # one carried HTTP/2.
+    got = (lstat(s, TLS_PORT, "downstream_cx_http2_total"), lstat(s, TLS_PORT, "downstream_rq_total"))
+    assert got == (1, 200), (f"one HTTP/2 connection carried all: downstream_cx_http2_total, "
+                             f"downstream_rq_total {got}")
+    assert lstat(s, TLS_PORT, "ssl.handshake") == lstat(s, TLS_PORT, "downstream_cx_total")
     lines = wait_log(log, 200)
     assert all(l["protocol"] == "HTTP/2" and l["downstream_peer_uri_san"] == spiffe("go-client")
                for l in lines), lines[0]

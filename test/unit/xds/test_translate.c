@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "envoy/config/core/v3/health_check.pb-c.h"
+#include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb-c.h"
 #include "envoy/extensions/access_loggers/file/v3/file.pb-c.h"
 #include "envoy/extensions/filters/network/rbac/v3/rbac.pb-c.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
@@ -76,6 +77,7 @@ typedef Google__Protobuf__Any Any;
 #define TLS_INSPECTOR_T TYPE("envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector")
 #define HCM_T                                                                                      \
 	TYPE("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager")
+#define REDIS_T TYPE("envoy.extensions.filters.network.redis_proxy.v3.RedisProxy")
 #define SPIFFE_A "spiffe://cluster.local/ns/default/sa/a"
 
 static ProtobufCBinaryData B(const char *s)
@@ -643,10 +645,12 @@ static void test_listener_errors(void **state)
 		CASE(x->filters0[1] = &x->rbac_f,
 		     C0 "filters[1]: at most one envoy.filters.network.rbac filter (skiff supports "
 			"one)"),
-		CASE(x->chain[0].n_filters = 1, C0 "filters: must end with an "
-						   "envoy.filters.network.tcp_proxy filter"),
-		CASE(x->chain[1].n_filters = 0, L "filter_chains[1].filters: must end with an "
-						  "envoy.filters.network.tcp_proxy filter"),
+		CASE(x->chain[0].n_filters = 1,
+		     C0 "filters: must end with an envoy.filters.network.tcp_proxy or "
+			"envoy.filters.network.http_connection_manager filter"),
+		CASE(x->chain[1].n_filters = 0,
+		     L "filter_chains[1].filters: must end with an envoy.filters.network.tcp_proxy "
+		       "or envoy.filters.network.http_connection_manager filter"),
 		CASE((x->filters0[0] = &x->tcp_f[0], x->filters0[1] = &x->rbac_f),
 		     C0 "filters[0]: envoy.filters.network.tcp_proxy must be the last filter"),
 		CASE(x->tp[0].stat_prefix = B(""), TP0 "stat_prefix: required"),
@@ -697,8 +701,11 @@ static void test_listener_errors(void **state)
 		     RB0 "rules.policies.allow-a.principals[0].authenticated.principal_name.exact: "
 			 "expected a SPIFFE id (spiffe://<trust-domain>/<path>), got "
 			 "\"spiffe://cluster.local\": workload SPIFFE id has no path"),
-		CASE(add_unknown(&x->princ_exact.base, 2), RB0
-		     "rules.policies.allow-a.principals[0].authenticated.principal_name: field 2 "
+		CASE(x->princ_exact.ignore_case = true, RB0
+		     "rules.policies.allow-a.principals[0].authenticated.principal_name."
+		     "ignore_case: not supported here (SPIFFE ids compare exactly)"),
+		CASE(add_unknown(&x->princ_exact.base, 8), RB0
+		     "rules.policies.allow-a.principals[0].authenticated.principal_name: field 8 "
 		     "is not supported by skiff (supported: exact; SPIFFE ids compare exactly)"),
 #undef CASE
 	    };
@@ -717,13 +724,10 @@ static void test_listener_filter_typed_configs(void **state)
 	struct lfx *f = *state;
 	assert_int_equal(lfx_translate(f), 0);
 	/* Packed by hand after lfx_translate's packing: */
-	f->tcp_f[0].typed_config = any_bytes(HCM_T, "", 0);
+	f->tcp_f[0].typed_config = any_bytes(REDIS_T, "", 0);
 	assert_int_equal(lfx_run(f), -EINVAL);
-	assert_string_equal(
-	    f->err,
-	    C0 "filters[1].typed_config: unsupported type URL \"type.googleapis.com/"
-	       "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionMa...\" "
-	       "(supported: " TCP_PROXY_T ", " RBAC_T ")");
+	assert_string_equal(f->err, C0 "filters[1].typed_config: unsupported type URL \"" REDIS_T
+				       "\" (supported: " TCP_PROXY_T ", " HCM_T ", " RBAC_T ")");
 	f->tcp_f[0].typed_config = any_bytes(TCP_PROXY_T, "\xff\xff", 2);
 	assert_int_equal(lfx_run(f), -EINVAL);
 	assert_string_equal(f->err,
@@ -1045,8 +1049,10 @@ static void test_cluster_errors(void **state)
 			 ENVOY__CONFIG__CLUSTER__V3__CLUSTER__CLUSTER_DISCOVERY_TYPE_CLUSTER_TYPE,
 		     CL "cluster_type: not supported by skiff (supported: type STATIC, "
 			"ORIGINAL_DST, EDS)"),
-		CASE(x->c.lb_policy = 5, CL "lb_policy: not supported by skiff: MAGLEV (supported: "
-					    "ROUND_ROBIN, CLUSTER_PROVIDED)"),
+		CASE(x->c.lb_policy = 7, CL "lb_policy: not supported by skiff: "
+					    "LOAD_BALANCING_POLICY_CONFIG (supported: ROUND_ROBIN, "
+					    "CLUSTER_PROVIDED, LEAST_REQUEST, RING_HASH, MAGLEV, "
+					    "RANDOM)"),
 		CASE(x->c.lb_policy = 6,
 		     CL "lb_policy: CLUSTER_PROVIDED is only for ORIGINAL_DST clusters"),
 		CASE((use_original_dst(x), x->c.load_assignment = &x->cla), CL
@@ -1144,6 +1150,288 @@ static void test_endpoints(void **state)
 	assert_string_equal(err, "cluster_load_assignment \"\": cluster_name: required");
 }
 
+
+/* ---- clusters for HTTP routes -------------------------------------------- */
+
+#define HTTP_OPTS_NAME "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+struct httpfx {
+	Envoy__Config__Cluster__V3__Cluster__MaglevLbConfig maglev;
+	Envoy__Config__Cluster__V3__Cluster__RingHashLbConfig ring;
+	Google__Protobuf__UInt64Value table, ring_min;
+	Envoy__Config__Cluster__V3__CircuitBreakers cb;
+	Envoy__Config__Cluster__V3__CircuitBreakers__Thresholds th[2], *ths[2];
+	Google__Protobuf__UInt32Value u32[8];
+	Envoy__Config__Cluster__V3__OutlierDetection od;
+	Google__Protobuf__Duration d[4];
+	Envoy__Config__Core__V3__HealthCheck hc, *hcs[1];
+	Envoy__Config__Core__V3__HealthCheck__HttpHealthCheck http_hc;
+	Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions opts;
+	Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions__ExplicitHttpConfig explicit;
+	Envoy__Config__Core__V3__Http2ProtocolOptions h2;
+	Envoy__Config__Core__V3__HttpProtocolOptions common;
+	Envoy__Config__Cluster__V3__Cluster__TypedExtensionProtocolOptionsEntry entry, *entries[1];
+};
+
+static Google__Protobuf__UInt32Value *u32(Google__Protobuf__UInt32Value *w, uint32_t v)
+{
+	google__protobuf__uint32_value__init(w);
+	w->value = v;
+	return w;
+}
+
+static Google__Protobuf__Duration *dur(Google__Protobuf__Duration *d, int64_t s, int32_t ns)
+{
+	google__protobuf__duration__init(d);
+	d->seconds = s;
+	d->nanos = ns;
+	return d;
+}
+
+/* Maglev 251, breakers (DEFAULT 10/20/30/4, HIGH ignored), outlier
+ * detection, an HTTP health check, HTTP/2 upstream. */
+static void httpfx_apply(struct httpfx *h, Cluster *c)
+{
+	c->lb_policy = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__MAGLEV;
+	envoy__config__cluster__v3__cluster__maglev_lb_config__init(&h->maglev);
+	google__protobuf__uint64_value__init(&h->table);
+	h->table.value = 251;
+	h->maglev.table_size = &h->table;
+	c->lb_config_case = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_MAGLEV_LB_CONFIG;
+	c->maglev_lb_config = &h->maglev;
+	envoy__config__cluster__v3__cluster__ring_hash_lb_config__init(&h->ring);
+	google__protobuf__uint64_value__init(&h->ring_min);
+
+	envoy__config__cluster__v3__circuit_breakers__init(&h->cb);
+	for (int i = 0; i < 2; i++) {
+		envoy__config__cluster__v3__circuit_breakers__thresholds__init(&h->th[i]);
+		h->ths[i] = &h->th[i];
+	}
+	h->th[0].priority = ENVOY__CONFIG__CORE__V3__ROUTING_PRIORITY__HIGH;
+	h->th[0].max_connections = u32(&h->u32[0], 1);
+	h->th[1].max_connections = u32(&h->u32[1], 10);
+	h->th[1].max_pending_requests = u32(&h->u32[2], 20);
+	h->th[1].max_requests = u32(&h->u32[3], 30);
+	h->th[1].max_retries = u32(&h->u32[4], 4);
+	h->cb.n_thresholds = 2;
+	h->cb.thresholds = h->ths;
+	c->circuit_breakers = &h->cb;
+
+	envoy__config__cluster__v3__outlier_detection__init(&h->od);
+	h->od.consecutive_5xx = u32(&h->u32[5], 3);
+	h->od.interval = dur(&h->d[0], 1, 0);
+	h->od.max_ejection_percent = u32(&h->u32[6], 50);
+	c->outlier_detection = &h->od;
+
+	envoy__config__core__v3__health_check__init(&h->hc);
+	envoy__config__core__v3__health_check__http_health_check__init(&h->http_hc);
+	h->hc.timeout = dur(&h->d[1], 0, 500000000);
+	h->hc.interval = dur(&h->d[2], 2, 0);
+	h->hc.unhealthy_threshold = u32(&h->u32[7], 2);
+	h->hc.healthy_threshold = h->hc.unhealthy_threshold;
+	h->hc.health_checker_case =
+	    ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_HTTP_HEALTH_CHECK;
+	h->http_hc.path = B("/healthz");
+	h->hc.http_health_check = &h->http_hc;
+	h->hcs[0] = &h->hc;
+	c->n_health_checks = 1;
+	c->health_checks = h->hcs;
+
+	envoy__extensions__upstreams__http__v3__http_protocol_options__init(&h->opts);
+	envoy__extensions__upstreams__http__v3__http_protocol_options__explicit_http_config__init(
+	    &h->explicit);
+	envoy__config__core__v3__http2_protocol_options__init(&h->h2);
+	envoy__config__core__v3__http_protocol_options__init(&h->common);
+	h->h2.max_concurrent_streams = u32(&h->u32[0], 7);
+	h->explicit.protocol_config_case =
+	    ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__EXPLICIT_HTTP_CONFIG__PROTOCOL_CONFIG_HTTP2_PROTOCOL_OPTIONS;
+	h->explicit.http2_protocol_options = &h->h2;
+	h->opts.upstream_protocol_options_case =
+	    ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__UPSTREAM_PROTOCOL_OPTIONS_EXPLICIT_HTTP_CONFIG;
+	h->opts.explicit_http_config = &h->explicit;
+	h->common.idle_timeout = dur(&h->d[3], 60, 0);
+	h->opts.common_http_protocol_options = &h->common;
+	envoy__config__cluster__v3__cluster__typed_extension_protocol_options_entry__init(&h->entry);
+	h->entry.key = HTTP_OPTS_NAME;
+	h->entries[0] = &h->entry;
+	c->n_typed_extension_protocol_options = 1;
+	c->typed_extension_protocol_options = h->entries;
+}
+
+static void httpfx_pack(struct httpfx *h)
+{
+	h->entry.value = any_of(TYPE(HTTP_OPTS_NAME), &h->opts);
+}
+
+static void test_cluster_http(void **state)
+{
+	struct cfx *f = *state;
+	struct httpfx h;
+	/* Without any: the defaults (config.h's brackets). */
+	assert_int_equal(cfx_translate(f), 0);
+	assert_int_equal(f->out.lb_policy, LB_ROUND_ROBIN);
+	assert_int_equal(f->out.protocol, UPSTREAM_HTTP1);
+	assert_int_equal(f->out.breakers.max_requests, 1024);
+	assert_int_equal(f->out.breakers.max_retries, 3);
+	assert_false(f->out.outlier.enabled);
+	assert_false(f->out.health.enabled);
+	assert_int_equal(f->out.ring_hash_min_size, 1024);
+	assert_int_equal(f->out.maglev_table_size, 65537);
+	assert_int_equal(f->out.http2.max_concurrent_streams, 100);
+	assert_int_equal(f->out.idle_timeout_ms, 3600000);
+	assert_int_equal(f->out.endpoints[0].weight, 1);
+
+	httpfx_apply(&h, &f->c);
+	httpfx_pack(&h);
+	assert_int_equal(cfx_translate(f), 0);
+	assert_int_equal(f->out.lb_policy, LB_MAGLEV);
+	assert_int_equal(f->out.maglev_table_size, 251);
+	assert_int_equal(f->out.breakers.max_connections, 10);
+	assert_int_equal(f->out.breakers.max_pending_requests, 20);
+	assert_int_equal(f->out.breakers.max_requests, 30);
+	assert_int_equal(f->out.breakers.max_retries, 4);
+	assert_true(f->out.outlier.enabled);
+	assert_int_equal(f->out.outlier.consecutive_5xx, 3);
+	assert_int_equal(f->out.outlier.consecutive_gateway_failure, 5);
+	assert_int_equal(f->out.outlier.interval_ms, 1000);
+	assert_int_equal(f->out.outlier.base_ejection_time_ms, 30000);
+	assert_int_equal(f->out.outlier.max_ejection_percent, 50);
+	assert_true(f->out.health.enabled);
+	assert_string_equal(f->out.health.path, "/healthz");
+	assert_null(f->out.health.host);
+	assert_int_equal(f->out.health.timeout_ms, 500);
+	assert_int_equal(f->out.health.interval_ms, 2000);
+	assert_int_equal(f->out.health.healthy_threshold, 2);
+	assert_int_equal(f->out.protocol, UPSTREAM_HTTP2);
+	assert_int_equal(f->out.http2.max_concurrent_streams, 7);
+	assert_int_equal(f->out.http2.initial_stream_window_size, 1u << 20);
+	assert_int_equal(f->out.idle_timeout_ms, 60000);
+
+	/* Ring hash, least request, random; EDS names its service. */
+	f->c.lb_policy = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__RING_HASH;
+	f->c.lb_config_case = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_RING_HASH_LB_CONFIG;
+	f->c.ring_hash_lb_config = &h.ring;
+	h.ring_min.value = 4096;
+	h.ring.minimum_ring_size = &h.ring_min;
+	assert_int_equal(cfx_translate(f), 0);
+	assert_int_equal(f->out.lb_policy, LB_RING_HASH);
+	assert_int_equal(f->out.ring_hash_min_size, 4096);
+	f->c.lb_policy = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__LEAST_REQUEST;
+	assert_int_equal(cfx_translate(f), 0);
+	assert_int_equal(f->out.lb_policy, LB_LEAST_REQUEST);
+	f->c.lb_policy = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__RANDOM;
+	assert_int_equal(cfx_translate(f), 0);
+	assert_int_equal(f->out.lb_policy, LB_RANDOM);
+	use_eds(f);
+	f->eds.service_name = B("b.default.svc");
+	assert_int_equal(cfx_translate(f), 0);
+	assert_string_equal(f->out.eds_service_name, "b.default.svc");
+}
+
+/* load_balancing_weight in EDS: 1 when absent, at least 1. */
+static void test_endpoint_weights(void **state)
+{
+	struct cfx *f = *state;
+	Google__Protobuf__UInt32Value w;
+	struct endpoint *eps = NULL;
+	size_t n = 0;
+	char err[256];
+	f->lbe[2].load_balancing_weight = u32(&w, 50);
+	assert_int_equal(xds_translate_endpoints(&f->cla, &eps, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(eps[0].weight, 1);
+	assert_int_equal(eps[2].weight, 50);
+	free(eps);
+	w.value = 0;
+	assert_int_equal(xds_translate_endpoints(&f->cla, &eps, &n, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "cluster_load_assignment \"outbound|80||b.default\": "
+				 "endpoints[0].lb_endpoints[2].load_balancing_weight: must be at "
+				 "least 1");
+}
+
+static void test_cluster_http_errors(void **state)
+{
+	struct {
+		void (*change)(struct cfx *f, struct httpfx *h);
+		const char *want;
+	} * t, cases[] = {
+#define CASE(body, msg)                                                                            \
+	{({                                                                                        \
+		 void fn(struct cfx *f, struct httpfx *h)                                          \
+		 {                                                                                 \
+			 (void)f;                                                                  \
+			 body;                                                                     \
+		 }                                                                                 \
+		 fn;                                                                               \
+	 }),                                                                                       \
+	 msg}
+#define CL "cluster \"outbound|80||b.default\": "
+		CASE(h->table.value = 65536,
+		     CL "maglev_lb_config.table_size: expected a prime number up to 5000011, got "
+			"65536"),
+		CASE(h->table.value = 5000017,
+		     CL "maglev_lb_config.table_size: expected a prime number up to 5000011, got "
+			"5000017"),
+		CASE((f->c.lb_config_case =
+			  ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_RING_HASH_LB_CONFIG,
+		      f->c.ring_hash_lb_config = &h->ring,
+		      h->ring.hash_function = 1),
+		     CL "ring_hash_lb_config.hash_function: not supported by skiff: MURMUR_HASH_2 "
+			"(supported: XX_HASH)"),
+		CASE((f->c.lb_config_case =
+			  ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_RING_HASH_LB_CONFIG,
+		      f->c.ring_hash_lb_config = &h->ring, h->ring_min.value = 9000000,
+		      h->ring.minimum_ring_size = &h->ring_min),
+		     CL "ring_hash_lb_config.minimum_ring_size: expected 1..8388608, got 9000000"),
+		CASE(h->od.max_ejection_percent->value = 101,
+		     CL "outlier_detection.max_ejection_percent: expected 0..100, got 101"),
+		CASE(h->od.interval->seconds = 0,
+		     CL "outlier_detection.interval: must be at least 1ms"),
+		CASE(h->hc.timeout = NULL, CL "health_checks[0].timeout: required"),
+		CASE(h->hc.healthy_threshold = NULL,
+		     CL "health_checks[0].healthy_threshold: required"),
+		CASE(h->http_hc.path = B(""),
+		     CL "health_checks[0].http_health_check.path: required"),
+		CASE(h->http_hc.path = B("healthz"),
+		     CL "health_checks[0].http_health_check.path: a path starts with '/', and "
+			"neither may hold a space, CR or LF"),
+		CASE(h->hc.health_checker_case =
+			 ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_TCP_HEALTH_CHECK,
+		     CL "health_checks[0]: expected http_health_check (skiff checks over HTTP)"),
+		CASE((f->c.n_health_checks = 2, f->c.health_checks = repeat(&h->hc, 2)),
+		     CL "health_checks: expected one health check (skiff runs one), got 2"),
+		CASE(h->entry.key = "envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions",
+		     CL "typed_extension_protocol_options[envoy.extensions.upstreams.tcp.v3."
+			"TcpProtocolOptions]: not supported by skiff (supported: " HTTP_OPTS_NAME
+			")"),
+		CASE(h->opts.upstream_protocol_options_case =
+			 ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__UPSTREAM_PROTOCOL_OPTIONS_AUTO_CONFIG,
+		     CL "typed_extension_protocol_options[" HTTP_OPTS_NAME
+			"].auto_config: not supported by skiff (supported: explicit_http_config)"),
+		CASE(h->h2.max_concurrent_streams->value = 0,
+		     CL "typed_extension_protocol_options[" HTTP_OPTS_NAME
+			"].explicit_http_config.http2_protocol_options.max_concurrent_streams: "
+			"expected 1..2147483647, got 0"),
+		CASE((h->h2.max_concurrent_streams = NULL,
+		      h->h2.initial_stream_window_size = u32(&h->u32[0], 100)),
+		     CL "typed_extension_protocol_options[" HTTP_OPTS_NAME
+			"].explicit_http_config.http2_protocol_options.initial_stream_window_size: "
+			"expected 65535..2147483647, got 100"),
+#undef CASE
+	    };
+	for (t = cases; t < cases + sizeof(cases) / sizeof(cases[0]); t++) {
+		struct httpfx h;
+		cfx_setup(state);
+		struct cfx *f = *state;
+		httpfx_apply(&h, &f->c);
+		t->change(f, &h);
+		httpfx_pack(&h);
+		assert_int_equal(cfx_translate(f), -EINVAL);
+		assert_string_equal(f->err, t->want);
+		cfx_teardown(state);
+	}
+}
+
 /* ---- secrets and routes ------------------------------------------------- */
 
 static void test_secret(void **state)
@@ -1224,24 +1512,6 @@ static void test_secret(void **state)
 	s.name = B("");
 	assert_int_equal(xds_translate_secret(&s, &out, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "secret \"\": name: required");
-}
-
-static void test_route(void **state)
-{
-	(void)state;
-	Envoy__Config__Route__V3__RouteConfiguration rc;
-	Envoy__Config__Route__V3__VirtualHost vh, *vhs[1] = {&vh};
-	char err[256];
-	envoy__config__route__v3__route_configuration__init(&rc);
-	envoy__config__route__v3__virtual_host__init(&vh);
-	rc.name = B("8080");
-	vh.name = B("b.default.svc:8080");
-	rc.n_virtual_hosts = 1;
-	rc.virtual_hosts = vhs;
-	assert_int_equal(xds_translate_route(&rc, err, sizeof(err)), 0);
-	vh.name = B("");
-	assert_int_equal(xds_translate_route(&rc, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "route_configuration \"8080\": virtual_hosts[0].name: required");
 }
 
 /* ---- decoding ------------------------------------------------------------ */
@@ -1475,6 +1745,17 @@ static void test_write_corpus(void **state)
 	cf->c.transport_socket = &cf->ts;
 	assert_int_equal(cfx_translate(cf), 0);
 	write_response(dir, "cds_static_tls", XDS_TYPE_CLUSTER, any_of(XDS_TYPE_CLUSTER, &cf->c));
+	struct httpfx h;
+	httpfx_apply(&h, &cf->c);
+	httpfx_pack(&h);
+	assert_int_equal(cfx_translate(cf), 0);
+	write_response(dir, "cds_http", XDS_TYPE_CLUSTER, any_of(XDS_TYPE_CLUSTER, &cf->c));
+	cf->c.circuit_breakers = NULL;
+	cf->c.outlier_detection = NULL;
+	cf->c.n_health_checks = 0;
+	cf->c.n_typed_extension_protocol_options = 0;
+	cf->c.lb_config_case = 0;
+	cf->c.lb_policy = 0;
 	write_response(dir, "eds", XDS_TYPE_ENDPOINTS, any_of(XDS_TYPE_ENDPOINTS, &cf->cla));
 	use_eds(cf);
 	cf->ts.typed_config = NULL;
@@ -1509,18 +1790,6 @@ static void test_write_corpus(void **state)
 	cf->tls.vc.trusted_ca = &cf->tls.ca;
 	write_response(dir, "sds_ca", XDS_TYPE_SECRET, any_of(XDS_TYPE_SECRET, &sec));
 
-	Envoy__Config__Route__V3__RouteConfiguration rc;
-	Envoy__Config__Route__V3__VirtualHost vh, *vhs[1] = {&vh};
-	ProtobufCBinaryData domain = B("*");
-	envoy__config__route__v3__route_configuration__init(&rc);
-	envoy__config__route__v3__virtual_host__init(&vh);
-	rc.name = B("8080");
-	vh.name = B("allow_any");
-	vh.n_domains = 1;
-	vh.domains = &domain;
-	rc.n_virtual_hosts = 1;
-	rc.virtual_hosts = vhs;
-	write_response(dir, "rds", XDS_TYPE_ROUTE, any_of(XDS_TYPE_ROUTE, &rc));
 	cfx_teardown(state);
 }
 
@@ -1543,8 +1812,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cluster_eds, cfx_setup, cfx_teardown),
 	    cmocka_unit_test_setup_teardown(test_cluster_errors, cfx_setup, cfx_teardown),
 	    cmocka_unit_test_setup_teardown(test_endpoints, cfx_setup, cfx_teardown),
+	    cmocka_unit_test_setup_teardown(test_cluster_http, cfx_setup, cfx_teardown),
+	    cmocka_unit_test_setup_teardown(test_endpoint_weights, cfx_setup, cfx_teardown),
+	    cmocka_unit_test(test_cluster_http_errors),
 	    cmocka_unit_test_teardown(test_secret, free_kept),
-	    cmocka_unit_test(test_route),
 	    cmocka_unit_test_setup_teardown(test_decode_response, lfx_setup, lfx_teardown),
 	    cmocka_unit_test_setup_teardown(test_decode_unknown_field_refused, lfx_setup,
 					    lfx_teardown),

@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""HTTP routing driven over xDS: listeners with an http_connection_manager
+whose routes come from RDS, pushed by the real control plane
+(test/controlplane encodes with Envoy's own .proto files). Plain HTTP/1.1
+clients (http.client) send requests through skiff to small Python HTTP
+backends that answer with their tag. Every scenario runs over state of the
+world ([sotw]) and incremental xDS ([delta]), as Envoy would be driven."""
+import http.client
+import http.server
+import os
+import socketserver
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from harness import after_test, isolate, run, wait_for  # noqa: E402
+from xds_common import (RDS_URL, assignment, base, both, delta, eds_cluster,  # noqa: E402
+                        subscription, wait_logged)
+
+LISTEN = 10001
+V1, V2 = 10100, 10101
+HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+
+
+# ---- resources -------------------------------------------------------------
+
+def http_listener(name, port, route_name):
+    """A listener whose http_connection_manager takes its routes from RDS."""
+    return {"name": name, "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+            "filter_chains": [{"filters": [{
+                "name": "envoy.filters.network.http_connection_manager",
+                "typed_config": {
+                    "@type": HCM, "stat_prefix": name, "codec_type": "AUTO",
+                    "rds": {"config_source": {"ads": {}, "resource_api_version": "V3"},
+                            "route_config_name": route_name},
+                    "http_filters": [{"name": "envoy.filters.http.router",
+                                      "typed_config": {"@type": ROUTER}}]}}]}]}
+
+
+def to_cluster(name):
+    return {"cluster": name}
+
+
+def weighted(**weights):
+    return {"weighted_clusters": {"clusters": [{"name": n, "weight": w} for n, w in weights.items()]}}
+
+
+def route_config(name, action, match=None):
+    """One virtual host for every domain, one route."""
+    return {"name": name, "virtual_hosts": [{
+        "name": "all", "domains": ["*"],
+        "routes": [{"match": match or {"prefix": "/"}, "route": action}]}]}
+
+
+def http_snapshot(route, listener_route="routes"):
+    return {"listeners": {"http": http_listener("http", LISTEN, listener_route)},
+            "clusters": {"v1": eds_cluster("v1"), "v2": eds_cluster("v2")},
+            "endpoints": {"v1": assignment("v1", [V1]), "v2": assignment("v2", [V2])},
+            "routes": {route["name"]: route}}
+
+
+# ---- HTTP peers -------------------------------------------------------------
+
+class HttpBackend:
+    """An HTTP/1.1 server answering every GET with its tag."""
+
+    def __init__(self, tag, port):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                body = tag.encode()
+                self.send_response(200)
+                self.send_header("content-type", "text/plain")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+            request_queue_size = 1024
+
+        self.server = Server(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        after_test(self.close)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def get(path="/", port=LISTEN, timeout=3):
+    """One request on a new connection: (status, body)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", path, headers={"host": "backend.test"})
+        r = c.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        c.close()
+
+
+def answer(path="/"):
+    """The body of a 200, or None (refused, reset, another status): for wait_for."""
+    try:
+        status, body = get(path)
+        return body if status == 200 else None
+    except OSError:
+        return None
+
+
+def tally(n):
+    """Bodies of n requests, counted."""
+    seen = {}
+    for _ in range(n):
+        status, body = get()
+        assert status == 200, (status, body)
+        seen[body] = seen.get(body, 0) + 1
+    return seen
+
+
+class Load:
+    """Requests in a loop, each on a new connection (so each sees the routes
+    of the moment, as Envoy applies a route change to new requests); counts
+    answers and failures."""
+
+    def __init__(self):
+        self.ok, self.failed, self.answers = 0, [], {}
+        self.stopping = False
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+        after_test(self.stop)
+
+    def loop(self):
+        while not self.stopping:
+            try:
+                status, body = get()
+                if status != 200:
+                    raise OSError(f"status {status}: {body[:80]}")
+                self.ok += 1
+                self.answers[body] = self.answers.get(body, 0) + 1
+            except OSError as e:
+                self.failed.append(repr(e))
+            time.sleep(0.002)
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join()
+
+
+def backends():
+    HttpBackend("v1", V1)
+    HttpBackend("v2", V2)
+
+
+def rds_acks(cp, nack=None):
+    return cp.acks("rds", nack=nack)
+
+
+# ---- scenarios --------------------------------------------------------------
+
+@both
+def route_change_under_continuous_load_fails_no_request():
+    backends()
+    cp, s = base(http_snapshot(route_config("routes", to_cluster("v1"))))
+    wait_logged(s, lambda: answer() == "v1", what="v1 served through RDS routes")
+    assert subscription(cp, RDS_URL) == ["routes"]  # followed from the listener
+    assert any(a["ack"] for a in rds_acks(cp))
+    load = Load()
+    time.sleep(0.5)
+    cp.push({"routes": {"routes": route_config("routes", to_cluster("v2"))}})
+    wait_for(lambda: load.answers.get("v2", 0) > 50, timeout=10, what="traffic on v2")
+    load.stop()
+    assert not load.failed, load.failed[:5]
+    assert load.answers.get("v1", 0) > 0, load.answers
+    assert s.stat("xds.rds.nacks") == 0
+
+
+@both
+def canary_weight_shift_0_50_100():
+    backends()
+    n = 200
+    cp, s = base(http_snapshot(route_config("routes", weighted(v1=100, v2=0))))
+    wait_logged(s, lambda: answer() == "v1", what="routes served")
+    results = {0: tally(n)}
+    for share in (50, 100):
+        acked = len([a for a in rds_acks(cp) if a["ack"]])
+        cp.push({"routes": {"routes": route_config("routes", weighted(v1=100 - share, v2=share))}})
+        wait_for(lambda: len([a for a in rds_acks(cp) if a["ack"]]) > acked, what=f"{share}% ACKed")
+        time.sleep(0.2)  # the workers take the snapshot at the top of their loop
+        results[share] = tally(n)
+    print(f"#   canary v2 share pushed -> measured over {n} requests: " +
+          ", ".join(f"{k}% -> {100 * v.get('v2', 0) / n:.0f}%" for k, v in results.items()))
+    assert results[0] == {"v1": n}, results
+    assert 0.35 * n <= results[50].get("v2", 0) <= 0.65 * n, results
+    assert results[100] == {"v2": n}, results
+
+
+@both
+def bad_regex_is_nacked_and_the_previous_routes_keep_serving():
+    backends()
+    cp, s = base(http_snapshot(route_config("routes", to_cluster("v1"))))
+    wait_logged(s, lambda: answer() == "v1", what="serving")
+    bad = route_config("routes", to_cluster("v2"), match={"safe_regex": {"regex": "/items/([0-9]+"}})
+    cp.push({"routes": {"routes": bad}})
+    wait_for(lambda: rds_acks(cp, nack=True), what="an RDS NACK")
+    nack = rds_acks(cp, nack=True)[-1]
+    message = nack["error_detail"]["message"]
+    assert nack["error_detail"]["code"] == 3, nack
+    assert message.startswith('route_configuration "routes": virtual_hosts[0].routes[0].match.'
+                              'safe_regex.regex: '), message
+    assert s.stat("xds.rds.nacks") == 1
+    if not delta():  # SotW: the NACK keeps the version held
+        assert nack["version_info"] != nack["response_version"], nack
+    assert tally(20) == {"v1": 20}  # the previous configuration serves
+    # A good push after the NACK applies.
+    cp.push({"routes": {"routes": route_config("routes", to_cluster("v2"))}})
+    wait_for(lambda: answer() == "v2", what="the next good push applied")
+
+
+@both
+def listener_waits_for_its_route_configuration():
+    backends()
+    snap = http_snapshot(route_config("routes", to_cluster("v1")))
+    del snap["routes"]
+    cp, s = base(snap)
+    wait_for(lambda: subscription(cp, RDS_URL) == ["routes"], what="RDS subscribed")
+    wait_for(lambda: "waits for its route configuration routes" in s.log(), what="listener warming")
+    assert answer() is None  # no socket while it warms
+    cp.push({"routes": {"routes": route_config("routes", to_cluster("v1"))}})
+    wait_logged(s, lambda: answer() == "v1", what="served once its routes came")
+
+
+@both
+def listener_switching_route_name_moves_the_subscription():
+    backends()
+    cp, s = base(http_snapshot(route_config("routes", to_cluster("v1"))))
+    wait_logged(s, lambda: answer() == "v1", what="serving")
+    cp.push({"routes": {"routes": route_config("routes", to_cluster("v1")),
+                        "routes-b": route_config("routes-b", to_cluster("v2"))}})
+    cp.push({"listeners": {"http": http_listener("http", LISTEN, "routes-b")}})
+    wait_for(lambda: subscription(cp, RDS_URL) == ["routes-b"], what="RDS follows the listener")
+    wait_logged(s, lambda: answer() == "v2", what="the listener on routes-b")
+    if delta():
+        unsub = [r["request"] for r in cp.call("GET", "/requests?type_url=" + RDS_URL)
+                 if r["request"].get("resource_names_unsubscribe")]
+        assert unsub and unsub[-1]["resource_names_unsubscribe"] == ["routes"], unsub
+
+
+if __name__ == "__main__":
+    isolate()
+    run()
