@@ -1,7 +1,11 @@
 /* `skiff inject`: the command line of sidecar injection (inject.h does the
  * work). proxy/main.c dispatches here.
  *
- *   skiff inject [-f FILE|-] [-o FILE] [--image IMAGE] */
+ *   skiff inject [-f FILE|-] [-o FILE] [--image IMAGE]
+ *   skiff inject --webhook --cert FILE --key FILE [--listen ADDR:PORT] [--image IMAGE]
+ *
+ * --webhook serves the same injection as a mutating admission webhook
+ * (webhook.h) until SIGTERM. */
 #ifndef SKIFF_DEPLOY_INJECT_CLI_H
 #define SKIFF_DEPLOY_INJECT_CLI_H
 

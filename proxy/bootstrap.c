@@ -2632,6 +2632,31 @@ static int h2_connection_window(struct ctx *c, yaml_node_t *n, void *obj)
 	return read_uint_range(c, n, 65535, 2147483647u, &l->initial_connection_window_size);
 }
 
+/* Frames queued toward a peer that does not read them (Envoy: at least 1,
+ * default 10000): the cap on the ACKs a PING/SETTINGS flood provokes. */
+static int h2_outbound_frames(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct http2_limits *l = obj;
+	return read_uint_range(c, n, 1, UINT32_MAX, &l->max_outbound_frames);
+}
+
+/* Of those, control frames (PING and SETTINGS ACKs, RST_STREAM; Envoy: at
+ * least 1, default 1000). */
+static int h2_outbound_control_frames(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct http2_limits *l = obj;
+	return read_uint_range(c, n, 1, UINT32_MAX, &l->max_outbound_control_frames);
+}
+
+/* DATA/HEADERS/CONTINUATION frames without payload or END_STREAM in a row before the
+ * connection is closed (Envoy's default 1; 0 closes on the first): they
+ * cost us work and move nothing. */
+static int h2_empty_frames(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct http2_limits *l = obj;
+	return read_uint(c, n, UINT32_MAX, &l->max_consecutive_empty_frames);
+}
+
 /* allow_connect: extended CONNECT (RFC 8441) for WebSocket over HTTP/2.
  * Accepted for Envoy configs; skiff carries upgrades between sidecars on a
  * dedicated HTTP/1.1 connection instead, so it changes nothing. */
@@ -2642,7 +2667,10 @@ static int h2_allow_connect(struct ctx *c, yaml_node_t *n, void *obj)
 	return read_bool(c, n, &ignored);
 }
 
-/* config.core.v3.Http2ProtocolOptions into *obj (struct http2_limits). */
+/* config.core.v3.Http2ProtocolOptions into *obj (struct http2_limits).
+ * Envoy has no fields for the rest of http2_limits (the rapid-reset token
+ * bucket, CONTINUATIONs per header block, SETTINGS entries per frame, the
+ * MadeYouReset budget): they keep http2_limits_default's values. */
 static int read_http2_options(struct ctx *c, yaml_node_t *n, void *obj)
 {
 	static const struct field fields[] = {
@@ -2650,6 +2678,9 @@ static int read_http2_options(struct ctx *c, yaml_node_t *n, void *obj)
 		{ "max_concurrent_streams", h2_max_streams, false },
 		{ "initial_stream_window_size", h2_stream_window, false },
 		{ "initial_connection_window_size", h2_connection_window, false },
+		{ "max_outbound_frames", h2_outbound_frames, false },
+		{ "max_outbound_control_frames", h2_outbound_control_frames, false },
+		{ "max_consecutive_inbound_frames_with_empty_payload", h2_empty_frames, false },
 	};
 	return WALK(c, n, fields, obj);
 }

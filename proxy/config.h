@@ -84,7 +84,8 @@ struct http2_limits {
 	uint32_t initial_connection_window_size; /* [4 MiB] */
 	uint32_t max_header_list_bytes;          /* [60 KiB] max_request_headers_kb */
 	uint32_t max_headers_count;              /* [100] */
-	uint32_t max_outbound_frames;            /* [10000] */
+	uint32_t max_outbound_frames;            /* [10000] frames queued unread */
+	uint32_t max_outbound_control_frames;    /* [1000] PING/SETTINGS ACKs, RST_STREAMs */
 	uint32_t max_consecutive_empty_frames;   /* [1] empty DATA/HEADERS in a row */
 	uint32_t stream_reset_burst;             /* [1000] rapid-reset token bucket */
 	uint32_t stream_reset_rate;              /* [33] per second */

@@ -582,7 +582,10 @@ static int header_semantics(struct h1_parser *p, struct h1_slice n, struct h1_sl
 			p->flags |= H1F_EXPECT;
 		return 0;
 	case 7:
-		if (slice_is(n.p, n.len, "upgrade"))
+		/* An h2c upgrade is between the client and the next hop only: a
+		 * proxy answers it as plain HTTP/1.1 (RFC 9113 §3.1 retired it;
+		 * Envoy ignores it too) and drops the header as hop-by-hop. */
+		if (slice_is(n.p, n.len, "upgrade") && !slice_is(v.p, v.len, "h2c"))
 			p->flags |= H1F_UPGRADE;
 		return 0;
 	case 10:

@@ -11,9 +11,10 @@ int h2_options_new(nghttp2_option **out, const struct http2_limits *l)
 	if (nghttp2_option_new(&o) != 0)
 		return -ENOMEM;
 	nghttp2_option_set_no_auto_window_update(o, 1);
-	/* Frames queued toward a peer that does not read (PING/SETTINGS
-	 * floods answered with ACKs nobody takes). */
-	nghttp2_option_set_max_outbound_ack(o, l->max_outbound_frames ? l->max_outbound_frames : 1000);
+	/* Control frames queued toward a peer that does not read (PING and
+	 * SETTINGS floods answered with ACKs nobody takes, RST_STREAMs): past
+	 * the limit nghttp2_session_mem_recv fails with NGHTTP2_ERR_FLOODED. */
+	nghttp2_option_set_max_outbound_ack(o, l->max_outbound_control_frames);
 	nghttp2_option_set_max_send_header_block_length(o, 64 * 1024);
 	nghttp2_option_set_max_deflate_dynamic_table_size(o, 4096);
 #ifdef HAVE_NGHTTP2_STREAM_RESET_RATE_LIMIT

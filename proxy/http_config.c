@@ -10,6 +10,7 @@ void http2_limits_default(struct http2_limits *l)
 		.max_header_list_bytes = 60u << 10,
 		.max_headers_count = 100,
 		.max_outbound_frames = 10000,
+		.max_outbound_control_frames = 1000,
 		.max_consecutive_empty_frames = 1,
 		.stream_reset_burst = 1000,
 		.stream_reset_rate = 33,

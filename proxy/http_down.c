@@ -594,10 +594,52 @@ static int h2_on_invalid_frame(nghttp2_session *h2, const nghttp2_frame *frame, 
 	return 0;
 }
 
+/* Ends the connection for abuse, counted once per connection under `stat`
+ * (the GOAWAY nghttp2 sends on its own is counted in h2_on_frame_send). */
+static void h2_abuse(struct http_down *d, enum stats_counter stat, uint32_t error_code)
+{
+	if (!d->abuse_counted)
+		stats_add(d->lstats, stat, 1);
+	d->abuse_counted = true;
+	nghttp2_session_terminate_session(d->h2, error_code);
+}
+
+/* Frames with no payload and no END_STREAM move nothing yet cost a
+ * callback each (Envoy's max_consecutive_inbound_frames_with_empty_payload;
+ * nghttp2 has no limit of its own): too many in a row end the connection. */
+static int h2_on_begin_frame(nghttp2_session *h2, const nghttp2_frame_hd *hd, void *user)
+{
+	(void)h2;
+	struct http_down *d = user;
+	if (hd->type != NGHTTP2_DATA && hd->type != NGHTTP2_HEADERS &&
+	    hd->type != NGHTTP2_CONTINUATION)
+		return 0;
+	if (hd->length || (hd->flags & NGHTTP2_FLAG_END_STREAM)) {
+		d->empty_frames = 0;
+		return 0;
+	}
+	/* == : count the flood once, however many frames follow it */
+	if (++d->empty_frames == d->hcm->http2.max_consecutive_empty_frames + 1ull)
+		h2_abuse(d, STAT_H2_FLOOD, NGHTTP2_ENHANCE_YOUR_CALM);
+	return 0;
+}
+
 static int h2_on_frame_send(nghttp2_session *h2, const nghttp2_frame *frame, void *user)
 {
 	(void)h2;
 	struct http_down *d = user;
+	/* Frames handed to the socket and not yet taken by the peer: a peer
+	 * that does not read gets cut off (Envoy's max_outbound_frames). */
+	if (++d->frames_queued == d->hcm->http2.max_outbound_frames + 1ull)
+		h2_abuse(d, STAT_H2_FLOOD, NGHTTP2_ENHANCE_YOUR_CALM);
+	if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR &&
+	    !d->abuse_counted) {
+		/* nghttp2 ended the connection itself: a rapid-reset flood
+		 * (ENHANCE_YOUR_CALM) or a protocol violation. */
+		d->abuse_counted = true;
+		stats_add(d->lstats, frame->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM
+					     ? STAT_H2_FLOOD : STAT_PROTOCOL_ERROR, 1);
+	}
 	if (frame->hd.type != NGHTTP2_RST_STREAM)
 		return 0;
 	/* Resets we are made to send (MadeYouReset, CVE-2025-8671): their own
@@ -607,10 +649,8 @@ static int h2_on_frame_send(nghttp2_session *h2, const nghttp2_frame *frame, voi
 		d->reset_window_ms = now;
 		d->server_resets = 0;
 	}
-	if (++d->server_resets > d->hcm->http2.max_server_resets) {
-		stats_add(d->lstats, STAT_H2_FLOOD, 1);
-		nghttp2_session_terminate_session(d->h2, NGHTTP2_ENHANCE_YOUR_CALM);
-	}
+	if (++d->server_resets > d->hcm->http2.max_server_resets)
+		h2_abuse(d, STAT_H2_FLOOD, NGHTTP2_ENHANCE_YOUR_CALM);
 	return 0;
 }
 
@@ -728,6 +768,7 @@ static int h2_start(struct http_down *d)
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2_on_stream_close);
 	nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, h2_on_invalid_frame);
 	nghttp2_session_callbacks_set_on_frame_send_callback(cb, h2_on_frame_send);
+	nghttp2_session_callbacks_set_on_begin_frame_callback(cb, h2_on_begin_frame);
 	nghttp2_option *opt;
 	int rc = h2_options_new(&opt, &d->hcm->http2);
 	if (rc == 0) {
@@ -747,11 +788,10 @@ static void h2_feed(struct http_down *d)
 	ssize_t n = nghttp2_session_mem_recv(d->h2, (const uint8_t *)d->in->data + d->in->start,
 					     buf_len(d->in));
 	if (n < 0) {
-		if (n == NGHTTP2_ERR_FLOODED || n == NGHTTP2_ERR_BAD_CLIENT_MAGIC)
+		if (!d->abuse_counted)
 			stats_add(d->lstats, n == NGHTTP2_ERR_FLOODED ? STAT_H2_FLOOD : STAT_PROTOCOL_ERROR,
 				  1);
-		else
-			stats_add(d->lstats, STAT_PROTOCOL_ERROR, 1);
+		d->abuse_counted = true;
 		log_debug("conn=%llu http2: %s", (unsigned long long)d->id, nghttp2_strerror((int)n));
 		/* Say why before going (GOAWAY), unless the peer is flooding us. */
 		if (n != NGHTTP2_ERR_FLOODED) {
@@ -850,7 +890,10 @@ static bool wants_input(const struct http_down *d)
 		return false;
 	if (d->proto == HTTP_PROTO_H1)
 		return !d->parse_paused;
-	return d->out.bytes < OUT_LIMIT; /* HTTP/2: flow control bounds streams */
+	/* HTTP/2 reads on while its output waits: what a peer that does not
+	 * read makes us queue is bounded by flow control, the stream limit and
+	 * the outbound frame limits, and those catch PING/SETTINGS floods. */
+	return true;
 }
 
 static void down_run(struct http_down *d)
@@ -921,6 +964,8 @@ static void down_run(struct http_down *d)
 			return down_close(d, true);
 		if (d->out.bytes < before)
 			progress = true;
+		if (d->out.bytes == 0)
+			d->frames_queued = 0; /* the peer took all of it */
 		if (d->closing && d->out.bytes == 0)
 			return down_close(d, false);
 		if (!progress)

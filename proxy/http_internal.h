@@ -99,6 +99,9 @@ struct http_down {
 	uint32_t header_count;
 	uint64_t reset_window_ms; /* MadeYouReset budget (HARDENING) */
 	uint32_t server_resets;
+	uint32_t empty_frames;   /* empty DATA/HEADERS/CONTINUATION in a row */
+	uint32_t frames_queued;  /* sent since the peer last took all we wrote */
+	bool abuse_counted;      /* the connection's one flood/protocol error count */
 	bool goaway_sent;
 	/* lifecycle */
 	bool closing;            /* write what is queued, then close */

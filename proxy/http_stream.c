@@ -382,6 +382,9 @@ void http_stream_response_data(struct http_stream *s)
 void http_stream_upstream_attached(struct http_stream *s)
 {
 	s->phase = PHASE_UPSTREAM;
+	/* Counted once a connection takes the request, as Envoy's
+	 * upstream_rq_total: a failed connect sent no request. */
+	stats_add(stats_scope(s->down->w->index, s->cluster->stats_id), STAT_RQ_TOTAL, 1);
 	const char *peer = s->up ? s->up->peer_id : NULL;
 	if (peer && (!s->up_peer || strcmp(s->up_peer, peer) != 0)) {
 		free(s->up_peer);
@@ -417,7 +420,6 @@ static void start_attempt(struct http_stream *s)
 	uint32_t per_try = s->route ? s->route->retry.per_try_timeout_ms : 0;
 	s->try_deadline_ms = per_try ? w->loop.now_ms + per_try : 0;
 	s->phase = PHASE_WAIT_UPSTREAM;
-	stats_add(stats_scope(w->index, c->stats_id), STAT_RQ_TOTAL, 1);
 	const char *flag = http_up_start(s, (size_t)host);
 	if (flag) {
 		if (strcmp(flag, "UO") == 0)

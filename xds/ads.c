@@ -872,12 +872,26 @@ static int add_route_config(struct snapshot *snap, struct xds_decoder *d, const 
 	return rc_err;
 }
 
+/* Listeners of the bootstrap (and the node's pods) may take their routes
+ * over RDS too: their names are subscribed with the ones xDS listeners
+ * bring. */
+static void want_static_routes(const struct snapshot *snap)
+{
+	for (size_t i = 0; i < snap->n_listeners; i++)
+		for (size_t j = 0; j < snap->listeners[i].n_chains; j++) {
+			const struct http_conn_manager_config *h = snap->listeners[i].chains[j].http;
+			if (h && h->rds_name)
+				want(T_ROUTE, h->rds_name);
+		}
+}
+
 int ads_add_resources(struct snapshot *snap, char *err, size_t errlen, void *arg)
 {
 	(void)arg;
 	if (!ads.running)
 		return 0;
 	clear_wanted();
+	want_static_routes(snap);
 	struct xds_decoder d;
 	xds_decoder_init(&d, RESOURCE_MAX);
 	const struct resource_set *clusters = current(T_CLUSTER), *listeners = current(T_LISTENER);
@@ -1033,6 +1047,9 @@ int ads_start(struct loop *loop, const struct snapshot *bootstrap, const struct 
 	ads.types[T_LISTENER].wildcard = true;
 	ads.backoff_ms = BACKOFF_MIN_MS;
 	ads.running = true;
+	clear_wanted();
+	want_static_routes(bootstrap);
+	follow_references(); /* no stream yet: on_open sends them */
 	connect_now();
 	return 0;
 }

@@ -1024,6 +1024,9 @@ int tx_read_http2_options(struct tctx *c, const Envoy__Config__Core__V3__Http2Pr
 		err = read_u32(c, "max_outbound_frames", pb->max_outbound_frames, 1, UINT32_MAX,
 			       &out->max_outbound_frames);
 	if (!err)
+		err = read_u32(c, "max_outbound_control_frames", pb->max_outbound_control_frames, 1,
+			       UINT32_MAX, &out->max_outbound_control_frames);
+	if (!err)
 		err = read_u32(c, "max_consecutive_inbound_frames_with_empty_payload",
 			       pb->max_consecutive_inbound_frames_with_empty_payload, 0, UINT32_MAX,
 			       &out->max_consecutive_empty_frames);

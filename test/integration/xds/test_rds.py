@@ -15,8 +15,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import after_test, isolate, run, wait_for  # noqa: E402
-from xds_common import (RDS_URL, assignment, base, both, delta, eds_cluster,  # noqa: E402
-                        subscription, wait_logged)
+from xds_common import (BOOTSTRAP, RDS_URL, assignment, base, both, delta,  # noqa: E402
+                        eds_cluster, subscription, wait_logged)
 
 LISTEN = 10001
 V1, V2 = 10100, 10101
@@ -251,6 +251,29 @@ def listener_switching_route_name_moves_the_subscription():
         unsub = [r["request"] for r in cp.call("GET", "/requests?type_url=" + RDS_URL)
                  if r["request"].get("resource_names_unsubscribe")]
         assert unsub and unsub[-1]["resource_names_unsubscribe"] == ["routes"], unsub
+
+
+@both
+def bootstrap_listener_takes_its_routes_over_rds():
+    """A listener in static_resources with `rds`: its route configuration is
+    subscribed from the first request, and pushes move its traffic."""
+    backends()
+    snap = http_snapshot(route_config("routes", to_cluster("v1")))
+    del snap["listeners"]
+    static = ("  listeners:\n  - name: static-http\n"
+              f"    address: {{socket_address: {{address: 127.0.0.1, port_value: {LISTEN}}}}}\n"
+              "    filter_chains:\n    - filters:\n"
+              "      - name: envoy.filters.network.http_connection_manager\n"
+              "        typed_config:\n"
+              f"          '@type': {HCM}\n"
+              "          stat_prefix: static\n"
+              "          rds: {config_source: {ads: {}, resource_api_version: V3}, route_config_name: routes}\n"
+              "          http_filters: [{name: envoy.filters.http.router}]\n")
+    cp, s = base(snap, BOOTSTRAP.replace("static_resources:\n", "static_resources:\n" + static))
+    wait_for(lambda: subscription(cp, RDS_URL) == ["routes"], what="RDS subscribed for the static listener")
+    wait_logged(s, lambda: answer() == "v1", what="static listener serving its RDS routes")
+    cp.push({"routes": {"routes": route_config("routes", to_cluster("v2"))}})
+    wait_logged(s, lambda: answer() == "v2", what="the pushed route")
 
 
 if __name__ == "__main__":

@@ -791,6 +791,14 @@ static const struct bad_case bad_cases[] = {
 	  "t.yaml:12: " P_H ".max_request_headers_kb: must be at least 1" },
 	{ H_START H_REQ "          http2_protocol_options: {initial_stream_window_size: 100}\n" CLUSTERS_C,
 	  "t.yaml:12: " P_H ".http2_protocol_options.initial_stream_window_size: must be at least 65535" },
+	{ H_START H_REQ "          http2_protocol_options: {max_outbound_frames: 0}\n" CLUSTERS_C,
+	  "t.yaml:12: " P_H ".http2_protocol_options.max_outbound_frames: must be at least 1" },
+	{ H_START H_REQ "          http2_protocol_options: {max_outbound_control_frames: 0}\n" CLUSTERS_C,
+	  "t.yaml:12: " P_H ".http2_protocol_options.max_outbound_control_frames: must be at least 1" },
+	{ H_START H_REQ "          http2_protocol_options: {max_consecutive_inbound_frames_with_empty_payload: -1}\n" CLUSTERS_C,
+	  "t.yaml:12: " P_H ".http2_protocol_options.max_consecutive_inbound_frames_with_empty_payload: expected an integer" },
+	{ H_START H_REQ "          http2_protocol_options: {max_consecutive_inbound_frames_with_empty_payload: 4294967296}\n" CLUSTERS_C,
+	  "t.yaml:12: " P_H ".http2_protocol_options.max_consecutive_inbound_frames_with_empty_payload: must be at most 4294967295" },
 	{ H_START H_REQ "          http2_protocol_options: {hpack_table_size: 100}\n" CLUSTERS_C,
 	  "t.yaml:12: " P_H ".http2_protocol_options.hpack_table_size: unknown field" },
 	{ H_START H_REQ "          common_http_protocol_options: {max_headers_count: 0}\n" CLUSTERS_C,
@@ -820,9 +828,9 @@ static const struct bad_case bad_cases[] = {
 	  "t.yaml:12: " P_R "[0].redirect: only one of route, redirect, direct_response may be set" },
 	{ H_RC("{route: {cluster: c}}") CLUSTERS_C, "t.yaml:12: " P_R "[0].match: required" },
 	{ H_RC("{match: {}, route: {cluster: c}}") CLUSTERS_C,
-	  "t.yaml:12: " P_R "[0].match: expected one of prefix, path, safe_regex" },
+	  "t.yaml:12: " P_R "[0].match: expected one of prefix, path, safe_regex, connect_matcher" },
 	{ H_RC("{match: {prefix: /, path: /a}, route: {cluster: c}}") CLUSTERS_C,
-	  "t.yaml:12: " P_R "[0].match.path: only one of prefix, path, safe_regex may be set" },
+	  "t.yaml:12: " P_R "[0].match.path: only one of prefix, path, safe_regex, connect_matcher may be set" },
 	{ H_RC("{match: {prefix: \"/a b\"}, route: {cluster: c}}") CLUSTERS_C,
 	  "t.yaml:12: " P_R "[0].match.prefix: must not contain spaces or control characters" },
 	{ H_RC("{match: {prefix: /, headers: [{name: a, exact_match: x, present_match: true}]}, route: {cluster: c}}") CLUSTERS_C,
@@ -1498,7 +1506,8 @@ static void test_http(void **state)
 		"          access_log:\n"
 		"          - name: envoy.access_loggers.file\n"
 		"            typed_config: {\"@type\": " LOG ", path: /var/log/http.log}\n"
-		"          http2_protocol_options: {max_concurrent_streams: 50, initial_stream_window_size: 65535, initial_connection_window_size: 1048576}\n"
+		"          http2_protocol_options: {max_concurrent_streams: 50, initial_stream_window_size: 65535, initial_connection_window_size: 1048576,\n"
+		"                                   max_outbound_frames: 500, max_outbound_control_frames: 50, max_consecutive_inbound_frames_with_empty_payload: 0}\n"
 		"          common_http_protocol_options: {idle_timeout: 60s, max_headers_count: 50}\n"
 		"          max_request_headers_kb: 96\n"
 		"          stream_idle_timeout: 30s\n"
@@ -1574,7 +1583,7 @@ static void test_http(void **state)
 		"    typed_extension_protocol_options:\n"
 		"      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n"
 		"        \"@type\": " HOPTS "\n"
-		"        explicit_http_config: {http2_protocol_options: {max_concurrent_streams: 7}}\n"
+		"        explicit_http_config: {http2_protocol_options: {max_concurrent_streams: 7, max_consecutive_inbound_frames_with_empty_payload: 4294967295}}\n"
 		"        common_http_protocol_options: {idle_timeout: 90s, max_requests_per_connection: 1000}\n"
 		"  - name: v2\n"
 		"    lb_policy: MAGLEV\n"
@@ -1603,7 +1612,12 @@ static void test_http(void **state)
 	assert_int_equal(h->http2.initial_connection_window_size, 1048576);
 	assert_int_equal(h->http2.max_header_list_bytes, 96 * 1024);
 	assert_int_equal(h->http2.max_headers_count, 50);
+	assert_int_equal(h->http2.max_outbound_frames, 500);
+	assert_int_equal(h->http2.max_outbound_control_frames, 50);
+	assert_int_equal(h->http2.max_consecutive_empty_frames, 0);
 	assert_int_equal(h->http2.max_continuations, 8); /* defaults kept */
+	assert_int_equal(h->http2.stream_reset_burst, 1000);
+	assert_int_equal(h->http2.max_server_resets, 100);
 	assert_int_equal(h->idle_timeout_ms, 60000);
 	assert_int_equal(h->max_headers_count, 50);
 	assert_int_equal(h->max_request_headers_kb, 96);
@@ -1733,6 +1747,8 @@ static void test_http(void **state)
 	assert_int_equal(v1->health.healthy_threshold, 2);
 	assert_int_equal(v1->protocol, UPSTREAM_HTTP2);
 	assert_int_equal(v1->http2.max_concurrent_streams, 7);
+	assert_int_equal(v1->http2.max_consecutive_empty_frames, UINT32_MAX);
+	assert_int_equal(v1->http2.max_outbound_frames, 10000);
 	assert_int_equal(v1->idle_timeout_ms, 90000);
 	assert_int_equal(v1->max_requests_per_connection, 1000);
 	const struct cluster *v2 = &snap->clusters[1];

@@ -707,7 +707,7 @@ static void test_refused_upgrade_resumes_http(void **state)
 	memset(&r, 0, sizeof(r));
 	r.p = &p;
 	h1_parser_init(&p, H1_REQUEST, &req_cb, &r, NULL);
-	const char *up = "GET / HTTP/1.1\r\n" H "Upgrade: h2c\r\nConnection: Upgrade\r\n\r\n";
+	const char *up = "GET / HTTP/1.1\r\n" H "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
 	const char *next = "GET /next HTTP/1.1\r\n" H "\r\n";
 	char in[256];
 	snprintf(in, sizeof(in), "%s%s", up, next);
@@ -724,8 +724,15 @@ static void test_refused_upgrade_resumes_http(void **state)
 	/* HTTP/1.0 has no Upgrade (RFC 9110 §7.8) */
 	h1_parser_init(&p, H1_REQUEST, &req_cb, &r, NULL);
 	const char *old =
-	    "GET / HTTP/1.0\r\nUpgrade: h2c\r\nConnection: Upgrade, keep-alive\r\n\r\n";
+	    "GET / HTTP/1.0\r\nUpgrade: websocket\r\nConnection: Upgrade, keep-alive\r\n\r\n";
 	assert_int_equal(h1_parse(&p, old, strlen(old), &used), H1_PARSE_OK);
+	/* an h2c upgrade is for the next hop alone: a plain request to a proxy */
+	h1_parser_init(&p, H1_REQUEST, &req_cb, &r, NULL);
+	const char *h2c = "GET / HTTP/1.1\r\n" H "Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+			  "HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n";
+	assert_int_equal(h1_parse(&p, h2c, strlen(h2c), &used), H1_PARSE_OK);
+	assert_int_equal(used, strlen(h2c));
+	assert_false(p.head.upgrade);
 }
 
 static void test_callback_error(void **state)

@@ -652,7 +652,7 @@ struct hfx {
 	HttpFilter hf[3], *hfs[3];
 	Envoy__Config__Core__V3__Http2ProtocolOptions h2;
 	Envoy__Config__Core__V3__HttpProtocolOptions common;
-	UInt32Value w[4];
+	UInt32Value w[6];
 	Duration d[4];
 	BoolValue no_request_id;
 	Envoy__Config__Accesslog__V3__AccessLog log, *logs[1];
@@ -724,6 +724,8 @@ static void hfx_init(struct hfx *f)
 	envoy__config__core__v3__http2_protocol_options__init(&f->h2);
 	f->h2.max_concurrent_streams = u32(&f->w[0], 250);
 	f->h2.initial_connection_window_size = u32(&f->w[1], 1 << 24);
+	f->h2.max_outbound_frames = u32(&f->w[4], 500);
+	f->h2.max_consecutive_inbound_frames_with_empty_payload = u32(&f->w[5], 0);
 	f->hcm.http2_protocol_options = &f->h2;
 	envoy__config__core__v3__http_protocol_options__init(&f->common);
 	f->common.idle_timeout = dur(&f->d[0], 30, 0);
@@ -772,6 +774,9 @@ static void test_hcm_rds(void **state)
 	assert_int_equal(h->http2.max_concurrent_streams, 250);
 	assert_int_equal(h->http2.initial_connection_window_size, 1 << 24);
 	assert_int_equal(h->http2.initial_stream_window_size, 1 << 20);
+	assert_int_equal(h->http2.max_outbound_frames, 500);
+	assert_int_equal(h->http2.max_consecutive_empty_frames, 0);
+	assert_int_equal(h->http2.max_continuations, 8); /* no Envoy field: default */
 	assert_int_equal(h->idle_timeout_ms, 30000);
 	assert_int_equal(h->max_headers_count, 50);
 	assert_int_equal(h->http2.max_headers_count, 50);
@@ -803,6 +808,8 @@ static void test_hcm_rds(void **state)
 	assert_true(h->generate_request_id);
 	assert_null(h->access_log.path);
 	assert_int_equal(h->http2.max_concurrent_streams, 100);
+	assert_int_equal(h->http2.max_outbound_frames, 10000);
+	assert_int_equal(h->http2.max_consecutive_empty_frames, 1);
 
 	/* A filter that is neither optional nor the router, but disabled:
 	 * skipped, as Envoy runs it only where a route enables it. */
@@ -903,6 +910,8 @@ static void test_hcm_errors(void **state)
 		CASE(x->w[0].value = 0,
 		     H "http2_protocol_options.max_concurrent_streams: expected 1..2147483647, got "
 		       "0"),
+		CASE(x->w[4].value = 0,
+		     H "http2_protocol_options.max_outbound_frames: expected 1..4294967295, got 0"),
 		CASE(x->w[2].value = 0,
 		     H "common_http_protocol_options.max_headers_count: expected 1..4294967295, "
 		       "got 0"),
