@@ -2744,31 +2744,52 @@ static int hcm_generate_request_id(struct ctx *c, yaml_node_t *n, void *obj)
 	return read_bool(c, n, &hs->h->generate_request_id);
 }
 
+/* One upgrade_configs entry while it is read. */
+struct upgrade_src {
+	bool websocket, connect;
+	bool enabled; /* [true] */
+};
+
 /* upgrade_configs[].upgrade_type: "websocket" (any case) or "CONNECT". */
 static int hcm_upgrade_type(struct ctx *c, yaml_node_t *n, void *obj)
 {
-	struct http_conn_manager_config *h = obj;
+	struct upgrade_src *u = obj;
 	char *type = NULL;
 	int err = read_string(c, n, &type);
 	if (err)
 		return err;
 	if (strcasecmp(type, "websocket") == 0)
-		h->upgrade_websocket = true;
+		u->websocket = true;
 	else if (strcmp(type, "CONNECT") == 0)
-		h->upgrade_connect = true;
+		u->connect = true;
 	else
 		err = fail(c, n, "unsupported upgrade_type \"%s\" (websocket, CONNECT)", type);
 	free(type);
 	return err;
 }
 
+static int upgrade_enabled(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct upgrade_src *u = obj;
+	return read_bool(c, n, &u->enabled);
+}
+
+/* `enabled: false` leaves the type off: Envoy lets a route turn it back on,
+ * and skiff has no per-route upgrade settings, so it stays off. */
 static int read_upgrade_config(struct ctx *c, yaml_node_t *n, void *item)
 {
 	static const struct field fields[] = {
 		{ "upgrade_type", hcm_upgrade_type, true },
-		{ "enabled", NULL, false },
+		{ "enabled", upgrade_enabled, false },
 	};
-	return WALK(c, n, fields, item);
+	struct http_conn_manager_config *h = item;
+	struct upgrade_src u = { .enabled = true };
+	int err = WALK(c, n, fields, &u);
+	if (!err && u.enabled) {
+		h->upgrade_websocket |= u.websocket;
+		h->upgrade_connect |= u.connect;
+	}
+	return err;
 }
 
 static int hcm_upgrade_configs(struct ctx *c, yaml_node_t *n, void *obj)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
 #include "proxy/http_config.h"
@@ -36,6 +37,8 @@ typedef Envoy__Type__Matcher__V3__RegexMatcher pb_regex;
 typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager
     pb_hcm;
 typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter pb_http_filter;
+typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager__UpgradeConfig
+    pb_upgrade;
 
 #define ROUTER_NAME "envoy.filters.http.router"
 #define ROUTER_TYPE XDS_TYPE_URL_PREFIX "envoy.extensions.filters.http.router.v3.Router"
@@ -397,6 +400,8 @@ static int read_match_lists(struct tctx *c, const pb_match *pb, struct route_mat
 	return 0;
 }
 
+#define PATH_NAMES "prefix, path, safe_regex, connect_matcher"
+
 /* RouteMatch. Its other criteria (runtime_fraction, grpc, tls_context,
  * dynamic_metadata) narrow a route: refused rather than ignored. */
 static int read_route_match(struct tctx *c, const pb_match *pb, struct route_match *m)
@@ -405,8 +410,8 @@ static int read_route_match(struct tctx *c, const pb_match *pb, struct route_mat
 	if (!pb)
 		return tx_fail(c, "required");
 	int err = tx_refuse_unknown(c, &pb->base,
-				    "prefix, path, safe_regex, case_sensitive, headers, "
-				    "query_parameters");
+				    "prefix, path, safe_regex, connect_matcher, case_sensitive, "
+				    "headers, query_parameters");
 	if (err)
 		return err;
 	const ProtobufCBinaryData *lit = NULL;
@@ -426,14 +431,22 @@ static int read_route_match(struct tctx *c, const pb_match *pb, struct route_mat
 		if ((err = read_regex(c, "safe_regex", pb->safe_regex, &m->value)))
 			return err;
 		break;
-	case ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_CONNECT_MATCHER:
-		tx_field(c, "connect_matcher");
-		return tx_fail(c, "not supported by skiff (supported: prefix, path, safe_regex)");
+	case ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_CONNECT_MATCHER: {
+		/* Empty in Envoy: a field in it comes from a later version and
+		 * might narrow the match. */
+		size_t at = tx_field(c, "connect_matcher");
+		m->kind = PATH_CONNECT;
+		if (pb->connect_matcher &&
+		    (err = tx_refuse_unknown(c, &pb->connect_matcher->base, "none")))
+			return err;
+		tx_pop(c, at);
+		break;
+	}
 	case ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_PATH_SEPARATED_PREFIX:
 		tx_field(c, "path_separated_prefix");
-		return tx_fail(c, "not supported by skiff (supported: prefix, path, safe_regex)");
+		return tx_fail(c, "not supported by skiff (supported: " PATH_NAMES ")");
 	default:
-		return tx_fail(c, "expected one of prefix, path, safe_regex");
+		return tx_fail(c, "expected one of " PATH_NAMES);
 	}
 	if (lit) {
 		/* prefix "" is the catch-all: set, though empty. */
@@ -1178,6 +1191,54 @@ static int read_common_options(struct tctx *c, const pb_hcm *pb, struct http_con
 	return err;
 }
 
+/* One upgrade_configs entry, read as the bootstrap reads it (the same
+ * configuration must give the same listener from either source):
+ * "websocket" in any case, "CONNECT" as the method is spelt. `enabled:
+ * false` leaves the type off (Envoy lets a route turn it back on; skiff has
+ * no per-route upgrade settings). */
+static int read_upgrade_config(struct tctx *c, const pb_upgrade *pb,
+			       struct http_conn_manager_config *h)
+{
+	char buf[XDS_SHOWN_MAX];
+	const ProtobufCBinaryData *t = &pb->upgrade_type;
+	size_t old = tx_field(c, "upgrade_type");
+	if (!t->len)
+		return tx_fail(c, "required");
+	bool on = !pb->enabled || pb->enabled->value;
+	if (t->len == 9 && strncasecmp((const char *)t->data, "websocket", 9) == 0)
+		h->upgrade_websocket |= on;
+	else if (tx_bytes_are(t, "CONNECT"))
+		h->upgrade_connect |= on;
+	else
+		return tx_fail(c, "not supported by skiff: \"%s\" (supported: websocket, CONNECT)",
+			       xds_shown(t->data, t->len, buf));
+	tx_pop(c, old);
+	if (pb->n_filters) {
+		/* Envoy would run these instead of http_filters for the
+		 * upgrade: ignored, an upgrade would skip what they check. */
+		tx_field(c, "filters");
+		return tx_fail(c, "not supported by skiff (an upgrade runs the http_filters)");
+	}
+	return 0;
+}
+
+static int read_upgrade_configs(struct tctx *c, const pb_hcm *pb,
+				struct http_conn_manager_config *h)
+{
+	if (!pb->n_upgrade_configs)
+		return 0;
+	size_t old = tx_field(c, "upgrade_configs");
+	for (size_t i = 0; i < pb->n_upgrade_configs; i++) {
+		size_t at = tx_push(c, "[%zu]", i);
+		int err = read_upgrade_config(c, pb->upgrade_configs[i], h);
+		if (err)
+			return err;
+		tx_pop(c, at);
+	}
+	tx_pop(c, old);
+	return 0;
+}
+
 static int read_hcm(struct tctx *c, struct xds_decoder *d, const pb_hcm *pb,
 		    struct http_conn_manager_config *h)
 {
@@ -1202,7 +1263,8 @@ static int read_hcm(struct tctx *c, struct xds_decoder *d, const pb_hcm *pb,
 			return err;
 		tx_pop(c, old);
 	}
-	if ((err = read_common_options(c, pb, h)) || (err = read_hcm_timeouts(c, pb, h)))
+	if ((err = read_common_options(c, pb, h)) || (err = read_hcm_timeouts(c, pb, h)) ||
+	    (err = read_upgrade_configs(c, pb, h)))
 		return err;
 	if ((err = read_u32(c, "max_request_headers_kb", pb->max_request_headers_kb, 1,
 			    MAX_REQUEST_HEADERS_KB, &h->max_request_headers_kb)))

@@ -4,7 +4,9 @@ whose routes come from RDS, pushed by the real control plane
 (test/controlplane encodes with Envoy's own .proto files). Plain HTTP/1.1
 clients (http.client) send requests through skiff to small Python HTTP
 backends that answer with their tag. Every scenario runs over state of the
-world ([sotw]) and incremental xDS ([delta]), as Envoy would be driven."""
+world ([sotw]) and incremental xDS ([delta]), as Envoy would be driven.
+The tunnel scenarios reuse the HTTP tests' App (WebSocket and CONNECT echo)
+and raw client from test/integration/http/common.py."""
 import http.client
 import http.server
 import os
@@ -17,6 +19,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import after_test, isolate, run, wait_for  # noqa: E402
 from xds_common import (BOOTSTRAP, RDS_URL, assignment, base, both, delta,  # noqa: E402
                         eds_cluster, subscription, wait_logged)
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "http"))
+from common import H1, App, ws_accept, ws_frame, ws_read  # noqa: E402
 
 LISTEN = 10001
 V1, V2 = 10100, 10101
@@ -39,6 +44,14 @@ def http_listener(name, port, route_name):
                                       "typed_config": {"@type": ROUTER}}]}}]}]}
 
 
+def upgrade_listener(name, port, route_name, *types):
+    """http_listener with upgrade_configs of these upgrade types."""
+    listener = http_listener(name, port, route_name)
+    hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    hcm["upgrade_configs"] = [{"upgrade_type": t} for t in types]
+    return listener
+
+
 def to_cluster(name):
     return {"cluster": name}
 
@@ -52,6 +65,14 @@ def route_config(name, action, match=None):
     return {"name": name, "virtual_hosts": [{
         "name": "all", "domains": ["*"],
         "routes": [{"match": match or {"prefix": "/"}, "route": action}]}]}
+
+
+def tunnel_routes(name):
+    """CONNECT (connect_matcher) and every other request, both to v1."""
+    return {"name": name, "virtual_hosts": [{
+        "name": "all", "domains": ["*"],
+        "routes": [{"match": {"connect_matcher": {}}, "route": to_cluster("v1")},
+                   {"match": {"prefix": "/"}, "route": to_cluster("v1")}]}]}
 
 
 def http_snapshot(route, listener_route="routes"):
@@ -161,6 +182,45 @@ def backends():
 
 def rds_acks(cp, nack=None):
     return cp.acks("rds", nack=nack)
+
+
+WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+
+
+def ws_open():
+    """A WebSocket upgrade on a new connection to the listener: (H1, Response)."""
+    c = H1(LISTEN, timeout=5)
+    after_test(c.close)
+    c.send(("GET /ws HTTP/1.1\r\nHost: backend.test\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {WS_KEY}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    return c, c.response()
+
+
+def connect_open():
+    """A CONNECT on a new connection to the listener: (H1, Response)."""
+    c = H1(LISTEN, timeout=5)
+    after_test(c.close)
+    c.send(b"CONNECT tunnel.example:443 HTTP/1.1\r\nHost: tunnel.example:443\r\n\r\n")
+    return c, c.response("CONNECT")
+
+
+def ws_status():
+    """The status a WebSocket upgrade gets now, or None (no listener yet): for wait_for."""
+    try:
+        c, r = ws_open()
+        c.close()
+        return r.status
+    except (OSError, EOFError):
+        return None
+
+
+def ws_echoes(c):
+    """Frames sent on an upgraded connection come back from App's echo."""
+    mask = b"\x01\x02\x03\x04"
+    for payload, op in ((b"hello over xds", 1), (os.urandom(100_000), 2)):
+        c.send(ws_frame(payload, op, mask))
+        assert ws_read(c.r) == (op, payload)
 
 
 # ---- scenarios --------------------------------------------------------------
@@ -274,6 +334,62 @@ def bootstrap_listener_takes_its_routes_over_rds():
     wait_logged(s, lambda: answer() == "v1", what="static listener serving its RDS routes")
     cp.push({"routes": {"routes": route_config("routes", to_cluster("v2"))}})
     wait_logged(s, lambda: answer() == "v2", what="the pushed route")
+
+
+@both
+def websocket_and_connect_tunnels_from_xds():
+    """upgrade_configs from LDS and a connect_matcher route from RDS: a
+    WebSocket upgrade gets 101 and its frames echoed, a CONNECT gets 200 and
+    a byte pipe to App, which answers it and echoes."""
+    app = App(V1, name="v1")
+    snap = http_snapshot(tunnel_routes("routes"))
+    snap["listeners"]["http"] = upgrade_listener("http", LISTEN, "routes", "websocket", "CONNECT")
+    cp, s = base(snap)
+    wait_logged(s, lambda: ws_status() == 101, what="WebSocket upgrade through the xDS listener")
+    assert not cp.acks(nack=True), cp.acks(nack=True)
+
+    c, r = ws_open()
+    assert r.status == 101, r
+    assert r.header("sec-websocket-accept") == ws_accept(WS_KEY), r.headers
+    ws_echoes(c)
+    c.close()
+
+    c, r = connect_open()
+    assert r.status == 200, r
+    data = os.urandom(256 * 1024)
+    c.send(data)
+    assert c.r.exact(len(data)) == data
+    c.close()
+    assert app.count(method="CONNECT") == 1, app.requests
+    assert app.count(path="/ws") >= 2, app.requests
+
+
+@both
+def upgrades_need_upgrade_configs_from_xds():
+    """Without upgrade_configs the listener refuses both tunnels with 403,
+    though a connect_matcher route matches the CONNECT; an unknown
+    upgrade_type is NACKed naming the field; upgrade_configs pushed after
+    open the WebSocket."""
+    App(V1, name="v1")
+    cp, s = base(http_snapshot(tunnel_routes("routes")))
+    wait_logged(s, lambda: ws_status() is not None, what="the xDS listener serving")
+    assert ws_open()[1].status == 403
+    assert connect_open()[1].status == 403
+    assert not rds_acks(cp, nack=True)  # connect_matcher accepted
+
+    cp.push({"listeners": {"http": upgrade_listener("http", LISTEN, "routes", "websocket", "spdy/3")}})
+    wait_for(lambda: cp.acks("lds", nack=True), what="an LDS NACK")
+    message = cp.acks("lds", nack=True)[-1]["error_detail"]["message"]
+    assert message == ('listener "http": filter_chains[0].filters[0].typed_config.upgrade_configs[1].'
+                       'upgrade_type: not supported by skiff: "spdy/3" (supported: websocket, CONNECT)'), message
+    assert ws_open()[1].status == 403  # the previous listener serves
+
+    cp.push({"listeners": {"http": upgrade_listener("http", LISTEN, "routes", "websocket")}})
+    wait_logged(s, lambda: ws_status() == 101, what="the upgrade allowed once pushed")
+    c, r = ws_open()
+    assert r.status == 101, r
+    ws_echoes(c)
+    assert connect_open()[1].status == 403  # CONNECT still not allowed
 
 
 if __name__ == "__main__":

@@ -1483,6 +1483,33 @@ static void test_tls_limits(void **state)
 }
 
 /* Every HTTP field read into the snapshot. */
+/* upgrade_configs: websocket in any case, CONNECT; an entry with
+ * enabled: false leaves its type off. */
+static void test_upgrade_configs(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *entries;
+		bool websocket, connect;
+	} cases[] = {
+		{ "[{upgrade_type: WebSocket}, {upgrade_type: CONNECT}]", true, true },
+		{ "[{upgrade_type: websocket, enabled: true}]", true, false },
+		{ "[{upgrade_type: websocket, enabled: false}, {upgrade_type: CONNECT}]", false, true },
+		{ "[]", false, false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char yaml[2048];
+		snprintf(yaml, sizeof(yaml),
+			 H_RC("{match: {prefix: /}, route: {cluster: c}}") "          upgrade_configs: %s\n" CLUSTERS_C,
+			 cases[i].entries);
+		struct snapshot *snap = load_ok(yaml);
+		const struct http_conn_manager_config *h = snap->listeners[0].chains[0].http;
+		assert_int_equal(h->upgrade_websocket, cases[i].websocket);
+		assert_int_equal(h->upgrade_connect, cases[i].connect);
+		snapshot_unref(snap);
+	}
+}
+
 static void test_http(void **state)
 {
 	(void)state;
@@ -2062,6 +2089,7 @@ int main(void)
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_http),
+		cmocka_unit_test(test_upgrade_configs),
 		cmocka_unit_test(test_http_defaults),
 		cmocka_unit_test(test_http_rds),
 		cmocka_unit_test(test_permissive),

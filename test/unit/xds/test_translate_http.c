@@ -17,6 +17,8 @@
 #include "envoy/extensions/access_loggers/file/v3/file.pb-c.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
+#include "proxy/http_head.h"
+#include "proxy/router.h"
 #include "proxy/snapshot.h"
 #include "xds/resources.h"
 #include "xds/translate.h"
@@ -25,6 +27,7 @@ typedef Envoy__Config__Route__V3__RouteConfiguration RouteConfiguration;
 typedef Envoy__Config__Route__V3__VirtualHost VirtualHost;
 typedef Envoy__Config__Route__V3__Route Route;
 typedef Envoy__Config__Route__V3__RouteMatch RouteMatch;
+typedef Envoy__Config__Route__V3__RouteMatch__ConnectMatcher ConnectMatcher;
 typedef Envoy__Config__Route__V3__RouteAction RouteAction;
 typedef Envoy__Config__Route__V3__RouteAction__HashPolicy HashPolicy;
 typedef Envoy__Config__Route__V3__RouteAction__HashPolicy__Header HashHeader;
@@ -43,6 +46,8 @@ typedef Envoy__Type__Matcher__V3__RegexMatcher RegexMatcher;
 typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager Hcm;
 typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__Rds Rds;
 typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter HttpFilter;
+typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager__UpgradeConfig
+    UpgradeConfig;
 typedef Google__Protobuf__Any Any;
 typedef Google__Protobuf__Duration Duration;
 typedef Google__Protobuf__UInt32Value UInt32Value;
@@ -482,14 +487,23 @@ static void test_route_config_errors(void **state)
 			"domain may be in one virtual host)"),
 		CASE(x->r[0].match = NULL, R0 "match: required"),
 		CASE(x->m[0].path_specifier_case = 0,
-		     R0 "match: expected one of prefix, path, safe_regex"),
-		CASE(x->m[0].path_specifier_case =
-			 ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_CONNECT_MATCHER,
-		     R0 "match.connect_matcher: not supported by skiff (supported: prefix, path, "
-			"safe_regex)"),
+		     R0 "match: expected one of prefix, path, safe_regex, connect_matcher"),
+		CASE(
+		    x->m[0].path_specifier_case =
+			ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_PATH_SEPARATED_PREFIX,
+		    R0 "match.path_separated_prefix: not supported by skiff (supported: prefix, "
+		       "path, safe_regex, connect_matcher)"),
+		CASE((x->m[0].path_specifier_case =
+			  ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_CONNECT_MATCHER,
+		      x->m[0].connect_matcher = keep(calloc(1, sizeof(ConnectMatcher))),
+		      envoy__config__route__v3__route_match__connect_matcher__init(
+			  x->m[0].connect_matcher),
+		      add_unknown(&x->m[0].connect_matcher->base, 1)),
+		     R0 "match.connect_matcher: field 1 is not supported by skiff (supported: "
+			"none)"),
 		CASE(add_unknown(&x->m[0].base, 9),
 		     R0 "match: field 9 is not supported by skiff (supported: prefix, path, "
-			"safe_regex, case_sensitive, headers, query_parameters)"),
+			"safe_regex, connect_matcher, case_sensitive, headers, query_parameters)"),
 		CASE(add_unknown(&x->hm.base, 6),
 		     R0 "match.headers[0]: field 6 is not supported by skiff (supported: name, "
 			"exact_match, prefix_match, suffix_match, contains_match, "
@@ -637,6 +651,89 @@ static void test_route_bad_regex(void **state)
 	free_kept();
 }
 
+/* connect_matcher: the route takes CONNECT requests, and only those, with
+ * its other criteria; kind and fields as the bootstrap sets them. */
+static void test_route_connect_matcher(void **state)
+{
+	(void)state;
+	struct rfx *f = keep(malloc(sizeof(*f)));
+	ConnectMatcher cm;
+	struct http_head req;
+	rfx_init(f);
+	envoy__config__route__v3__route_match__connect_matcher__init(&cm);
+	f->m[1].path_specifier_case =
+	    ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_CONNECT_MATCHER;
+	f->m[1].connect_matcher = &cm;
+	assert_int_equal(rfx_translate(f), 0);
+	const struct virtual_host *vh = &f->out.vhosts[0];
+	const struct route *r = &vh->routes[1];
+	assert_int_equal(r->match.kind, PATH_CONNECT);
+	assert_null(r->match.value);
+	assert_null(r->match.re);
+	assert_true(r->match.case_sensitive);
+	assert_int_equal(r->kind, ROUTE_TO_CLUSTER);
+	assert_string_equal(r->cluster_name, "items");
+
+	http_head_init(&req);
+	assert_int_equal(http_head_set_pseudo(&req, &req.method, "CONNECT", 7), 0);
+	assert_int_equal(http_head_set_pseudo(&req, &req.authority, "example.com:443", 15), 0);
+	assert_ptr_equal(router_route(vh, &req), r);
+	http_head_clear(&req);
+	http_head_init(&req);
+	assert_int_equal(http_head_set_pseudo(&req, &req.method, "GET", 3), 0);
+	assert_int_equal(http_head_set_pseudo(&req, &req.authority, "example.com", 11), 0);
+	assert_int_equal(http_head_set_pseudo(&req, &req.path, "/items/1", 8), 0);
+	assert_ptr_equal(router_route(vh, &req), &vh->routes[3]); /* not routes[1] */
+	http_head_clear(&req);
+	xds_route_config_clear(&f->out);
+	free_kept();
+}
+
+/* A RouteMatch of `wire` followed by the bytes of `tail`, decoded: what
+ * skiff gets when a control plane sends two members of one oneof. */
+static RouteMatch *match_with_tail(const RouteMatch *wire, const uint8_t *tail, size_t n)
+{
+	size_t len = protobuf_c_message_get_packed_size(&wire->base);
+	uint8_t *buf = keep(malloc(len + n));
+	protobuf_c_message_pack(&wire->base, buf);
+	memcpy(buf + len, tail, n);
+	RouteMatch *m = envoy__config__route__v3__route_match__unpack(NULL, len + n, buf);
+	assert_non_null(m);
+	return m;
+}
+
+/* connect_matcher together with prefix cannot be refused as the bootstrap
+ * refuses it: a oneof keeps the member that comes last on the wire
+ * (protobuf, and so Envoy), and nothing of the other one is left to see.
+ * Both orders give what Envoy would route. */
+static void test_route_connect_matcher_and_prefix(void **state)
+{
+	(void)state;
+	static const uint8_t connect_tail[] = {12 << 3 | 2, 0};         /* connect_matcher: {} */
+	static const uint8_t prefix_tail[] = {1 << 3 | 2, 2, '/', 'x'}; /* prefix: "/x" */
+	struct rfx *f = keep(malloc(sizeof(*f)));
+	ConnectMatcher cm;
+	rfx_init(f);
+	RouteMatch *m = match_with_tail(&f->m[3], connect_tail, sizeof(connect_tail));
+	f->r[3].match = m;
+	assert_int_equal(rfx_translate(f), 0);
+	assert_int_equal(f->out.vhosts[0].routes[3].match.kind, PATH_CONNECT);
+	envoy__config__route__v3__route_match__free_unpacked(m, NULL);
+
+	envoy__config__route__v3__route_match__connect_matcher__init(&cm);
+	f->m[3].path_specifier_case =
+	    ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_CONNECT_MATCHER;
+	f->m[3].connect_matcher = &cm;
+	m = match_with_tail(&f->m[3], prefix_tail, sizeof(prefix_tail));
+	f->r[3].match = m;
+	assert_int_equal(rfx_translate(f), 0);
+	assert_int_equal(f->out.vhosts[0].routes[3].match.kind, PATH_PREFIX);
+	assert_string_equal(f->out.vhosts[0].routes[3].match.value, "/x");
+	envoy__config__route__v3__route_match__free_unpacked(m, NULL);
+	xds_route_config_clear(&f->out);
+	free_kept();
+}
+
 /* ---- listeners with an http_connection_manager ------------------------------ */
 
 struct hfx {
@@ -657,6 +754,8 @@ struct hfx {
 	BoolValue no_request_id;
 	Envoy__Config__Accesslog__V3__AccessLog log, *logs[1];
 	Envoy__Extensions__AccessLoggers__File__V3__FileAccessLog file_log;
+	UpgradeConfig up[2], *ups[2];
+	BoolValue disabled;
 	struct rfx routes;
 	struct listener out;
 	struct xds_listener_refs refs;
@@ -744,6 +843,21 @@ static void hfx_init(struct hfx *f)
 	f->hcm.n_access_log = 1;
 	f->hcm.access_log = f->logs;
 	rfx_init(&f->routes);
+}
+
+/* upgrade_configs: one entry of type a, and one of type b unless NULL. */
+static void upgrades(struct hfx *f, const char *a, const char *b)
+{
+	const char *types[] = {a, b};
+	f->hcm.n_upgrade_configs = 0;
+	for (size_t i = 0; i < 2 && types[i]; i++) {
+		envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__upgrade_config__init(
+		    &f->up[i]);
+		f->up[i].upgrade_type = B(types[i]);
+		f->ups[i] = &f->up[i];
+		f->hcm.n_upgrade_configs = i + 1;
+	}
+	f->hcm.upgrade_configs = f->ups;
 }
 
 static int hfx_translate(struct hfx *f)
@@ -851,7 +965,36 @@ static void test_hcm_inline_routes(void **state)
 	assert_string_equal(f->err,
 			    "listener \"http\": filter_chains[0].filters[0].typed_config."
 			    "route_config.virtual_hosts[0].routes[0].match: expected one of "
-			    "prefix, path, safe_regex");
+			    "prefix, path, safe_regex, connect_matcher");
+	free_kept();
+}
+
+/* upgrade_configs as the bootstrap reads them: websocket in any case,
+ * CONNECT; enabled: false leaves the type off. */
+static void test_hcm_upgrade_configs(void **state)
+{
+	(void)state;
+	struct hfx *f = keep(malloc(sizeof(*f)));
+	hfx_init(f);
+	assert_int_equal(hfx_translate(f), 0);
+	assert_false(f->out.chains[0].http->upgrade_websocket);
+	assert_false(f->out.chains[0].http->upgrade_connect);
+	upgrades(f, "WebSocket", "CONNECT");
+	assert_int_equal(hfx_translate(f), 0);
+	assert_true(f->out.chains[0].http->upgrade_websocket);
+	assert_true(f->out.chains[0].http->upgrade_connect);
+	upgrades(f, "websocket", "websocket");
+	assert_int_equal(hfx_translate(f), 0);
+	assert_true(f->out.chains[0].http->upgrade_websocket);
+	assert_false(f->out.chains[0].http->upgrade_connect);
+	upgrades(f, "CONNECT", NULL);
+	google__protobuf__bool_value__init(&f->disabled);
+	f->up[0].enabled = &f->disabled;
+	assert_int_equal(hfx_translate(f), 0);
+	assert_false(f->out.chains[0].http->upgrade_websocket);
+	assert_false(f->out.chains[0].http->upgrade_connect);
+	xds_listener_clear(&f->out);
+	xds_listener_refs_clear(&f->refs);
 	free_kept();
 }
 
@@ -919,6 +1062,17 @@ static void test_hcm_errors(void **state)
 		     "stream_idle_timeout: expected a duration of 0s or more (seconds >= 0, nanos "
 		     "in 0..999999999)"),
 		CASE(x->file_log.path = B(""), H "access_log[0].typed_config.path: required"),
+		CASE(upgrades(x, "websocket", "h2c"), H
+		     "upgrade_configs[1].upgrade_type: not supported by skiff: \"h2c\" (supported: "
+		     "websocket, CONNECT)"),
+		CASE(upgrades(x, "connect", NULL),
+		     H "upgrade_configs[0].upgrade_type: not supported by skiff: \"connect\" "
+		       "(supported: websocket, CONNECT)"),
+		CASE(upgrades(x, "", NULL), H "upgrade_configs[0].upgrade_type: required"),
+		CASE((upgrades(x, "websocket", NULL), x->up[0].n_filters = 2,
+		      x->up[0].filters = x->hfs),
+		     H "upgrade_configs[0].filters: not supported by skiff (an upgrade runs the "
+		       "http_filters)"),
 		CASE(x->chain.n_filters = 2,
 		     "listener \"http\": filter_chains[0].filters[0]: "
 		     "envoy.filters.network.http_connection_manager must be the last filter"),
@@ -968,7 +1122,8 @@ static void write_response(const char *dir, const char *name, const char *type_u
 }
 
 /* With XDS_FUZZ_CORPUS=<dir>: rds (the fixture above), rds_bad_regex,
- * lds_hcm_rds, lds_hcm_inline, delta_rds. */
+ * lds_hcm_rds, lds_hcm_inline, lds_hcm_tunnels (upgrade_configs and a
+ * connect_matcher route), delta_rds. */
 static void test_write_corpus(void **state)
 {
 	(void)state;
@@ -988,6 +1143,14 @@ static void test_write_corpus(void **state)
 	f->hcm.route_config = &f->routes.rc;
 	assert_int_equal(hfx_translate(f), 0);
 	write_response(dir, "lds_hcm_inline", XDS_TYPE_LISTENER, any_of(XDS_TYPE_LISTENER, &f->l));
+	ConnectMatcher cm;
+	envoy__config__route__v3__route_match__connect_matcher__init(&cm);
+	f->routes.m[1].path_specifier_case =
+	    ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_CONNECT_MATCHER;
+	f->routes.m[1].connect_matcher = &cm;
+	upgrades(f, "websocket", "CONNECT");
+	assert_int_equal(hfx_translate(f), 0);
+	write_response(dir, "lds_hcm_tunnels", XDS_TYPE_LISTENER, any_of(XDS_TYPE_LISTENER, &f->l));
 
 	Envoy__Service__Discovery__V3__DeltaDiscoveryResponse delta;
 	Envoy__Service__Discovery__V3__Resource res, *resp[1] = {&res};
@@ -1013,7 +1176,10 @@ int main(void)
 	    cmocka_unit_test(test_route_match_forms),
 	    cmocka_unit_test(test_route_config_errors),
 	    cmocka_unit_test(test_route_bad_regex),
+	    cmocka_unit_test(test_route_connect_matcher),
+	    cmocka_unit_test(test_route_connect_matcher_and_prefix),
 	    cmocka_unit_test(test_hcm_rds),
+	    cmocka_unit_test(test_hcm_upgrade_configs),
 	    cmocka_unit_test(test_hcm_inline_routes),
 	    cmocka_unit_test(test_hcm_errors),
 	    cmocka_unit_test(test_write_corpus),
