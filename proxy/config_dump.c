@@ -351,6 +351,8 @@ static void dump_route_match(struct jbuf *b, const struct route_match *m)
 		jb_raw(b, "\"safe_regex\":{");
 		jb_member_str(b, true, "regex", m->value);
 		jb_raw(b, "}");
+	} else if (m->kind == PATH_CONNECT) {
+		jb_raw(b, "\"connect_matcher\":{}");
 	} else {
 		jb_member_str(b, true, m->kind == PATH_EXACT ? "path" : "prefix", m->value);
 	}
@@ -576,7 +578,14 @@ static void dump_http_conn_manager(struct jbuf *b, const struct http_conn_manage
 	jb_duration(b, "stream_idle_timeout", h->stream_idle_timeout_ms);
 	jb_duration(b, "request_timeout", h->request_timeout_ms);
 	jb_duration(b, "drain_timeout", h->drain_timeout_ms);
-	jb_printf(b, ",\"generate_request_id\":%s}}", h->generate_request_id ? "true" : "false");
+	jb_printf(b, ",\"generate_request_id\":%s", h->generate_request_id ? "true" : "false");
+	if (h->upgrade_websocket || h->upgrade_connect) {
+		jb_printf(b, ",\"upgrade_configs\":[%s%s%s]",
+			  h->upgrade_websocket ? "{\"upgrade_type\":\"websocket\"}" : "",
+			  h->upgrade_websocket && h->upgrade_connect ? "," : "",
+			  h->upgrade_connect ? "{\"upgrade_type\":\"CONNECT\"}" : "");
+	}
+	jb_raw(b, "}}");
 }
 
 /* A FilterChain, members in Envoy's field order. */

@@ -339,6 +339,8 @@ static void test_http(void **state)
 		"                redirect: {path_redirect: /new, response_code: FOUND}\n"
 		"              - match: {prefix: /ok}\n"
 		"                direct_response: {status: 200, body: {inline_string: \"fine\\n\"}}\n"
+		"              - match: {connect_matcher: {}}\n"
+		"                route: {cluster: b}\n"
 		"  - name: rds\n"
 		"    address: {socket_address: {address: 0.0.0.0, port_value: 8081}}\n"
 		"    filter_chains:\n"
@@ -350,6 +352,7 @@ static void test_http(void **state)
 		"          codec_type: HTTP1\n"
 		"          http_filters: [{name: envoy.filters.http.router}]\n"
 		"          rds: {route_config_name: r81, config_source: {ads: {}}}\n"
+		"          upgrade_configs: [{upgrade_type: websocket}, {upgrade_type: CONNECT}]\n"
 		"  clusters:\n"
 		"  - name: a\n"
 		"    lb_policy: MAGLEV\n"
@@ -383,7 +386,8 @@ static void test_http(void **state)
 			 "\"append_action\":\"OVERWRITE_IF_EXISTS_OR_ADD\"}]},"
 			 "{\"match\":{\"path\":\"/old\",\"case_sensitive\":false},\"redirect\":{\"response_code\":\"FOUND\","
 			 "\"path_redirect\":\"/new\"}},"
-			 "{\"match\":{\"prefix\":\"/ok\"},\"direct_response\":{\"status\":200,\"body\":{\"inline_string\":\"fine\\n\"}}}]}],"
+			 "{\"match\":{\"prefix\":\"/ok\"},\"direct_response\":{\"status\":200,\"body\":{\"inline_string\":\"fine\\n\"}}},"
+			 "{\"match\":{\"connect_matcher\":{}},\"route\":{\"cluster\":\"b\",\"timeout\":\"15s\"}}]}],"
 			 "\"response_headers_to_remove\":[\"server\"]},"
 			 "\"http_filters\":[{\"name\":\"envoy.filters.http.router\",\"typed_config\":{\"@type\":\"" T
 			 "envoy.extensions.filters.http.router.v3.Router\"}}],"
@@ -391,6 +395,8 @@ static void test_http(void **state)
 			 "\"initial_connection_window_size\":4194304},\"common_http_protocol_options\":{\"max_headers_count\":100,"
 			 "\"idle_timeout\":\"3600s\"},\"max_request_headers_kb\":60,\"stream_idle_timeout\":\"300s\","
 			 "\"request_timeout\":\"0s\",\"drain_timeout\":\"5s\",\"generate_request_id\":true}}]}]");
+	assert_has(json, "\"drain_timeout\":\"5s\",\"generate_request_id\":true,\"upgrade_configs\":["
+			 "{\"upgrade_type\":\"websocket\"},{\"upgrade_type\":\"CONNECT\"}]}}");
 	assert_has(json, "\"codec_type\":\"HTTP1\",\"stat_prefix\":\"r\",\"rds\":{\"config_source\":{\"ads\":{},"
 			 "\"resource_api_version\":\"V3\"},\"route_config_name\":\"r81\"}");
 	assert_has(json, "\"name\":\"a\",\"type\":\"STATIC\",\"connect_timeout\":\"5s\",\"lb_policy\":\"MAGLEV\","
