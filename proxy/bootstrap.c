@@ -3367,6 +3367,51 @@ static int threshold_max_retries(struct ctx *c, yaml_node_t *n, void *obj)
 	return read_uint(c, n, UINT32_MAX, &b->max_retries);
 }
 
+/* type.v3.Percent: {value: 0-100}, a double. */
+static int percent_value(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	double *out = obj;
+	char *end = NULL;
+	if (n->type != YAML_SCALAR_NODE || n->data.scalar.length == 0)
+		return fail(c, n, "expected a number");
+	const char *text = (const char *)n->data.scalar.value;
+	errno = 0;
+	double v = strtod(text, &end);
+	if (errno || end != text + n->data.scalar.length)
+		return fail(c, n, "expected a number");
+	if (!(v >= 0.0 && v <= 100.0))
+		return fail(c, n, "must be between 0 and 100");
+	*out = v;
+	return 0;
+}
+
+static int budget_percent(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct circuit_breakers *b = obj;
+	static const struct field fields[] = {
+		{ "value", percent_value, false },
+	};
+	b->retry_budget_percent = 0.0; /* a Percent without value is 0 */
+	return WALK(c, n, fields, &b->retry_budget_percent);
+}
+
+static int budget_min_concurrency(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct circuit_breakers *b = obj;
+	return read_uint(c, n, UINT32_MAX, &b->min_retry_concurrency);
+}
+
+static int threshold_retry_budget(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "budget_percent", budget_percent, false },
+		{ "min_retry_concurrency", budget_min_concurrency, false },
+	};
+	struct circuit_breakers *b = obj;
+	b->has_retry_budget = true;
+	return WALK(c, n, fields, obj);
+}
+
 static int read_threshold(struct ctx *c, yaml_node_t *n, void *obj)
 {
 	static const struct field fields[] = {
@@ -3375,7 +3420,7 @@ static int read_threshold(struct ctx *c, yaml_node_t *n, void *obj)
 		{ "max_pending_requests", threshold_max_pending, false },
 		{ "max_requests", threshold_max_requests, false },
 		{ "max_retries", threshold_max_retries, false },
-		{ "retry_budget", refuse_unsupported, false },
+		{ "retry_budget", threshold_retry_budget, false },
 		{ "track_remaining", NULL, false },
 	};
 	return WALK(c, n, fields, obj);

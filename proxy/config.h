@@ -51,6 +51,12 @@ struct circuit_breakers {
 	uint32_t max_pending_requests; /* 1024 */
 	uint32_t max_requests;        /* 1024 */
 	uint32_t max_retries;         /* 3 */
+	/* retry_budget: when set, concurrent retries may be budget_percent of
+	 * the cluster's active requests, at least min_retry_concurrency;
+	 * max_retries no longer applies (Envoy's semantics). */
+	bool has_retry_budget;
+	double retry_budget_percent;    /* 20.0 */
+	uint32_t min_retry_concurrency; /* 3 */
 };
 
 /* outlier_detection; enabled when the field is present (Envoy's defaults). */

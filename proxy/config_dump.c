@@ -746,12 +746,20 @@ static void dump_cluster_http(struct jbuf *b, const struct cluster *cl)
 			jb_member_str(b, false, "host", h->host);
 		jb_raw(b, "}}]");
 	}
-	if (memcmp(&cl->breakers, &def.breakers, sizeof(def.breakers)) != 0) {
+	const struct circuit_breakers *cb = &cl->breakers;
+	if (cb->max_connections != def.breakers.max_connections ||
+	    cb->max_pending_requests != def.breakers.max_pending_requests ||
+	    cb->max_requests != def.breakers.max_requests ||
+	    cb->max_retries != def.breakers.max_retries || cb->has_retry_budget) {
 		jb_raw(b, ",\"circuit_breakers\":{\"thresholds\":[{\"priority\":\"DEFAULT\"");
-		jb_uint(b, "max_connections", cl->breakers.max_connections);
-		jb_uint(b, "max_pending_requests", cl->breakers.max_pending_requests);
-		jb_uint(b, "max_requests", cl->breakers.max_requests);
-		jb_uint(b, "max_retries", cl->breakers.max_retries);
+		jb_uint(b, "max_connections", cb->max_connections);
+		jb_uint(b, "max_pending_requests", cb->max_pending_requests);
+		jb_uint(b, "max_requests", cb->max_requests);
+		jb_uint(b, "max_retries", cb->max_retries);
+		if (cb->has_retry_budget)
+			jb_printf(b, ",\"retry_budget\":{\"budget_percent\":{\"value\":%g},"
+				  "\"min_retry_concurrency\":%u}",
+				  cb->retry_budget_percent, cb->min_retry_concurrency);
 		jb_raw(b, "}]}");
 	}
 	if (cl->outlier.enabled) {

@@ -39,6 +39,14 @@ void http_conn_manager_finish(struct http_conn_manager_config *h)
 	h->http2.max_headers_count = h->max_headers_count;
 }
 
+uint32_t circuit_breakers_retry_limit(const struct circuit_breakers *b, uint32_t active_requests)
+{
+	if (!b->has_retry_budget)
+		return b->max_retries;
+	double budget = b->retry_budget_percent * active_requests / 100.0;
+	return budget > b->min_retry_concurrency ? (uint32_t)budget : b->min_retry_concurrency;
+}
+
 void cluster_http_defaults(struct cluster *c)
 {
 	c->protocol = UPSTREAM_HTTP1;
@@ -48,6 +56,8 @@ void cluster_http_defaults(struct cluster *c)
 		.max_pending_requests = 1024,
 		.max_requests = 1024,
 		.max_retries = 3,
+		.retry_budget_percent = 20.0,
+		.min_retry_concurrency = 3,
 	};
 	c->outlier = (struct outlier_detection){
 		.enabled = false,

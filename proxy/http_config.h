@@ -29,6 +29,12 @@ void http_conn_manager_finish(struct http_conn_manager_config *h);
  * stay disabled. Other fields are left alone. */
 void cluster_http_defaults(struct cluster *c);
 
+/* How many retries may be in flight at once on a cluster with
+ * `active_requests` requests: max_retries, or what the retry budget
+ * allows. Retries beyond it overflow (upstream_rq_retry_overflow), so they
+ * cannot multiply the load a failing cluster gets. */
+uint32_t circuit_breakers_retry_limit(const struct circuit_breakers *b, uint32_t active_requests);
+
 /* Sets the defaults of a route on a zeroed *r: case-sensitive prefix
  * match, timeout 15s, one retry once retry_on is set, redirect 301. */
 void route_defaults(struct route *r);

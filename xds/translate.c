@@ -1184,6 +1184,29 @@ static int read_lb_config(struct tctx *c, const pb_cluster *pb, struct cluster *
 	return 0;
 }
 
+/* retry_budget: Envoy's defaults (20 %, at least 3) for what is absent. */
+static int read_retry_budget(
+    struct tctx *c,
+    const Envoy__Config__Cluster__V3__CircuitBreakers__Thresholds__RetryBudget *pb,
+    struct circuit_breakers *b)
+{
+	size_t old = tx_field(c, "retry_budget");
+	b->has_retry_budget = true;
+	if (pb->budget_percent) {
+		double v = pb->budget_percent->value;
+		if (!(v >= 0.0 && v <= 100.0)) {
+			tx_field(c, "budget_percent");
+			return tx_fail(c, "must be between 0 and 100");
+		}
+		b->retry_budget_percent = v;
+	}
+	int err = read_wrapped(c, "min_retry_concurrency", pb->min_retry_concurrency, 0,
+			       UINT32_MAX, &b->min_retry_concurrency);
+	if (!err)
+		tx_pop(c, old);
+	return err;
+}
+
 /* circuit_breakers.thresholds: the DEFAULT priority's (skiff has one
  * priority); a HIGH one is skipped. */
 static int read_breakers(struct tctx *c, const pb_cluster *pb, struct cluster *cl)
@@ -1208,6 +1231,8 @@ static int read_breakers(struct tctx *c, const pb_cluster *pb, struct cluster *c
 		if (!err)
 			err = read_wrapped(c, "max_retries", t->max_retries, 0, UINT32_MAX,
 					   &cl->breakers.max_retries);
+		if (!err && t->retry_budget)
+			err = read_retry_budget(c, t->retry_budget, &cl->breakers);
 		if (err)
 			return err;
 		tx_pop(c, old);

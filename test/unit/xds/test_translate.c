@@ -1306,6 +1306,29 @@ static void test_cluster_http(void **state)
 	assert_int_equal(f->out.http2.max_concurrent_streams, 7);
 	assert_int_equal(f->out.http2.initial_stream_window_size, 1u << 20);
 	assert_int_equal(f->out.idle_timeout_ms, 60000);
+	assert_false(f->out.breakers.has_retry_budget);
+
+	/* A retry budget: Envoy's defaults for what it leaves out. */
+	Envoy__Config__Cluster__V3__CircuitBreakers__Thresholds__RetryBudget budget;
+	Envoy__Type__V3__Percent pct;
+	envoy__config__cluster__v3__circuit_breakers__thresholds__retry_budget__init(&budget);
+	h.th[1].retry_budget = &budget;
+	assert_int_equal(cfx_translate(f), 0);
+	assert_true(f->out.breakers.has_retry_budget);
+	assert_true(f->out.breakers.retry_budget_percent == 20.0);
+	assert_int_equal(f->out.breakers.min_retry_concurrency, 3);
+	envoy__type__v3__percent__init(&pct);
+	pct.value = 50;
+	budget.budget_percent = &pct;
+	Google__Protobuf__UInt32Value min_concurrency;
+	budget.min_retry_concurrency = u32(&min_concurrency, 1);
+	assert_int_equal(cfx_translate(f), 0);
+	assert_true(f->out.breakers.retry_budget_percent == 50.0);
+	assert_int_equal(f->out.breakers.min_retry_concurrency, 1);
+	pct.value = 101;
+	assert_int_equal(cfx_translate(f), -EINVAL);
+	assert_non_null(strstr(f->err, "circuit_breakers.thresholds[1].retry_budget.budget_percent: must be between 0 and 100"));
+	h.th[1].retry_budget = NULL;
 
 	/* Ring hash, least request, random; EDS names its service. */
 	f->c.lb_policy = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__RING_HASH;
