@@ -117,6 +117,7 @@ static const char *printable(const char *s, size_t len, char out[SHOWN_MAX + 1])
 
 struct parse {
 	const char *source;
+	bool xds_identity; /* pod_parse_partial */
 	char *err;
 	size_t errlen;
 };
@@ -163,6 +164,32 @@ static int read_pair(struct parse *ps, yaml_document_t *doc, yaml_node_pair_t *p
 	return 0;
 }
 
+/* pod_parse_partial's rule: uid and netns always; name and namespace
+ * together or not at all (half an identity would be merged with another
+ * half from xDS); cert, key and ca together or not at all. */
+static int check_partial(struct parse *ps, const yaml_node_t *root, struct pod *out)
+{
+	if (!out->uid)
+		return fail(ps, root, "uid", "missing");
+	if (!out->netns)
+		return fail(ps, root, "netns", "missing");
+	if (!out->name != !out->namespace)
+		return fail(ps, root, out->name ? "namespace" : "name",
+			    "missing (name and namespace go together)");
+	int certs = !!out->cert + !!out->key + !!out->ca;
+	if (certs != 0 && certs != 3)
+		return fail(ps, root,
+			    !out->cert  ? "cert"
+			    : !out->key ? "key"
+					: "ca",
+			    "missing (cert, key and ca go together)");
+	if (out->name && !out->service_account && !(out->service_account = strdup("default"))) {
+		snprintf(ps->err, ps->errlen, "%s: out of memory", ps->source);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static int read_document(struct parse *ps, yaml_document_t *doc, struct pod *out)
 {
 	yaml_node_t *root = yaml_document_get_root_node(doc);
@@ -174,6 +201,8 @@ static int read_document(struct parse *ps, yaml_document_t *doc, struct pod *out
 		if (rc)
 			return rc;
 	}
+	if (ps->xds_identity)
+		return check_partial(ps, root, out);
 	for (size_t i = 0; i < N_FIELDS; i++)
 		if (fields[i].required && !*slot(out, &fields[i]))
 			return fail(ps, root, fields[i].name, "missing");
@@ -184,10 +213,10 @@ static int read_document(struct parse *ps, yaml_document_t *doc, struct pod *out
 	return 0;
 }
 
-int pod_parse(const char *text, size_t len, const char *source, struct pod *out, char *err,
-	      size_t errlen)
+static int parse(const char *text, size_t len, const char *source, bool xds_identity,
+		 struct pod *out, char *err, size_t errlen)
 {
-	struct parse ps = {source, err, errlen};
+	struct parse ps = {source, xds_identity, err, errlen};
 	memset(out, 0, sizeof(*out));
 	if (len > POD_DESC_MAX_BYTES) {
 		snprintf(err, errlen, "%s: larger than %u bytes", source, POD_DESC_MAX_BYTES);
@@ -215,21 +244,58 @@ int pod_parse(const char *text, size_t len, const char *source, struct pod *out,
 	return rc;
 }
 
+int pod_parse(const char *text, size_t len, const char *source, struct pod *out, char *err,
+	      size_t errlen)
+{
+	return parse(text, len, source, false, out, err, errlen);
+}
+
+int pod_parse_partial(const char *text, size_t len, const char *source, struct pod *out, char *err,
+		      size_t errlen)
+{
+	return parse(text, len, source, true, out, err, errlen);
+}
+
 void pod_clear(struct pod *p)
 {
 	for (size_t i = 0; i < N_FIELDS; i++)
 		free(*slot(p, &fields[i]));
+	free(p->trust_domain);
 	memset(p, 0, sizeof(*p));
+}
+
+static bool same(const char *x, const char *y)
+{
+	return (x == NULL) == (y == NULL) && (!x || strcmp(x, y) == 0);
 }
 
 bool pod_equal(const struct pod *a, const struct pod *b)
 {
-	for (size_t i = 0; i < N_FIELDS; i++) {
-		const char *x = *cslot(a, &fields[i]), *y = *cslot(b, &fields[i]);
-		if ((x == NULL) != (y == NULL) || (x && strcmp(x, y) != 0))
+	for (size_t i = 0; i < N_FIELDS; i++)
+		if (!same(*cslot(a, &fields[i]), *cslot(b, &fields[i])))
 			return false;
+	return same(a->trust_domain, b->trust_domain);
+}
+
+int pod_copy(struct pod *dst, const struct pod *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	for (size_t i = 0; i < N_FIELDS; i++) {
+		const char *v = *cslot(src, &fields[i]);
+		if (v && !(*slot(dst, &fields[i]) = strdup(v)))
+			goto oom;
 	}
-	return true;
+	if (src->trust_domain && !(dst->trust_domain = strdup(src->trust_domain)))
+		goto oom;
+	return 0;
+oom:
+	pod_clear(dst);
+	return -ENOMEM;
+}
+
+bool pod_has_identity(const struct pod *p)
+{
+	return p->name && p->namespace && p->service_account && p->cert && p->key && p->ca;
 }
 
 void pod_spiffe_path(const struct pod *p, char *buf, size_t len)

@@ -12,7 +12,10 @@
  *    "ca": "/var/run/skiff/certs/web-0/ca.pem"}
  *
  * The file is untrusted input (anyone who can write the directory can ask
- * for a pod): every field is checked, unknown fields are refused. */
+ * for a pod): every field is checked, unknown fields are refused.
+ *
+ * With identities from the control plane (Istio's workloads, node mode with
+ * ADS), a descriptor may say less: pod_parse_partial. */
 #ifndef SKIFF_NODE_POD_H
 #define SKIFF_NODE_POD_H
 
@@ -34,6 +37,8 @@ struct pod {
 	char *cert;            /* the pod's X.509-SVID, key and trust bundle */
 	char *key;
 	char *ca;
+	char *trust_domain; /* never in a descriptor: from the pod's workload
+			     * (xDS), or NULL: not checked */
 };
 
 /* Parses `len` bytes at `text` (named `source` in messages) into *out.
@@ -41,6 +46,21 @@ struct pod {
  * zeroed and a one-line "SOURCE:LINE: field: reason" in err. */
 int pod_parse(const char *text, size_t len, const char *source, struct pod *out, char *err,
 	      size_t errlen);
+
+/* As pod_parse, for a node whose control plane sends the pods' identities:
+ * only uid and netns are required; name and namespace come together or not
+ * at all, as do cert, key and ca; service_account defaults to "default"
+ * only beside a name. What is missing, xDS fills in (node/pod_registry.h).
+ * Returns as pod_parse. */
+int pod_parse_partial(const char *text, size_t len, const char *source, struct pod *out, char *err,
+		      size_t errlen);
+
+/* True when p names a whole identity: name, namespace, service account
+ * and the certificate files. */
+bool pod_has_identity(const struct pod *p);
+
+/* Copies src into *dst. Returns 0, or -ENOMEM with *dst zeroed. */
+int pod_copy(struct pod *dst, const struct pod *src);
 
 /* Frees what *p owns and zeroes it. */
 void pod_clear(struct pod *p);

@@ -1,6 +1,7 @@
 /* The node's pods from a directory of descriptors; see pod_registry.h. */
 #include "node/pod_registry.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,8 +18,16 @@
 #include "certs/tls_context.h"
 #include "proxy/log.h"
 #include "proxy/netns.h"
+#include "xds/translate_workload.h"
 
 #define DEFAULT_INSTANCE_PREFIX "node"
+#define DEFAULT_CERTS_DIR "/var/run/skiff/certs"
+
+/* Names (uids) already logged as waiting, so each wait is logged once. */
+struct name_set {
+	char **v;
+	size_t n;
+};
 
 struct entry {
 	char *file; /* descriptor file name: what identifies it in the directory */
@@ -34,6 +43,10 @@ struct pod_registry {
 	bool swept; /* instances left by an earlier run removed */
 	struct entry *pods;
 	size_t n;
+	struct xds_workload *workloads; /* of this node, from xDS */
+	size_t n_workloads;
+	struct name_set waiting_pods;      /* descriptors without an identity */
+	struct name_set waiting_workloads; /* workloads without a descriptor */
 };
 
 /* A descriptor as read in one scan. */
@@ -158,7 +171,9 @@ static int scan(const struct pod_registry *r, struct scanned **out)
 		size_t len = 0;
 		snprintf(path, sizeof(path), "%s/%s", r->o->pods_dir, e->d_name);
 		char *text = read_small_file(path, &len, err, sizeof(err));
-		if (!text || pod_parse(text, len, path, &v[n].pod, err, sizeof(err)) < 0) {
+		int (*parse)(const char *, size_t, const char *, struct pod *, char *, size_t) =
+		    r->o->xds_identity ? pod_parse_partial : pod_parse;
+		if (!text || parse(text, len, path, &v[n].pod, err, sizeof(err)) < 0) {
 			log_warn("pod descriptor not served: %s", err);
 			free(text);
 			continue;
@@ -176,6 +191,197 @@ static int scan(const struct pod_registry *r, struct scanned **out)
 	qsort(v, n, sizeof(*v), by_file);
 	*out = v;
 	return (int)n;
+}
+
+/* ---- identities from xDS ---- */
+
+static void names_clear(struct name_set *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	*s = (struct name_set){0};
+}
+
+static bool names_have(const struct name_set *s, const char *name)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Adds name to s (bounded by the caller's count). Returns whether it was
+ * not in `before`: the wait is new and is logged. */
+static bool names_note(struct name_set *s, const struct name_set *before, const char *name)
+{
+	char *c = strdup(name);
+	if (c)
+		s->v[s->n++] = c;
+	return !names_have(before, name);
+}
+
+static bool same_ip(const char *a, const char *b)
+{
+	unsigned char x[16], y[16];
+	int fa = strchr(a, ':') ? AF_INET6 : AF_INET, fb = strchr(b, ':') ? AF_INET6 : AF_INET;
+	return fa == fb && inet_pton(fa, a, x) == 1 && inet_pton(fb, b, y) == 1 &&
+	       memcmp(x, y, fa == AF_INET ? 4 : 16) == 0;
+}
+
+/* The workload of p: the one with its uid, else one with its IP. */
+static const struct xds_workload *workload_of(const struct pod_registry *r, const struct pod *p)
+{
+	for (size_t i = 0; i < r->n_workloads; i++)
+		if (strcmp(r->workloads[i].uid, p->uid) == 0)
+			return &r->workloads[i];
+	for (size_t i = 0; p->ip && i < r->n_workloads; i++)
+		for (size_t j = 0; j < r->workloads[i].n_addresses; j++)
+			if (same_ip(r->workloads[i].addresses[j], p->ip))
+				return &r->workloads[i];
+	return NULL;
+}
+
+static int set_str(char **slot, const char *v)
+{
+	char *c = v ? strdup(v) : NULL;
+	if (v && !c)
+		return -ENOMEM;
+	free(*slot);
+	*slot = c;
+	return 0;
+}
+
+/* The workload's identity over the descriptor's; its IP too, unless the
+ * descriptor's is one of the workload's. */
+static int overlay(struct pod *p, const struct xds_workload *w)
+{
+	bool ip_known = false;
+	for (size_t j = 0; p->ip && j < w->n_addresses; j++)
+		ip_known = ip_known || same_ip(w->addresses[j], p->ip);
+	int rc = set_str(&p->name, w->name);
+	if (rc == 0)
+		rc = set_str(&p->namespace, w->namespace);
+	if (rc == 0)
+		rc = set_str(&p->service_account, w->service_account);
+	if (rc == 0)
+		rc = set_str(&p->trust_domain, w->trust_domain);
+	if (rc == 0 && w->n_addresses && !ip_known)
+		rc = set_str(&p->ip, w->addresses[0]);
+	return rc;
+}
+
+/* The certificates of the pod's identity in the certificates directory. */
+static int identity_files(const struct pod_registry *r, struct pod *p)
+{
+	const char *dir = r->o->certs_dir ? r->o->certs_dir : DEFAULT_CERTS_DIR;
+	static const char *const names[3] = {"cert.pem", "key.pem", "ca.pem"};
+	char **slots[3] = {&p->cert, &p->key, &p->ca};
+	for (int i = 0; i < 3; i++)
+		if (asprintf(slots[i], "%s/%s/%s/%s", dir, p->namespace, p->service_account,
+			     names[i]) < 0) {
+			*slots[i] = NULL;
+			return -ENOMEM;
+		}
+	return 0;
+}
+
+/* Completes each descriptor of v with its workload. Those that still lack
+ * an identity are dropped (logged once); so are workloads no descriptor
+ * claims. Returns how many of v are left, in order. */
+static int resolve_all(struct pod_registry *r, struct scanned *v, size_t n)
+{
+	struct name_set pods = {calloc(n + 1, sizeof(char *)), 0};
+	struct name_set wls = {calloc(r->n_workloads + 1, sizeof(char *)), 0};
+	bool *claimed = calloc(r->n_workloads + 1, sizeof(bool));
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct pod *p = &v[i].pod;
+		const struct xds_workload *w = workload_of(r, p);
+		int rc = w ? overlay(p, w) : 0;
+		if (w && claimed)
+			claimed[w - r->workloads] = true;
+		if (rc == 0 && !p->name) {
+			if (pods.v && names_note(&pods, &r->waiting_pods, p->uid))
+				log_info("pod %s (%s): waits for its workload from the control "
+					 "plane (the descriptor names no identity)",
+					 p->uid, v[i].file);
+			rc = -EAGAIN;
+		}
+		if (rc == 0 && !p->cert)
+			rc = identity_files(r, p);
+		if (rc == -ENOMEM)
+			log_error("pod %s (%s): out of memory", p->uid, v[i].file);
+		if (rc < 0) {
+			pod_clear(p);
+			free(v[i].file);
+			continue;
+		}
+		v[kept++] = v[i];
+	}
+	for (size_t i = 0; claimed && wls.v && i < r->n_workloads; i++) {
+		const struct xds_workload *w = &r->workloads[i];
+		if (!claimed[i] && names_note(&wls, &r->waiting_workloads, w->uid))
+			log_info("workload %s/%s (%s): waits for its network namespace (no pod "
+				 "descriptor names it)",
+				 w->namespace, w->name, w->uid);
+	}
+	free(claimed);
+	names_clear(&r->waiting_pods);
+	names_clear(&r->waiting_workloads);
+	r->waiting_pods = pods;
+	r->waiting_workloads = wls;
+	return (int)kept;
+}
+
+static void workloads_free(struct xds_workload *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		xds_workload_clear(&v[i]);
+	free(v);
+}
+
+static int workload_copy(struct xds_workload *dst, const struct xds_workload *src)
+{
+	*dst = *src;
+	dst->uid = strdup(src->uid);
+	dst->name = strdup(src->name);
+	dst->namespace = strdup(src->namespace);
+	dst->service_account = strdup(src->service_account);
+	dst->trust_domain = src->trust_domain ? strdup(src->trust_domain) : NULL;
+	dst->node = src->node ? strdup(src->node) : NULL;
+	if (!dst->uid || !dst->name || !dst->namespace || !dst->service_account ||
+	    (src->trust_domain && !dst->trust_domain) || (src->node && !dst->node)) {
+		xds_workload_clear(dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int pod_registry_set_workloads(struct pod_registry *r, const struct xds_workload *v, size_t n,
+			       char *err, size_t errlen)
+{
+	const char *node = r->o->node_name;
+	struct xds_workload *mine = calloc(n + 1, sizeof(*mine));
+	size_t k = 0;
+	for (size_t i = 0; mine && i < n; i++) {
+		if (!node || !v[i].node || strcmp(v[i].node, node) != 0)
+			continue;
+		if (workload_copy(&mine[k], &v[i]) < 0) {
+			workloads_free(mine, k);
+			mine = NULL;
+			break;
+		}
+		k++;
+	}
+	if (!mine) {
+		snprintf(err, errlen, "workloads: out of memory");
+		return -ENOMEM;
+	}
+	workloads_free(r->workloads, r->n_workloads);
+	r->workloads = mine;
+	r->n_workloads = k;
+	return 0;
 }
 
 /* ---- setting a pod up and tearing it down ---- */
@@ -196,6 +402,11 @@ static int check_identity(const struct pod *p, char *err, size_t errlen)
 	    sid.path_len != strlen(want) || memcmp(sid.path, want, sid.path_len) != 0) {
 		snprintf(err, errlen, "certificate %s is for %.*s, not for path %s", p->cert,
 			 (int)id->spiffe_id_len, id->spiffe_id, want);
+		rc = -EPERM;
+	} else if (p->trust_domain && (sid.td_len != strlen(p->trust_domain) ||
+				       memcmp(sid.td, p->trust_domain, sid.td_len) != 0)) {
+		snprintf(err, errlen, "certificate %s is for %.*s, not of trust domain %s", p->cert,
+			 (int)id->spiffe_id_len, id->spiffe_id, p->trust_domain);
 		rc = -EPERM;
 	}
 	tls_identity_unref(id);
@@ -365,7 +576,8 @@ static bool update_in_place(struct entry *e, struct pod *p)
 	pod_clear(&e->pod);
 	e->pod = *p;
 	memset(p, 0, sizeof(*p));
-	log_info("pod %s/%s (%s): descriptor changed", e->pod.namespace, e->pod.name, e->pod.uid);
+	log_info("pod %s/%s (%s): descriptor or workload changed", e->pod.namespace, e->pod.name,
+		 e->pod.uid);
 	return true;
 }
 
@@ -391,6 +603,8 @@ int pod_registry_refresh(struct pod_registry *r)
 	int n = scan(r, &v);
 	if (n < 0)
 		return 0; /* keep serving what we have */
+	if (r->o->xds_identity)
+		n = resolve_all(r, v, (size_t)n);
 	int changes = 0;
 	size_t kept = 0;
 	for (size_t i = 0; i < r->n; i++) {
@@ -456,6 +670,9 @@ void pod_registry_close(struct pod_registry *r)
 	for (size_t i = 0; i < r->n; i++)
 		teardown(&r->pods[i]);
 	free(r->pods);
+	workloads_free(r->workloads, r->n_workloads);
+	names_clear(&r->waiting_pods);
+	names_clear(&r->waiting_workloads);
 	close(r->ifd);
 	free(r);
 }

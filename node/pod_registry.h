@@ -11,7 +11,18 @@
  * load or names another service account, a namespace already taken) is
  * logged and left out; the others go on. A datapath that will not attach is
  * a warning: the pod is still served on its ports, without capture. Main
- * thread only. */
+ * thread only.
+ *
+ * With xds_identity (node mode with ADS), the control plane's workloads
+ * (Istio's WDS, xds/translate_workload.h) of this node complete the
+ * descriptors: a descriptor then needs only uid and netns
+ * (pod_parse_partial). The workload with the descriptor's uid, or else
+ * with its IP, gives the pod's name, namespace, service account, trust
+ * domain and IP, over what the descriptor says; the certificates of that
+ * identity are then CERTS_DIR/<namespace>/<service account>/{cert,key,
+ * ca}.pem unless the descriptor names its own. A pod without a whole
+ * identity waits (logged once), as does a workload without a descriptor:
+ * only the CNI knows a pod's network namespace. */
 #ifndef SKIFF_NODE_POD_REGISTRY_H
 #define SKIFF_NODE_POD_REGISTRY_H
 
@@ -28,8 +39,13 @@
 /* The leaf cgroup made under each pod's cgroup for skiff's listeners. */
 #define POD_LEAF_CGROUP "skiff-node"
 
+struct xds_workload;
+
 struct node_opts {
 	const char *pods_dir;            /* the descriptors */
+	bool xds_identity;               /* identities from xDS workloads, above */
+	const char *node_name;           /* only workloads on this node are used */
+	const char *certs_dir;           /* identities' certificates [/var/run/skiff/certs] */
 	const char *cgroup_root;         /* where to look for a pod's cgroup by uid when
 					  * its descriptor names none (NULL: the cgroup2
 					  * mount) */
@@ -54,6 +70,12 @@ int pod_registry_fd(const struct pod_registry *r);
  * tears down pods whose descriptor went or changed and sets up new ones.
  * Returns the number of pods added plus removed (0: nothing to publish). */
 int pod_registry_refresh(struct pod_registry *r);
+
+/* Replaces the workloads from the control plane with those of v whose node
+ * is o->node_name (copied). Takes effect at the next refresh. Returns 0,
+ * or -ENOMEM with err (the previous ones kept). */
+int pod_registry_set_workloads(struct pod_registry *r, const struct xds_workload *v, size_t n,
+			       char *err, size_t errlen);
 
 /* The pods being served, in descriptor file name order. */
 size_t pod_registry_count(const struct pod_registry *r);

@@ -59,7 +59,8 @@ struct run_opts {
 };
 
 /* Long-only options of the node shape. */
-enum { OPT_NODE = 0x4e00, OPT_PODS_DIR, OPT_CGROUP_ROOT, OPT_ACCESS_LOG };
+enum { OPT_NODE = 0x4e00, OPT_PODS_DIR, OPT_CGROUP_ROOT, OPT_ACCESS_LOG, OPT_NODE_NAME,
+       OPT_CERTS_DIR };
 
 /* Main-thread state the admin hooks read. */
 static struct snapshot *main_snap;
@@ -193,6 +194,17 @@ static int node_dynamic(struct snapshot *snap, char *err, size_t errlen, void *a
 	return rc < 0 ? rc : ads_add_resources(snap, err, errlen, arg);
 }
 
+/* Node shape with ADS: the control plane's workloads complete the pods'
+ * descriptors (ads_hooks.workloads); the ADS client builds and publishes
+ * the snapshot that follows. */
+static int node_workloads(const struct xds_workload *v, size_t n, char *err, size_t errlen)
+{
+	int rc = pod_registry_set_workloads(pods, v, n, err, errlen);
+	if (rc == 0)
+		pod_registry_refresh(pods);
+	return rc;
+}
+
 /* A pod descriptor came, changed or went: serve the pods as they are now. */
 static void on_pods_changed(struct io *io, uint32_t events)
 {
@@ -207,6 +219,33 @@ static void on_pods_changed(struct io *io, uint32_t events)
 		return;
 	}
 	publish(snap);
+}
+
+/* Node shape: what the descriptors may leave to xDS depends on the
+ * bootstrap (an ads_config), so the pods are read once it is loaded, and
+ * *snap is rebuilt with them. Returns 0, or -1 with err. */
+static int node_first_pods(struct node_opts *no, struct snapshot **snap, char *err,
+			   size_t errlen)
+{
+	static char *node_name; /* outlives the bootstrap snapshot */
+	no->xds_identity = (*snap)->ads.cluster_name != NULL;
+	if (no->xds_identity && !no->node_name) {
+		free(node_name);
+		node_name = strdup((*snap)->node.id ? (*snap)->node.id : "");
+		if (!node_name) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		no->node_name = node_name;
+	}
+	if (pod_registry_refresh(pods) == 0)
+		return 0;
+	struct snapshot *with_pods = config_source_build(err, errlen);
+	if (!with_pods)
+		return -1;
+	snapshot_unref(*snap);
+	*snap = with_pods;
+	return 0;
 }
 
 static void usage_run(FILE *f)
@@ -232,6 +271,10 @@ static void usage_run(FILE *f)
 		"      --pods-dir DIR       pod descriptors, watched (default /var/run/skiff/pods)\n"
 		"      --cgroup-root DIR    where to find a pod's cgroup by uid (default: cgroup2 mount)\n"
 		"      --access-log PATH    node shape: the pods' access log (default /dev/stdout)\n"
+		"      --node-name NAME     node shape with ADS: use the workloads of this node\n"
+		"                           (default: the bootstrap's node.id)\n"
+		"      --certs-dir DIR      node shape with ADS: certificates of identities from xDS,\n"
+		"                           DIR/NS/SA/{cert,key,ca}.pem (default /var/run/skiff/certs)\n"
 		"  -h, --help               this help\n");
 }
 
@@ -265,6 +308,8 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 		{ "pods-dir", required_argument, NULL, OPT_PODS_DIR },
 		{ "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT },
 		{ "access-log", required_argument, NULL, OPT_ACCESS_LOG },
+		{ "node-name", required_argument, NULL, OPT_NODE_NAME },
+		{ "certs-dir", required_argument, NULL, OPT_CERTS_DIR },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -342,6 +387,12 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 			break;
 		case OPT_ACCESS_LOG:
 			o->node_opts.access_log = optarg;
+			break;
+		case OPT_NODE_NAME:
+			o->node_opts.node_name = optarg;
+			break;
+		case OPT_CERTS_DIR:
+			o->node_opts.certs_dir = optarg;
 			break;
 		case 'S':
 			if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
@@ -488,7 +539,9 @@ static int serve(const struct run_opts *o, struct snapshot *snap)
 		}
 		log_warn("certificate rotation not watched for every pod: %s", err);
 	}
-	static const struct ads_hooks ads_hooks = { config_source_build, publish };
+	const struct ads_hooks ads_hooks = { config_source_build, publish,
+					     pods && o->node_opts.xds_identity ? node_workloads
+									       : NULL };
 	if (ads_start(&loop, snap, &ads_hooks, err, sizeof(err)) < 0) {
 		log_error("start-up: xDS: %s", err);
 		goto out;
@@ -550,12 +603,19 @@ static int cmd_run(int argc, char **argv)
 			fprintf(stderr, "skiff: %s\n", err);
 			return EXIT_USAGE;
 		}
-		pod_registry_refresh(pods);
 		config_source_set_dynamic(node_dynamic, NULL);
 	}
 	struct snapshot *snap = config_source_load(o.config_path, err, sizeof(err));
 	if (!snap) {
 		fprintf(stderr, "skiff: %s\n", err);
+		config_source_close(NULL);
+		pod_registry_close(pods);
+		pods = NULL;
+		return EXIT_USAGE;
+	}
+	if (pods && node_first_pods(&o.node_opts, &snap, err, sizeof(err)) < 0) {
+		fprintf(stderr, "skiff: %s\n", err);
+		snapshot_unref(snap);
 		config_source_close(NULL);
 		pod_registry_close(pods);
 		pods = NULL;

@@ -26,6 +26,7 @@
 #include "xds/grpc_stream.h"
 #include "xds/resources.h"
 #include "xds/translate.h"
+#include "xds/translate_workload.h"
 
 #define ADS_SERVICE "/envoy.service.discovery.v3.AggregatedDiscoveryService/"
 #define ADS_PATH ADS_SERVICE "StreamAggregatedResources"
@@ -41,7 +42,8 @@
 #define KEEPALIVE_TIMEOUT_MS 10000
 #define GRPC_INVALID_ARGUMENT 3
 
-enum xds_type { T_CLUSTER, T_ENDPOINTS, T_LISTENER, T_ROUTE, T_SECRET, T_COUNT };
+/* T_WORKLOAD (Istio's WDS) only when a hook takes workloads: the node shape. */
+enum xds_type { T_CLUSTER, T_ENDPOINTS, T_LISTENER, T_ROUTE, T_SECRET, T_WORKLOAD, T_COUNT };
 
 static const char *const type_urls[T_COUNT] = {
 	[T_CLUSTER] = "type.googleapis.com/envoy.config.cluster.v3.Cluster",
@@ -49,8 +51,9 @@ static const char *const type_urls[T_COUNT] = {
 	[T_LISTENER] = "type.googleapis.com/envoy.config.listener.v3.Listener",
 	[T_ROUTE] = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
 	[T_SECRET] = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
+	[T_WORKLOAD] = XDS_TYPE_WORKLOAD,
 };
-static const char *const type_names[T_COUNT] = { "cds", "eds", "lds", "rds", "sds" };
+static const char *const type_names[T_COUNT] = { "cds", "eds", "lds", "rds", "sds", "wds" };
 
 struct resource {
 	char *name;
@@ -372,7 +375,10 @@ static ProtobufCMessage *decode(struct xds_decoder *d, enum xds_type t, const ui
 				size_t len, char *err, size_t errlen)
 {
 	ProtobufCMessage *msg = NULL;
-	if (xds_decode(d, xds_resource_descriptor(type_urls[t]), bytes, len, &msg, err, errlen) < 0)
+	const ProtobufCMessageDescriptor *desc = t == T_WORKLOAD
+							 ? &istio__workload__address__descriptor
+							 : xds_resource_descriptor(type_urls[t]);
+	if (xds_decode(d, desc, bytes, len, &msg, err, errlen) < 0)
 		return NULL;
 	return msg;
 }
@@ -385,7 +391,12 @@ static char *resource_name(enum xds_type t, const ProtobufCBinaryData *value, ch
 	xds_decoder_init(&d, RESOURCE_MAX);
 	ProtobufCMessage *msg = decode(&d, t, value->data, value->len, err, errlen);
 	char *name = NULL;
-	if (msg && xds_resource_name(msg, &name, err, errlen) < 0)
+	/* An Address has no name field: Istio keys it by what it holds. */
+	int rc = !msg		  ? -EINVAL
+		 : t == T_WORKLOAD ? xds_address_name((const Istio__Workload__Address *)msg, &name,
+						      err, errlen)
+				   : xds_resource_name(msg, &name, err, errlen);
+	if (rc < 0)
 		name = NULL;
 	xds_decoder_free(&d, msg);
 	return name;
@@ -576,10 +587,47 @@ static void unstage(enum xds_type t)
 static enum xds_type type_of(const char *type_url)
 {
 	for (int i = 0; i < T_COUNT; i++)
-		if (strcmp(type_url, type_urls[i]) == 0)
+		if (strcmp(type_url, type_urls[i]) == 0 && (i != T_WORKLOAD || ads.hooks.workloads))
 			return (enum xds_type)i;
 	log_warn("xds: response of type %s, which skiff did not ask for: ignored", type_url);
 	return T_COUNT;
+}
+
+/* Translates every workload of `set` and hands them to the workloads hook
+ * (services are skipped). Returns 0, or -EINVAL/-ENOMEM with err naming the
+ * workload at fault, and then the hook is not called. */
+static int give_workloads(const struct resource_set *set, char *err, size_t errlen)
+{
+	struct xds_workload *v = calloc(set->n + 1, sizeof(*v));
+	if (!v) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	struct xds_decoder d;
+	xds_decoder_init(&d, RESOURCE_MAX);
+	size_t n = 0;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < set->n; i++) {
+		ProtobufCMessage *msg = decode(&d, T_WORKLOAD, set->v[i].bytes, set->v[i].len, err,
+					       errlen);
+		if (!msg) {
+			rc = -EINVAL;
+			break;
+		}
+		rc = xds_translate_address((const Istio__Workload__Address *)msg, &v[n], err,
+					   errlen);
+		xds_decoder_free(&d, msg);
+		if (rc == 1) {
+			n++;
+			rc = 0;
+		}
+	}
+	if (rc == 0)
+		rc = ads.hooks.workloads(v, n, err, errlen);
+	for (size_t i = 0; i < n; i++)
+		xds_workload_clear(&v[i]);
+	free(v);
+	return rc;
 }
 
 /* The end of a response of either protocol, once staged (rc 0) or not
@@ -590,8 +638,17 @@ static void conclude(enum xds_type t, int rc, const char *version, const char *n
 		     uint64_t started, char *err, size_t errlen)
 {
 	struct type_state *ts = &ads.types[t];
+	if (rc == 0 && t == T_WORKLOAD)
+		rc = give_workloads(&ts->stage, err, errlen);
 	struct snapshot *snap = rc == 0 ? ads.hooks.build(err, errlen) : NULL;
 	if (!snap) {
+		/* The hook has the NACKed workloads when only the build failed:
+		 * give it back those it held. */
+		if (rc == 0 && t == T_WORKLOAD) {
+			char why[512];
+			if (give_workloads(&ts->have, why, sizeof(why)) < 0)
+				log_error("xds: restoring the workloads held: %s", why);
+		}
 		unstage(t);
 		ts->nacks++;
 		log_warn("xds: NACK %s version %s: %s", type_names[t], version, err);
@@ -956,6 +1013,8 @@ static void on_open(void *arg)
 	send_request(T_LISTENER, NULL, NULL);
 	if (ads.types[T_ROUTE].n_names)
 		send_request(T_ROUTE, NULL, NULL);
+	if (ads.hooks.workloads)
+		send_request(T_WORKLOAD, NULL, NULL);
 }
 
 static void on_close(void *arg, int status, const char *reason)
@@ -1045,6 +1104,7 @@ int ads_start(struct loop *loop, const struct snapshot *bootstrap, const struct 
 	ads.node_cluster = strdup(bootstrap->node.cluster ? bootstrap->node.cluster : "");
 	ads.types[T_CLUSTER].wildcard = true;
 	ads.types[T_LISTENER].wildcard = true;
+	ads.types[T_WORKLOAD].wildcard = true;
 	ads.backoff_ms = BACKOFF_MIN_MS;
 	ads.running = true;
 	clear_wanted();

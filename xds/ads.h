@@ -16,6 +16,8 @@
 #include "proxy/config.h"
 #include "proxy/loop.h"
 
+struct xds_workload; /* xds/translate_workload.h */
+
 /* What the client asks of the process. */
 struct ads_hooks {
 	/* A snapshot from the bootstrap plus the dynamic resources as the
@@ -23,6 +25,12 @@ struct ads_hooks {
 	struct snapshot *(*build)(char *err, size_t errlen);
 	/* Makes snap current (takes the reference). */
 	void (*publish)(struct snapshot *snap);
+	/* NULL, or: subscribe to Istio's workloads (WDS, wildcard) and hand
+	 * every set accepted to this hook before the build, all of them (v
+	 * and the strings are the caller's: copy what is kept). Called again
+	 * with the previous set when the build then fails. Returns 0, or
+	 * -errno with err, which NACKs the response. */
+	int (*workloads)(const struct xds_workload *v, size_t n, char *err, size_t errlen);
 };
 
 /* Starts the client when bootstrap has an ads_config (does nothing

@@ -19,6 +19,8 @@ const INCLUDE_DIRS = [
   path.join(DEPS, 'xds'),
   path.join(DEPS, 'googleapis'),
   path.join(DEPS, 'protoc-gen-validate'),
+  // Istio's workload API (WDS), which the npm package does not ship.
+  path.join(__dirname, 'proto'),
 ];
 
 const ADS_PROTO = 'envoy/service/discovery/v3/ads.proto';
@@ -48,6 +50,7 @@ const RESOURCE_PROTOS = [
   'envoy/extensions/load_balancing_policies/least_request/v3/least_request.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
   'envoy/extensions/access_loggers/stream/v3/stream.proto',
+  'istio/workload/workload.proto',
 ];
 
 const EXTRA_PROTOS = (process.env.SKIFF_CP_PROTOS || '').split(':').filter(Boolean);
@@ -90,12 +93,13 @@ const TYPES = {
   CDS: TYPE_PREFIX + 'envoy.config.cluster.v3.Cluster',
   EDS: TYPE_PREFIX + 'envoy.config.endpoint.v3.ClusterLoadAssignment',
   SDS: TYPE_PREFIX + 'envoy.extensions.transport_sockets.tls.v3.Secret',
+  WDS: TYPE_PREFIX + 'istio.workload.Address',
 };
 // Order in which a multi-type snapshot change is pushed (make before break:
 // clusters and what they need before the listeners and routes using them).
-const PUSH_ORDER = [TYPES.CDS, TYPES.EDS, TYPES.SDS, TYPES.LDS, TYPES.RDS];
+const PUSH_ORDER = [TYPES.CDS, TYPES.EDS, TYPES.SDS, TYPES.WDS, TYPES.LDS, TYPES.RDS];
 // Types whose empty subscription means "everything" (wildcard).
-const WILDCARD_TYPES = new Set([TYPES.LDS, TYPES.CDS]);
+const WILDCARD_TYPES = new Set([TYPES.LDS, TYPES.CDS, TYPES.WDS]);
 
 const ALIASES = {
   lds: TYPES.LDS, listener: TYPES.LDS, listeners: TYPES.LDS,
@@ -103,6 +107,7 @@ const ALIASES = {
   cds: TYPES.CDS, cluster: TYPES.CDS, clusters: TYPES.CDS,
   eds: TYPES.EDS, endpoint: TYPES.EDS, endpoints: TYPES.EDS, clusterloadassignment: TYPES.EDS,
   sds: TYPES.SDS, secret: TYPES.SDS, secrets: TYPES.SDS,
+  wds: TYPES.WDS, workload: TYPES.WDS, workloads: TYPES.WDS, address: TYPES.WDS, addresses: TYPES.WDS,
 };
 
 // Accepts a full type URL, a bare message name or an alias (LDS, clusters...).

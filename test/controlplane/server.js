@@ -83,8 +83,14 @@ function typeVersion(t) {
   return String(typeVersions.get(t));
 }
 
+// Istio keys an Address by what it holds: a workload's uid, a service's
+// "namespace/hostname".
 function resourceName(typeUrl, obj) {
   if (!obj || typeof obj !== 'object') return undefined;
+  if (typeUrl === TYPES.WDS) {
+    if (obj.workload) return obj.workload.uid;
+    return obj.service ? `${obj.service.namespace}/${obj.service.hostname}` : undefined;
+  }
   return typeUrl === TYPES.EDS ? obj.cluster_name : obj.name;
 }
 

@@ -112,6 +112,54 @@ static void test_size_bound(void **state)
 	assert_non_null(strstr(err, "larger than"));
 }
 
+/* With identities from xDS: uid and netns suffice; halves of an identity
+ * or of a certificate set are refused; the strict parser still wants all. */
+static void test_partial_descriptor(void **state)
+{
+	struct pod p, q;
+	char err[256] = "";
+	(void)state;
+	const char *min = "{\"uid\": \"abc-1\", \"netns\": \"/run/netns/a\", "
+			  "\"cgroup\": \"/sys/fs/cgroup/a\"}";
+	assert_int_equal(pod_parse_partial(min, strlen(min), "a.json", &p, err, sizeof(err)), 0);
+	assert_string_equal(p.uid, "abc-1");
+	assert_null(p.name);
+	assert_null(p.service_account);
+	assert_null(p.cert);
+	assert_false(pod_has_identity(&p));
+	assert_int_equal(pod_copy(&q, &p), 0);
+	assert_true(pod_equal(&p, &q));
+	q.trust_domain = strdup("cluster.local");
+	assert_false(pod_equal(&p, &q));
+	pod_clear(&q);
+	pod_clear(&p);
+	assert_int_equal(parse(min, &p, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "pod.json:1: name: missing");
+
+	static const struct {
+		const char *text, *err;
+	} bad[] = {
+	    {"{\"netns\": \"/run/netns/a\"}", "a.json:1: uid: missing"},
+	    {"{\"uid\": \"a\"}", "a.json:1: netns: missing"},
+	    {"{\"uid\": \"a\", \"netns\": \"/n\", \"name\": \"x\"}",
+	     "a.json:1: namespace: missing (name and namespace go together)"},
+	    {"{\"uid\": \"a\", \"netns\": \"/n\", \"cert\": \"/c\", \"key\": \"/k\"}",
+	     "a.json:1: ca: missing (cert, key and ca go together)"},
+	    {"{\"uid\": \"a\", \"netns\": \"/n\", \"pod\": \"x\"}", "a.json:1: pod: unknown field"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(pod_parse_partial(bad[i].text, strlen(bad[i].text), "a.json", &p,
+						   err, sizeof(err)),
+				 -EINVAL);
+		assert_string_equal(err, bad[i].err);
+	}
+	const char *named = "{\"uid\": \"a\", \"netns\": \"/n\", \"name\": \"x\", "
+			    "\"namespace\": \"y\"}";
+	assert_int_equal(pod_parse_partial(named, strlen(named), "a.json", &p, err, sizeof(err)), 0);
+	assert_string_equal(p.service_account, "default");
+	pod_clear(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -119,6 +167,7 @@ int main(void)
 	    cmocka_unit_test(test_yaml_descriptor_defaults),
 	    cmocka_unit_test(test_refused),
 	    cmocka_unit_test(test_size_bound),
+	    cmocka_unit_test(test_partial_descriptor),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
