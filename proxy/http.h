@@ -47,8 +47,9 @@ void http_worker_free(struct worker *w);
 void http_worker_run_ready(struct worker *w);
 bool http_worker_has_ready(const struct worker *w);
 
-/* Enforces timeouts (route, per-try, idle, connect) and runs active health
- * checks; called every sweep interval. */
+/* Enforces timeouts (route, per-try, stream idle, request, connect,
+ * connection idle) and winds connections down while the worker drains
+ * (GOAWAY, then the HCM's drain_timeout); called every sweep interval. */
 void http_worker_sweep(struct worker *w);
 
 /* Frees connections closed during this turn. */

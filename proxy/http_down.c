@@ -15,6 +15,7 @@
 #include "proxy/http.h"
 #include "proxy/http_internal.h"
 #include "proxy/log.h"
+#include "proxy/orig_dst.h"
 #include "proxy/snapshot.h"
 
 /* Work per connection per turn before others get theirs. */
@@ -26,6 +27,12 @@
 
 
 static void down_run(struct http_down *d);
+
+/* The worker is draining: no new connections, and those open wind down. */
+static bool draining(const struct http_down *d)
+{
+	return atomic_load_explicit(&d->w->state, memory_order_relaxed) != WORKER_RUNNING;
+}
 
 static void down_schedule(struct http_down *d)
 {
@@ -376,8 +383,8 @@ static void h1_produce(struct http_down *d)
 				    write_out(d, f->value.p, f->value.len) < 0 || write_out(d, "\r\n", 2) < 0)
 					return down_close(d, true);
 			}
-			if (s->h1_version_10)
-				d->h1_close = true;
+			if (s->h1_version_10 || draining(d))
+				d->h1_close = true; /* draining: the client stops sending here */
 			if (!tunnel && !has_cl && !no_body) {
 				if (s->h1_version_10) {
 					s->resp_close_delimited = true;
@@ -626,7 +633,6 @@ static int h2_on_begin_frame(nghttp2_session *h2, const nghttp2_frame_hd *hd, vo
 
 static int h2_on_frame_send(nghttp2_session *h2, const nghttp2_frame *frame, void *user)
 {
-	(void)h2;
 	struct http_down *d = user;
 	/* Frames handed to the socket and not yet taken by the peer: a peer
 	 * that does not read gets cut off (Envoy's max_outbound_frames). */
@@ -640,7 +646,21 @@ static int h2_on_frame_send(nghttp2_session *h2, const nghttp2_frame *frame, voi
 		stats_add(d->lstats, frame->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM
 					     ? STAT_H2_FLOOD : STAT_PROTOCOL_ERROR, 1);
 	}
-	if (frame->hd.type != NGHTTP2_RST_STREAM)
+	if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) &&
+	    (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+		struct http_stream *s = h2_stream(d, frame->hd.stream_id);
+		if (s && !s->req_end)
+			/* The response is complete before the request (a local
+			 * reply such as a 408, or an early answer): ask the client
+			 * to stop sending (RFC 9113 §8.1), or the stream would stay
+			 * open for as long as it likes. */
+			nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+						  NGHTTP2_NO_ERROR);
+		return 0;
+	}
+	/* A NO_ERROR reset follows a complete response the client waited for:
+	 * not the cheap provoked reset the budget below is for. */
+	if (frame->hd.type != NGHTTP2_RST_STREAM || frame->rst_stream.error_code == NGHTTP2_NO_ERROR)
 		return 0;
 	/* Resets we are made to send (MadeYouReset, CVE-2025-8671): their own
 	 * budget per connection and minute. */
@@ -1001,6 +1021,7 @@ void http_down_response_ready(struct http_stream *s)
 void http_down_request_consumed(struct http_stream *s, size_t n)
 {
 	struct http_down *d = s->down;
+	http_stream_touch(s);
 	if (d->proto == HTTP_PROTO_H2) {
 		if (s->down_id && nghttp2_session_get_stream_user_data(d->h2, s->down_id) == s) {
 			nghttp2_session_consume(d->h2, s->down_id, n);
@@ -1025,6 +1046,52 @@ void http_down_stream_abort(struct http_stream *s)
 	down_schedule(d);
 }
 
+const struct sock_addr *http_down_original_dst(struct http_down *d)
+{
+	/* Asked on first use: only connections routed to an ORIGINAL_DST
+	 * cluster pay the syscalls. */
+	if (!d->orig_dst_known && d->s.io.fd >= 0) {
+		d->orig_dst_known = true;
+		d->has_orig_dst = orig_dst_get(d->s.io.fd, &d->listener->addr,
+					       d->listener->use_original_dst, &d->orig_dst) == 0;
+	}
+	return d->has_orig_dst ? &d->orig_dst : NULL;
+}
+
+/* HTTP/2 drain: GOAWAY at once (no new streams; those open may finish),
+ * then after the HCM's drain_timeout a last GOAWAY and the close, whatever
+ * is still open. Streams past the GOAWAY's id were never processed, so the
+ * client may retry them elsewhere (RFC 9113 §6.8). */
+static void h2_drain(struct http_down *d, uint64_t now)
+{
+	if (!d->drain_deadline_ms) {
+		d->drain_deadline_ms = now + d->hcm->drain_timeout_ms;
+		if (!d->goaway_sent) {
+			d->goaway_sent = true;
+			nghttp2_submit_goaway(d->h2, NGHTTP2_FLAG_NONE,
+					      nghttp2_session_get_last_proc_stream_id(d->h2),
+					      NGHTTP2_NO_ERROR, NULL, 0);
+			down_schedule(d);
+		}
+		return;
+	}
+	if (now < d->drain_deadline_ms)
+		return;
+	if (d->drain_expired)
+		/* The last GOAWAY could not be written (a client that does not
+		 * read): the bound holds anyway. */
+		return down_close(d, true);
+	d->drain_expired = true;
+	struct list *n, *next;
+	for (n = d->streams.next; n != &d->streams; n = next) {
+		next = n->next;
+		http_stream_reset(container_of(n, struct http_stream, down_link), "-", "drain_timeout");
+	}
+	nghttp2_session_terminate_session(d->h2, NGHTTP2_NO_ERROR);
+	d->closing = true;
+	down_schedule(d);
+}
+
 /* Timeouts of d and its streams; the worker's sweep. */
 void http_down_sweep(struct http_down *d, uint64_t now)
 {
@@ -1036,16 +1103,12 @@ void http_down_sweep(struct http_down *d, uint64_t now)
 	}
 	if (d->dead)
 		return;
-	bool draining = atomic_load_explicit(&d->w->state, memory_order_relaxed) != WORKER_RUNNING;
-	if (draining && d->proto == HTTP_PROTO_H2 && !d->goaway_sent) {
-		/* Drain: no new streams, finish those open. */
-		d->goaway_sent = true;
-		nghttp2_submit_goaway(d->h2, NGHTTP2_FLAG_NONE,
-				      nghttp2_session_get_last_proc_stream_id(d->h2), NGHTTP2_NO_ERROR,
-				      NULL, 0);
-		down_schedule(d);
+	if (draining(d) && d->proto == HTTP_PROTO_H2) {
+		h2_drain(d, now);
+		if (d->dead)
+			return;
 	}
-	if (draining && d->proto == HTTP_PROTO_H1 && list_empty(&d->streams))
+	if (draining(d) && d->proto == HTTP_PROTO_H1 && list_empty(&d->streams))
 		return down_close(d, false);
 	uint32_t idle = d->hcm->idle_timeout_ms;
 	if (list_empty(&d->streams) && idle && now - d->last_activity_ms >= idle) {

@@ -103,6 +103,15 @@ struct http_down {
 	uint32_t frames_queued;  /* sent since the peer last took all we wrote */
 	bool abuse_counted;      /* the connection's one flood/protocol error count */
 	bool goaway_sent;
+	/* HTTP/2 drain: GOAWAY, then at this time (the HCM's drain_timeout
+	 * later) what is still open is cut; 0: not draining */
+	uint64_t drain_deadline_ms;
+	bool drain_expired;      /* the last GOAWAY is queued; still open a sweep
+				  * later: reset */
+	/* where the client was going (ORIGINAL_DST clusters), asked for once */
+	bool orig_dst_known;
+	bool has_orig_dst;
+	struct sock_addr orig_dst;
 	/* lifecycle */
 	bool closing;            /* write what is queued, then close */
 	bool dead;
@@ -120,6 +129,11 @@ void http_down_request_consumed(struct http_stream *s, size_t n);
 /* The stream is finished on the upstream side and will not call again;
  * the downstream codec may free it once it is done sending. */
 void http_down_stream_abort(struct http_stream *s);
+/* The address the client was going to, for ORIGINAL_DST clusters (the
+ * listener's use_original_dst, else the socket's local address); NULL when
+ * the client dialled the listener itself, where forwarding would loop.
+ * Points into d. */
+const struct sock_addr *http_down_original_dst(struct http_down *d);
 
 /* ---- upstream (http_up.c) ---- */
 
@@ -159,10 +173,14 @@ struct http_up {
 	struct list ready;
 };
 
-/* Starts stream s's attempt on host `host` of s->rt (a pooled connection,
- * a new one, or a wait for one). Returns 0, or a response flag string
- * ("UO": overflow) when the attempt cannot start. */
+/* Starts stream s's attempt on host `host` of s->rt, or for an
+ * ORIGINAL_DST cluster on s->dst (a pooled connection, a new one, or a wait
+ * for one). Returns 0, or a response flag string ("UO": overflow) when the
+ * attempt cannot start. */
 const char *http_up_start(struct http_stream *s, size_t host);
+/* Takes s out of the queue of streams waiting for a connection, if it is
+ * in one, and gives back its max_pending_requests slot. */
+void http_up_unwait(struct http_stream *s);
 /* The request queue has new bytes (or ended). */
 void http_up_request_ready(struct http_stream *s);
 /* The downstream took response bytes: window may open, reading resume. */
@@ -190,6 +208,11 @@ struct http_stream {
 	uint64_t start_ms;
 	uint64_t deadline_ms;        /* route timeout, 0: none */
 	uint64_t try_deadline_ms;    /* per-try timeout, 0: none */
+	uint64_t request_deadline_ms; /* request_timeout: the whole request by
+				      * then, or the response begun; 0: none */
+	uint64_t last_active_ms;     /* bytes of either direction last moved */
+	uint32_t idle_timeout_ms;    /* stream_idle_timeout, or the route's
+				      * idle_timeout; 0: none */
 	uint64_t upstream_start_ms;
 	uint64_t first_byte_ms;
 	/* request */
@@ -218,6 +241,7 @@ struct http_stream {
 	const char *cluster_name;
 	struct cluster_rt *rt;
 	int host;                    /* endpoint index of the current attempt */
+	const struct sock_addr *dst; /* ORIGINAL_DST: where attempts go (in down) */
 	uint32_t attempts;
 	bool counted_pending;
 	bool counted_active;
@@ -226,6 +250,7 @@ struct http_stream {
 	struct http_up *up;
 	int32_t up_id;               /* HTTP/2 stream id upstream */
 	struct list wait_link;       /* host_pool.waiters */
+	struct host_pool *wait_pool; /* the pool wait_link is in */
 	struct list up_link;         /* http_up.streams (HTTP/2) */
 	char *up_peer;               /* the upstream's SPIFFE id (mTLS), copied */
 	bool req_chunked;            /* HTTP/1 upstream: chunked request framing */
@@ -251,6 +276,14 @@ struct http_stream {
 	char request_id[40];
 };
 
+/* Bytes of s moved (either direction, either side): the stream is not
+ * idle. Called where bytes cross a stream, so it only stores the loop's
+ * clock, read once per turn. */
+static inline void http_stream_touch(struct http_stream *s)
+{
+	s->last_active_ms = s->down->w->loop.now_ms;
+}
+
 /* Calls from the downstream codec. */
 struct http_stream *http_stream_new(struct http_down *d);
 void http_stream_request_head(struct http_stream *s);
@@ -270,9 +303,13 @@ void http_stream_upstream_reset(struct http_stream *s);
 /* A pooled connection is ready for a waiting stream. */
 void http_stream_upstream_attached(struct http_stream *s);
 
-/* A locally generated response (no upstream). */
+/* A locally generated response (no upstream). Once a head has gone out it
+ * is too late for one: the stream is reset instead, with flags. */
 void http_stream_local_reply(struct http_stream *s, uint16_t status, const char *flags,
 			     const char *details, const char *body);
+/* Ends s with a reset toward the client (RST_STREAM; HTTP/1: the
+ * connection closes), logged with flags and details. */
+void http_stream_reset(struct http_stream *s, const char *flags, const char *details);
 
 /* ---- per worker (http_worker.c) ---- */
 
@@ -302,6 +339,20 @@ void http_pools_free(struct worker *w, struct host_pools *t);
 
 /* Between the stream and the downstream codec. */
 const char *http_status_reason(uint16_t status);
+
+/* The timeouts a stream can hit, in the order they are checked. */
+enum stream_timeout {
+	STREAM_TIMEOUT_NONE,
+	STREAM_TIMEOUT_REQUEST, /* request_timeout: 408 */
+	STREAM_TIMEOUT_ROUTE,   /* the route's timeout: 504 UT, or a reset */
+	STREAM_TIMEOUT_PER_TRY, /* per_try_timeout: retried, or 504 UT */
+	STREAM_TIMEOUT_IDLE,    /* stream_idle_timeout / idle_timeout: 504 (408 before
+				 * the whole request is in) SI, or a reset */
+};
+/* Which timeout of s has expired at now, if any; looks, changes nothing. */
+enum stream_timeout http_stream_due_timeout(const struct http_stream *s, uint64_t now);
+/* Acts on the timeout due (the worker's sweep). Returns false when the
+ * stream ended. */
 bool http_stream_check_timeouts(struct http_stream *s, uint64_t now);
 
 #endif

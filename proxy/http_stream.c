@@ -12,6 +12,7 @@
 
 #include "certs/tls_context.h"
 #include "proxy/access_log.h"
+#include "proxy/http_config.h"
 #include "proxy/http_internal.h"
 #include "proxy/istio_metrics.h"
 #include "proxy/log.h"
@@ -50,7 +51,10 @@ struct http_stream *http_stream_new(struct http_down *d)
 	if (!s)
 		return NULL;
 	s->down = d;
-	s->start_ms = d->w->loop.now_ms;
+	s->start_ms = s->last_active_ms = d->w->loop.now_ms;
+	s->idle_timeout_ms = d->hcm->stream_idle_timeout_ms;
+	if (d->hcm->request_timeout_ms)
+		s->request_deadline_ms = s->start_ms + d->hcm->request_timeout_ms;
 	s->host = -1;
 	s->flags = "-";
 	http_head_init(&s->req);
@@ -87,6 +91,7 @@ static const char *status_reason(uint16_t status)
 	case 400: return "Bad Request";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
+	case 408: return "Request Timeout";
 	case 413: return "Payload Too Large";
 	case 414: return "URI Too Long";
 	case 431: return "Request Header Fields Too Large";
@@ -137,8 +142,7 @@ void http_stream_local_reply(struct http_stream *s, uint16_t status, const char 
 	struct http_down *d = s->down;
 	if (s->up)
 		http_up_detach(s, true);
-	if (!list_empty(&s->wait_link) || list_linked(&s->wait_link))
-		list_del(&s->wait_link);
+	http_up_unwait(s);
 	release_breakers(s);
 	s->flags = flags ? flags : "-";
 	s->details = details;
@@ -202,7 +206,10 @@ static bool retry_allowed(struct http_stream *s, uint32_t cls)
 		return false;
 	if (s->resp_head_sent || s->reset || !s->replayable || !s->req_end)
 		return false;
-	if (s->rt->active_retries >= s->cluster->breakers.max_retries) {
+	/* The stream's own retry, if this attempt is one, is about to end:
+	 * only the others' count against the limit. */
+	uint32_t others = s->rt->active_retries - (s->counted_retry ? 1u : 0u);
+	if (others >= circuit_breakers_retry_limit(&s->cluster->breakers, s->rt->active_requests)) {
 		stats_add(stats_scope(s->down->w->index, s->cluster->stats_id), STAT_RQ_RETRY_OVERFLOW,
 			  1);
 		return false;
@@ -286,18 +293,31 @@ void http_stream_upstream_failed(struct http_stream *s, const char *flag, const 
 	http_stream_local_reply(s, status, flag, details, body);
 }
 
-void http_stream_upstream_reset(struct http_stream *s)
+static void reset_stream(struct http_stream *s, const char *flags, const char *details,
+			 bool reset_upstream)
 {
 	if (s->phase == PHASE_DONE)
 		return;
-	s->flags = "UR";
-	s->details = "upstream_reset_after_response_started";
+	s->flags = flags;
+	s->details = details;
 	if (s->up)
-		http_up_detach(s, false);
+		http_up_detach(s, reset_upstream);
+	http_up_unwait(s);
 	release_breakers(s);
 	s->reset = true;
 	s->phase = PHASE_DONE;
 	http_down_stream_abort(s);
+}
+
+void http_stream_reset(struct http_stream *s, const char *flags, const char *details)
+{
+	reset_stream(s, flags, details, true);
+}
+
+void http_stream_upstream_reset(struct http_stream *s)
+{
+	/* The upstream ended its side already: nothing to reset there. */
+	reset_stream(s, "UR", "upstream_reset_after_response_started", false);
 }
 
 static bool retriable_status(const struct http_stream *s, uint16_t status)
@@ -344,6 +364,7 @@ void http_stream_response_head(struct http_stream *s)
 	if (s->phase == PHASE_DONE)
 		return;
 	uint16_t status = s->resp.status;
+	http_stream_touch(s);
 	if (s->first_byte_ms == 0)
 		s->first_byte_ms = s->down->w->loop.now_ms;
 	report_outlier(s, outlier_class(status));
@@ -371,6 +392,7 @@ void http_stream_response_data(struct http_stream *s)
 {
 	if (s->phase == PHASE_DONE)
 		return;
+	http_stream_touch(s);
 	if (s->resp_end) {
 		/* The upstream is done with us: nothing more to time out. */
 		s->deadline_ms = 0;
@@ -403,18 +425,30 @@ static void start_attempt(struct http_stream *s)
 		return http_stream_local_reply(s, 503, "UO", "upstream_max_requests_overflow",
 					       "upstream connect error or disconnect/reset before headers. reset reason: overflow");
 	}
-	uint64_t hash = 0;
-	bool has_hash = s->route && router_request_hash(s->route, &s->req, &hash) == 0;
-	int host;
-	if (c->type == CLUSTER_ORIGINAL_DST || c->n_endpoints == 0 ||
-	    (host = lb_pick(rt, w->loop.now_ms, has_hash, hash)) < 0) {
-		stats_add(stats_scope(w->index, c->stats_id), STAT_RQ_NO_HEALTHY, 1);
-		return http_stream_local_reply(s, 503, "UH", "no_healthy_upstream", "no healthy upstream");
+	int host = -1;
+	if (c->type == CLUSTER_ORIGINAL_DST) {
+		/* The host is where the client was going. A client that dialled
+		 * the listener itself has no such place: forwarding would loop
+		 * back here (tcp_proxy refuses it the same way). */
+		if (!(s->dst = http_down_original_dst(s->down))) {
+			stats_add(s->down->lstats, STAT_NO_DESTINATION, 1);
+			return http_stream_local_reply(s, 503, "UH", "no_original_destination",
+						       "no original destination");
+		}
+	} else {
+		uint64_t hash = 0;
+		bool has_hash = s->route && router_request_hash(s->route, &s->req, &hash) == 0;
+		if (c->n_endpoints == 0 || (host = lb_pick(rt, w->loop.now_ms, has_hash, hash)) < 0) {
+			stats_add(stats_scope(w->index, c->stats_id), STAT_RQ_NO_HEALTHY, 1);
+			return http_stream_local_reply(s, 503, "UH", "no_healthy_upstream",
+						       "no healthy upstream");
+		}
 	}
 	s->host = host;
 	s->attempts++;
 	rt->active_requests++;
-	rt->hosts[host].active_requests++;
+	if (host >= 0)
+		rt->hosts[host].active_requests++;
 	s->counted_active = true;
 	s->upstream_start_ms = w->loop.now_ms;
 	uint32_t per_try = s->route ? s->route->retry.per_try_timeout_ms : 0;
@@ -466,7 +500,10 @@ void http_stream_request_head(struct http_stream *s)
 {
 	struct http_down *d = s->down;
 	struct worker *w = d->w;
+	if (s->phase != PHASE_REQUEST_HEAD)
+		return; /* answered already (a timeout while the head came in) */
 	s->req_head_done = true;
+	http_stream_touch(s);
 	stats_add(d->lstats, STAT_RQ_TOTAL, 1);
 	s->orig_path = s->req.path.p ? strdup(s->req.path.p) : NULL;
 	if (s->upgrade) {
@@ -525,6 +562,8 @@ void http_stream_request_head(struct http_stream *s)
 	if (!s->rt)
 		return http_stream_local_reply(s, 503, "-", "out_of_memory", NULL);
 	s->replayable = r->retry.retry_on != 0 && !s->upgrade && !s->connect;
+	if (r->idle_timeout_ms)
+		s->idle_timeout_ms = r->idle_timeout_ms;
 	if (r->timeout_ms && !s->upgrade && !s->connect)
 		s->deadline_ms = w->loop.now_ms + r->timeout_ms;
 	start_attempt(s);
@@ -532,6 +571,7 @@ void http_stream_request_head(struct http_stream *s)
 
 void http_stream_request_data(struct http_stream *s)
 {
+	http_stream_touch(s);
 	if (s->up && s->phase != PHASE_DONE)
 		http_up_request_ready(s);
 }
@@ -547,38 +587,85 @@ void http_stream_downstream_reset(struct http_stream *s)
 		s->details = "downstream_remote_disconnect";
 	if (s->up)
 		http_up_detach(s, true);
-	if (list_linked(&s->wait_link))
-		list_del(&s->wait_link);
+	http_up_unwait(s);
 	release_breakers(s);
 	s->phase = PHASE_DONE;
 }
 
-/* Timeouts of one stream (the worker's sweep). Returns false when the
- * stream ended. */
+enum stream_timeout http_stream_due_timeout(const struct http_stream *s, uint64_t now)
+{
+	if (s->phase == PHASE_DONE || s->resp_sent_end)
+		return STREAM_TIMEOUT_NONE;
+	/* Envoy disarms request_timeout once the request is whole or the
+	 * response has begun (an upgrade's 101 included). */
+	if (s->request_deadline_ms && now >= s->request_deadline_ms && !s->req_end &&
+	    !s->resp_head_ready)
+		return STREAM_TIMEOUT_REQUEST;
+	bool upstream_owes = s->phase == PHASE_WAIT_UPSTREAM || s->phase == PHASE_UPSTREAM ||
+			     (s->phase == PHASE_RESPONDING && !s->resp_end && !s->local_reply);
+	if (upstream_owes && s->deadline_ms && now >= s->deadline_ms)
+		return STREAM_TIMEOUT_ROUTE;
+	if (upstream_owes && s->try_deadline_ms && now >= s->try_deadline_ms && !s->resp_head_ready)
+		return STREAM_TIMEOUT_PER_TRY;
+	if (s->idle_timeout_ms && now - s->last_active_ms >= s->idle_timeout_ms)
+		return STREAM_TIMEOUT_IDLE;
+	return STREAM_TIMEOUT_NONE;
+}
+
+/* Ends s for a timeout of the downstream side: a local reply, or a reset
+ * when a reply can no longer be given. */
+static void end_on_timeout(struct http_stream *s, uint16_t status, const char *flags,
+			   const char *details, const char *body)
+{
+	struct http_down *d = s->down;
+	if (!s->req_head_done) {
+		/* Counted and logged like any request that got an answer. */
+		s->req_head_done = true;
+		stats_add(d->lstats, STAT_RQ_TOTAL, 1);
+		if (d->proto == HTTP_PROTO_H2)
+			/* nghttp2 answers no stream whose header block is unfinished */
+			return http_stream_reset(s, flags, details);
+	}
+	if (s->local_reply)
+		/* Its own answer is what did not move: another would not either. */
+		return http_stream_reset(s, flags, details);
+	if (d->proto == HTTP_PROTO_H1 && !s->req_end)
+		/* The rest of the request will not be read: say the connection
+		 * ends with this answer (RFC 9110 §15.5.9). */
+		d->h1_close = true;
+	http_stream_local_reply(s, status, flags, details, body);
+}
+
 bool http_stream_check_timeouts(struct http_stream *s, uint64_t now)
 {
-	if (s->phase != PHASE_WAIT_UPSTREAM && s->phase != PHASE_UPSTREAM &&
-	    !(s->phase == PHASE_RESPONDING && !s->resp_end && !s->local_reply))
+	struct http_down *d = s->down;
+	switch (http_stream_due_timeout(s, now)) {
+	case STREAM_TIMEOUT_NONE:
 		return true;
-	if (s->deadline_ms && now >= s->deadline_ms) {
-		struct stats_scope *cs = stats_scope(s->down->w->index, s->cluster->stats_id);
-		stats_add(cs, STAT_RQ_TIMEOUT, 1);
-		stats_add(s->down->lstats, STAT_RQ_TIMEOUT, 1);
+	case STREAM_TIMEOUT_REQUEST:
+		/* Envoy's request_timeout: 408, no response flag. */
+		stats_add(d->lstats, STAT_RQ_TIMEOUT, 1);
+		end_on_timeout(s, 408, "-", "request_overall_timeout", "request timeout");
+		return false;
+	case STREAM_TIMEOUT_ROUTE:
+		stats_add(stats_scope(d->w->index, s->cluster->stats_id), STAT_RQ_TIMEOUT, 1);
 		if (s->resp_head_sent) {
-			s->flags = "UT";
-			http_stream_upstream_reset(s);
-			s->flags = "UT";
+			http_stream_reset(s, "UT", "upstream_response_timeout");
 			return false;
 		}
 		s->replayable = false; /* no retry after the route's own timeout */
 		http_stream_upstream_failed(s, "UT", "upstream_response_timeout");
 		return false;
-	}
-	if (s->try_deadline_ms && now >= s->try_deadline_ms && !s->resp_head_ready) {
-		stats_add(stats_scope(s->down->w->index, s->cluster->stats_id), STAT_RQ_PER_TRY_TIMEOUT,
-			  1);
+	case STREAM_TIMEOUT_PER_TRY:
+		stats_add(stats_scope(d->w->index, s->cluster->stats_id), STAT_RQ_PER_TRY_TIMEOUT, 1);
 		s->try_deadline_ms = 0;
 		http_stream_upstream_failed(s, "UT", "upstream_per_try_timeout");
+		return false;
+	case STREAM_TIMEOUT_IDLE:
+		/* Envoy: 504 once the whole request is in (the wait is on the
+		 * upstream), 408 before; a reset once the response has begun. */
+		stats_add(d->lstats, STAT_RQ_IDLE_TIMEOUT, 1);
+		end_on_timeout(s, s->req_end ? 504 : 408, "SI", "stream_idle_timeout", "stream timeout");
 		return false;
 	}
 	return true;
@@ -649,11 +736,10 @@ static void account(struct http_stream *s)
 		.listener = d->listener->name,
 		.route_name = s->route ? s->route->name : NULL,
 		.cluster = s->cluster_name,
-		.upstream_host = s->up || s->host >= 0 ? (s->host >= 0 && s->cluster &&
-							 (size_t)s->host < s->cluster->n_endpoints
-						 ? &s->cluster->endpoints[s->host].addr
-						 : NULL)
-						      : NULL,
+		.upstream_host = s->dst && s->attempts ? s->dst
+				 : s->host >= 0 && s->cluster && (size_t)s->host < s->cluster->n_endpoints
+					 ? &s->cluster->endpoints[s->host].addr
+					 : NULL,
 		.downstream_remote = &d->peer,
 		.downstream_local = &d->local,
 		.peer_principal = d->peer_id,
@@ -669,8 +755,7 @@ void http_stream_finish(struct http_stream *s)
 	struct buf_pool *pool = &d->w->bufs;
 	if (s->up)
 		http_up_detach(s, !s->resp_end);
-	if (list_linked(&s->wait_link))
-		list_del(&s->wait_link);
+	http_up_unwait(s);
 	release_breakers(s);
 	if (s->req_head_done && !s->logged) {
 		s->logged = true;

@@ -20,19 +20,33 @@
 #include "proxy/http_internal.h"
 #include "proxy/log.h"
 #include "proxy/netns.h"
+#include "proxy/sock_addr.h"
 #include "proxy/tls_session_cache.h"
 
 #define UP_BUDGET 16
 #define OUT_LIMIT (128u * 1024u)
 
-/* Connections to one endpoint of one cluster version. */
+/* The host of a pool made for one original destination (ORIGINAL_DST). */
+#define HOST_DYNAMIC SIZE_MAX
+/* Buckets of an ORIGINAL_DST cluster's pools by destination. How many
+ * pools there are is bounded by the circuit breakers: a destination's pool
+ * lives only while it has a connection (max_connections) or a waiter
+ * (max_pending_requests), and an idle connection closes after the
+ * cluster's idle_timeout. */
+#define DYN_BUCKETS 64
+
+/* Connections to one endpoint of one cluster version, or for an
+ * ORIGINAL_DST cluster to one original destination. */
 struct host_pool {
 	struct cluster_pools *cp;
-	size_t host;
+	size_t host;         /* endpoint index, or HOST_DYNAMIC */
+	struct sock_addr addr; /* where its connections go */
 	struct list idle;    /* HTTP/1: free connections; HTTP/2: ready ones */
 	struct list busy;    /* HTTP/1 connections with a stream; connecting ones */
 	struct list waiters; /* streams waiting for a connection (wait_link) */
 	uint32_t n_conns;
+	uint32_t holds;      /* a caller walks its lists: not freed under it */
+	struct list dyn_link; /* HOST_DYNAMIC: in cluster_pools.dyn */
 };
 
 /* The pools of one cluster version; retired when a newer version of the
@@ -42,6 +56,8 @@ struct cluster_pools {
 	struct worker_snap *ws; /* keeps c alive */
 	struct host_pool *hosts;
 	size_t n_hosts;
+	struct list *dyn;       /* ORIGINAL_DST: DYN_BUCKETS lists of host_pool */
+	uint32_t n_dyn;
 	bool retired;
 	struct list retired_link;
 };
@@ -68,20 +84,64 @@ static void up_schedule(struct http_up *u)
 
 /* ------------------------------------------------------------- the pools */
 
-static void cluster_pools_maybe_free(struct worker *w, struct cluster_pools *cp)
+static bool pool_unused(const struct host_pool *hp)
 {
-	if (!cp->retired)
+	return !hp->n_conns && list_empty(&hp->waiters) && !hp->holds;
+}
+
+/* Frees an original destination's pool once nothing uses it: the next
+ * request there makes a new one. */
+static void dyn_pool_maybe_free(struct host_pool *hp)
+{
+	if (hp->host != HOST_DYNAMIC || !pool_unused(hp))
 		return;
-	for (size_t i = 0; i < cp->n_hosts; i++)
-		if (cp->hosts[i].n_conns || !list_empty(&cp->hosts[i].waiters))
-			return;
-	list_del(&cp->retired_link);
+	list_del(&hp->dyn_link);
+	hp->cp->n_dyn--;
+	free(hp);
+}
+
+static void cluster_pools_destroy(struct worker *w, struct cluster_pools *cp)
+{
+	for (size_t b = 0; cp->dyn && b < DYN_BUCKETS; b++)
+		while (!list_empty(&cp->dyn[b])) {
+			struct host_pool *hp = container_of(cp->dyn[b].next, struct host_pool, dyn_link);
+			list_del(&hp->dyn_link);
+			free(hp);
+		}
+	free(cp->dyn);
 	worker_snap_release(w, cp->ws);
 	free(cp->hosts);
 	free(cp);
 }
 
+static void cluster_pools_maybe_free(struct worker *w, struct cluster_pools *cp)
+{
+	if (!cp->retired || cp->n_dyn)
+		return;
+	for (size_t i = 0; i < cp->n_hosts; i++)
+		if (!pool_unused(&cp->hosts[i]))
+			return;
+	list_del(&cp->retired_link);
+	cluster_pools_destroy(w, cp);
+}
+
 static void up_close(struct http_up *u, bool reset);
+
+/* Closes p's idle connections; HTTP/2 ones with streams become busy. */
+static void pool_close_idle(struct host_pool *p)
+{
+	p->holds++;
+	while (!list_empty(&p->idle)) {
+		struct http_up *u = container_of(p->idle.next, struct http_up, link);
+		if (u->proto == HTTP_PROTO_H2 && u->n_streams) {
+			list_del(&u->link);
+			list_add_tail(&p->busy, &u->link);
+			continue;
+		}
+		up_close(u, false);
+	}
+	p->holds--;
+}
 
 /* Retires cp: idle connections close, busy ones finish their stream. */
 static void cluster_pools_retire(struct worker *w, struct cluster_pools *cp)
@@ -89,16 +149,15 @@ static void cluster_pools_retire(struct worker *w, struct cluster_pools *cp)
 	struct host_pools *hp = http_worker_of(w)->pools;
 	/* Marked retired only once its idle connections are closed: each
 	 * close would otherwise try to free cp under this loop. */
-	for (size_t i = 0; i < cp->n_hosts; i++) {
-		struct host_pool *p = &cp->hosts[i];
-		while (!list_empty(&p->idle)) {
-			struct http_up *u = container_of(p->idle.next, struct http_up, link);
-			if (u->proto == HTTP_PROTO_H2 && u->n_streams) {
-				list_del(&u->link);
-				list_add_tail(&p->busy, &u->link);
-				continue;
-			}
-			up_close(u, false);
+	for (size_t i = 0; i < cp->n_hosts; i++)
+		pool_close_idle(&cp->hosts[i]);
+	for (size_t b = 0; cp->dyn && b < DYN_BUCKETS; b++) {
+		struct list *n, *next;
+		for (n = cp->dyn[b].next; n != &cp->dyn[b]; n = next) {
+			next = n->next;
+			struct host_pool *p = container_of(n, struct host_pool, dyn_link);
+			pool_close_idle(p);
+			dyn_pool_maybe_free(p);
 		}
 	}
 	cp->retired = true;
@@ -106,7 +165,10 @@ static void cluster_pools_retire(struct worker *w, struct cluster_pools *cp)
 	cluster_pools_maybe_free(w, cp);
 }
 
-static struct host_pool *pool_get(struct http_stream *s, size_t host)
+/* The pools of s->cluster's version on this worker, made on first use (a
+ * pool of an older version of the cluster is retired then). NULL when out
+ * of memory. */
+static struct cluster_pools *cluster_pools_get(struct http_stream *s)
 {
 	struct worker *w = s->down->w;
 	struct host_pools *t = http_worker_of(w)->pools;
@@ -128,29 +190,90 @@ static struct host_pool *pool_get(struct http_stream *s, size_t host)
 		cluster_pools_retire(w, cp);
 		cp = NULL;
 	}
-	if (!cp) {
-		cp = calloc(1, sizeof(*cp));
-		if (!cp)
-			return NULL;
-		cp->hosts = calloc(c->n_endpoints ? c->n_endpoints : 1, sizeof(*cp->hosts));
-		if (!cp->hosts) {
-			free(cp);
-			return NULL;
-		}
-		cp->c = c;
-		cp->n_hosts = c->n_endpoints;
-		cp->ws = s->ws;
-		cp->ws->sessions++;
-		list_init(&cp->retired_link);
-		for (size_t i = 0; i < cp->n_hosts; i++) {
-			cp->hosts[i].cp = cp;
-			cp->hosts[i].host = i;
-			list_init(&cp->hosts[i].idle);
-			list_init(&cp->hosts[i].busy);
-			list_init(&cp->hosts[i].waiters);
-		}
-		t->by_id[c->stats_id] = cp;
+	if (cp)
+		return cp;
+	cp = calloc(1, sizeof(*cp));
+	if (!cp)
+		return NULL;
+	cp->hosts = calloc(c->n_endpoints ? c->n_endpoints : 1, sizeof(*cp->hosts));
+	if (c->type == CLUSTER_ORIGINAL_DST)
+		cp->dyn = calloc(DYN_BUCKETS, sizeof(*cp->dyn));
+	if (!cp->hosts || (c->type == CLUSTER_ORIGINAL_DST && !cp->dyn)) {
+		free(cp->hosts);
+		free(cp->dyn);
+		free(cp);
+		return NULL;
 	}
+	cp->c = c;
+	cp->n_hosts = c->n_endpoints;
+	cp->ws = s->ws;
+	cp->ws->sessions++;
+	list_init(&cp->retired_link);
+	for (size_t b = 0; cp->dyn && b < DYN_BUCKETS; b++)
+		list_init(&cp->dyn[b]);
+	for (size_t i = 0; i < cp->n_hosts; i++) {
+		struct host_pool *p = &cp->hosts[i];
+		p->cp = cp;
+		p->host = i;
+		p->addr = c->endpoints[i].addr;
+		list_init(&p->idle);
+		list_init(&p->busy);
+		list_init(&p->waiters);
+		list_init(&p->dyn_link);
+	}
+	t->by_id[c->stats_id] = cp;
+	return cp;
+}
+
+static size_t dyn_bucket(const struct sock_addr *a)
+{
+	unsigned char key[sizeof(struct in6_addr) + sizeof(in_port_t)];
+	size_t n;
+	if (a->ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)&a->ss;
+		memcpy(key, &in6->sin6_addr, sizeof(in6->sin6_addr));
+		memcpy(key + sizeof(in6->sin6_addr), &in6->sin6_port, sizeof(in_port_t));
+		n = sizeof(in6->sin6_addr) + sizeof(in_port_t);
+	} else {
+		const struct sockaddr_in *in = (const void *)&a->ss;
+		memcpy(key, &in->sin_addr, sizeof(in->sin_addr));
+		memcpy(key + sizeof(in->sin_addr), &in->sin_port, sizeof(in_port_t));
+		n = sizeof(in->sin_addr) + sizeof(in_port_t);
+	}
+	return (size_t)(lb_hash(key, n) % DYN_BUCKETS);
+}
+
+/* The pool of original destination addr, made when first asked for. */
+static struct host_pool *dyn_pool_get(struct cluster_pools *cp, const struct sock_addr *addr)
+{
+	struct list *bucket = &cp->dyn[dyn_bucket(addr)];
+	for (struct list *n = bucket->next; n != bucket; n = n->next) {
+		struct host_pool *hp = container_of(n, struct host_pool, dyn_link);
+		if (sock_addr_equal(&hp->addr, addr))
+			return hp;
+	}
+	struct host_pool *hp = calloc(1, sizeof(*hp));
+	if (!hp)
+		return NULL;
+	hp->cp = cp;
+	hp->host = HOST_DYNAMIC;
+	hp->addr = *addr;
+	list_init(&hp->idle);
+	list_init(&hp->busy);
+	list_init(&hp->waiters);
+	list_add_tail(bucket, &hp->dyn_link);
+	cp->n_dyn++;
+	return hp;
+}
+
+/* The pool stream s's attempt goes to: endpoint `host`, or s->dst. */
+static struct host_pool *pool_get(struct http_stream *s, size_t host)
+{
+	struct cluster_pools *cp = cluster_pools_get(s);
+	if (!cp)
+		return NULL;
+	if (cp->dyn)
+		return s->dst ? dyn_pool_get(cp, s->dst) : NULL;
 	return host < cp->n_hosts ? &cp->hosts[host] : NULL;
 }
 
@@ -180,13 +303,8 @@ void http_up_abort(struct http_up *u)
  * endpoint (as tcp_proxy does). */
 static void keep_tls_session(struct http_up *u)
 {
-	if (!u->s.t.ssl || !SSL_is_init_finished(u->s.t.ssl))
-		return;
-	SSL_SESSION *session = SSL_get1_session(u->s.t.ssl);
-	if (session && SSL_SESSION_is_resumable(session))
-		tls_session_cache_put(&u->w->tls_sessions, u->c->stats_id, &u->addr, session);
-	else
-		SSL_SESSION_free(session);
+	if (u->s.t.ssl)
+		tls_session_cache_keep(&u->w->tls_sessions, u->c->stats_id, &u->addr, u->s.t.ssl);
 }
 
 static void up_close(struct http_up *u, bool reset)
@@ -247,6 +365,9 @@ static void up_close(struct http_up *u, bool reset)
 	u->pool = NULL;
 	if (hp) {
 		hp->n_conns--;
+		/* What the waiters do may close other connections of hp, whose
+		 * up_close must not free hp under this loop. */
+		hp->holds++;
 		if (!list_empty(&hp->waiters)) {
 			if (!connected && hp->n_conns == 0) {
 				/* The endpoint is unreachable: its waiters try again
@@ -254,14 +375,17 @@ static void up_close(struct http_up *u, bool reset)
 				while (!list_empty(&hp->waiters)) {
 					struct http_stream *s =
 						container_of(hp->waiters.next, struct http_stream, wait_link);
-					list_del(&s->wait_link);
+					http_up_unwait(s);
 					http_stream_upstream_failed(s, "UF", "upstream_connect_failed");
 				}
 			} else {
 				serve_waiters(hp);
 			}
 		}
-		cluster_pools_maybe_free(u->w, hp->cp);
+		hp->holds--;
+		struct cluster_pools *cp = hp->cp;
+		dyn_pool_maybe_free(hp);
+		cluster_pools_maybe_free(u->w, cp);
 	}
 	worker_snap_release(u->w, u->ws);
 }
@@ -290,7 +414,7 @@ static struct http_up *up_open(struct http_stream *s, struct host_pool *hp)
 	u->c = c;
 	u->pool = hp;
 	u->host = hp->host;
-	u->addr = c->endpoints[hp->host].addr;
+	u->addr = hp->addr;
 	u->cstats = stats_scope(w->index, c->stats_id);
 	u->proto = c->protocol == UPSTREAM_HTTP2 ? HTTP_PROTO_H2 : HTTP_PROTO_H1;
 	u->state = UP_CONNECTING;
@@ -302,7 +426,8 @@ static struct http_up *up_open(struct http_stream *s, struct host_pool *hp)
 	list_add_tail(&hp->busy, &u->link);
 	hp->n_conns++;
 	s->rt->active_cx++;
-	s->rt->hosts[hp->host].active_cx++;
+	if (hp->host < s->rt->n_hosts)
+		s->rt->hosts[hp->host].active_cx++;
 	stats_add(u->cstats, STAT_CX_TOTAL, 1);
 	int fd = netns_socket(c->netns, u->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC);
 	u->s.io = (struct io){ .fd = fd, .cb = on_up_event };
@@ -819,11 +944,7 @@ static void serve_waiters(struct host_pool *hp)
 		if (!u)
 			return;
 		struct http_stream *s = container_of(hp->waiters.next, struct http_stream, wait_link);
-		list_del(&s->wait_link);
-		if (s->counted_pending) {
-			s->rt->pending--;
-			s->counted_pending = false;
-		}
+		http_up_unwait(s);
 		if (u->proto == HTTP_PROTO_H1) {
 			list_del(&u->link);
 			list_add_tail(&hp->busy, &u->link);
@@ -865,11 +986,18 @@ const char *http_up_start(struct http_stream *s, size_t host)
 	}
 	if (rt->active_cx >= c->breakers.max_connections) {
 		stats_add(stats_scope(s->down->w->index, c->stats_id), STAT_CX_OVERFLOW, 1);
-		goto wait;
+		/* As Envoy: a pool without a connection opens one anyway. Its
+		 * waiters would otherwise wait on other pools' connections (other
+		 * endpoints, other original destinations), and nothing hands
+		 * those over. */
+		if (hp->n_conns)
+			goto wait;
 	}
 	struct http_up *u = up_open(s, hp);
-	if (!u)
+	if (!u) {
+		dyn_pool_maybe_free(hp);
 		return "UF";
+	}
 	if (dedicated) {
 		/* Tunnels speak HTTP/1.1 even toward an HTTP/2 cluster: the
 		 * upgrade is a property of one HTTP/1 connection. */
@@ -895,12 +1023,31 @@ const char *http_up_start(struct http_stream *s, size_t host)
 wait:
 	if (rt->pending >= c->breakers.max_pending_requests) {
 		stats_add(stats_scope(s->down->w->index, c->stats_id), STAT_RQ_PENDING_OVERFLOW, 1);
+		dyn_pool_maybe_free(hp);
 		return "UO";
 	}
 	rt->pending++;
 	s->counted_pending = true;
 	list_add_tail(&hp->waiters, &s->wait_link);
+	s->wait_pool = hp;
 	return NULL;
+}
+
+void http_up_unwait(struct http_stream *s)
+{
+	struct host_pool *hp = s->wait_pool;
+	if (!hp)
+		return;
+	list_del(&s->wait_link);
+	s->wait_pool = NULL;
+	if (s->counted_pending) {
+		if (s->rt->pending)
+			s->rt->pending--;
+		s->counted_pending = false;
+	}
+	struct cluster_pools *cp = hp->cp;
+	dyn_pool_maybe_free(hp);
+	cluster_pools_maybe_free(s->down->w, cp);
 }
 
 void http_up_request_ready(struct http_stream *s)
@@ -923,6 +1070,7 @@ void http_up_request_ready(struct http_stream *s)
 void http_up_response_consumed(struct http_stream *s, size_t n)
 {
 	struct http_up *u = s->up;
+	http_stream_touch(s);
 	if (!u)
 		return;
 	if (u->proto == HTTP_PROTO_H2) {
@@ -1007,11 +1155,7 @@ static bool start_tls(struct http_up *u)
 		static const unsigned char h1[] = "\x08http/1.1";
 		SSL_set_alpn_protos(ssl, h1, sizeof(h1) - 1);
 	}
-	SSL_SESSION *resume = tls_session_cache_take(&u->w->tls_sessions, u->c->stats_id, &u->addr);
-	if (resume) {
-		SSL_set_session(ssl, resume);
-		SSL_SESSION_free(resume);
-	}
+	tls_session_cache_resume(&u->w->tls_sessions, u->c->stats_id, &u->addr, ssl);
 	return true;
 }
 
@@ -1325,9 +1469,7 @@ void http_pools_free(struct worker *w, struct host_pools *t)
 		struct cluster_pools *cp = container_of(t->retired.next, struct cluster_pools,
 							retired_link);
 		list_del(&cp->retired_link);
-		worker_snap_release(w, cp->ws);
-		free(cp->hosts);
-		free(cp);
+		cluster_pools_destroy(w, cp);
 	}
 	free(t->by_id);
 	free(t);

@@ -154,6 +154,7 @@ const char *stats_counter_name(enum stats_kind kind, enum stats_counter c)
 		[STAT_RQ_NO_CLUSTER] = "no_cluster",
 		[STAT_PROTOCOL_ERROR] = "downstream_cx_protocol_error",
 		[STAT_H2_FLOOD] = "http2.outbound_flood",
+		[STAT_RQ_IDLE_TIMEOUT] = "downstream_rq_idle_timeout",
 	};
 	static const char *const cluster[STAT__COUNT] = {
 		[STAT_CX_TOTAL] = "upstream_cx_total",

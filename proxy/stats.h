@@ -49,7 +49,7 @@ enum stats_counter {
 	STAT_RQ_3XX,
 	STAT_RQ_4XX,
 	STAT_RQ_5XX,
-	STAT_RQ_TIMEOUT,        /* route timeout expired */
+	STAT_RQ_TIMEOUT,        /* listener: request_timeout; cluster: route timeout */
 	STAT_RQ_PER_TRY_TIMEOUT,
 	STAT_RQ_RETRY,          /* cluster: retries sent */
 	STAT_RQ_RETRY_OVERFLOW, /* cluster: retry refused by circuit breaker / budget */
@@ -65,6 +65,7 @@ enum stats_counter {
 	STAT_HC_FAILURE,        /* cluster: health_check.failure */
 	STAT_CX_POOL_REUSE,     /* cluster: a request took a pooled connection */
 	STAT_H2_FLOOD,          /* listener/cluster: connection closed for an HTTP/2 flood */
+	STAT_RQ_IDLE_TIMEOUT,   /* listener: stream_idle_timeout (or a route's idle_timeout) expired */
 	STAT__COUNT
 };
 

@@ -244,13 +244,9 @@ static void session_finish(struct session *s, enum tcp_termination why)
  * endpoint (sidecar to sidecar, resumption saves the certificate checks). */
 static void keep_upstream_session(struct session *s)
 {
-	if (!s->up.t.ssl || !SSL_is_init_finished(s->up.t.ssl))
-		return;
-	SSL_SESSION *session = SSL_get1_session(s->up.t.ssl);
-	if (session && SSL_SESSION_is_resumable(session))
-		tls_session_cache_put(&s->w->tls_sessions, s->cluster->stats_id, &s->upstream, session);
-	else
-		SSL_SESSION_free(session);
+	if (s->up.t.ssl)
+		tls_session_cache_keep(&s->w->tls_sessions, s->cluster->stats_id, &s->upstream,
+				       s->up.t.ssl);
 }
 
 static void session_free(struct session *s)
@@ -582,12 +578,8 @@ static bool start_tls(struct session *s, struct side *side, const struct tls_con
 		SSL_set_connect_state(ssl);
 		if (tls->sni)
 			SSL_set_tlsext_host_name(ssl, tls->sni);
-		SSL_SESSION *resume = tls_session_cache_take(&s->w->tls_sessions,
-							     s->cluster->stats_id, &s->upstream);
-		if (resume) {
-			SSL_set_session(ssl, resume);
-			SSL_SESSION_free(resume);
-		}
+		tls_session_cache_resume(&s->w->tls_sessions, s->cluster->stats_id, &s->upstream,
+					 ssl);
 	}
 	return true;
 }

@@ -697,3 +697,100 @@ def port_open(port, host="127.0.0.1"):
 
 def skiff_log_tail(s, n=40):
     return "\n".join(s.log().splitlines()[-n:])
+
+
+# ------------------------------------------------------ HTTP/2 client ----
+
+class H2:
+    """A small HTTP/2 client over h2c prior knowledge, on raw frames
+    (hyperframe, hpack) so that it keeps reading after a GOAWAY. Records,
+    as they come, each stream's status, body, end or reset, every GOAWAY
+    (error code, last stream id) and the connection's close."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=10.0):
+        import hpack
+        from hyperframe.frame import SettingsFrame
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.enc, self.dec = hpack.Encoder(), hpack.Decoder()
+        self.buf = bytearray()
+        self.streams = {}
+        self.goaways = []
+        self.closed = False
+        self.next_id = 1
+        self._send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + SettingsFrame(0).serialize())
+
+    def _send(self, data):
+        try:
+            self.sock.sendall(data)
+        except OSError:
+            self.closed = True
+
+    def stream(self, sid):
+        return self.streams.setdefault(sid, {"status": None, "body": b"", "ended": False, "reset": None})
+
+    def request(self, path, method="GET", end=True):
+        """Opens a stream (no body); returns its id."""
+        from hyperframe.frame import HeadersFrame
+        sid, self.next_id = self.next_id, self.next_id + 2
+        f = HeadersFrame(sid, flags=["END_HEADERS"] + (["END_STREAM"] if end else []))
+        f.data = self.enc.encode([(":method", method), (":scheme", "http"), (":path", path),
+                                  (":authority", "app")])
+        self._send(f.serialize())
+        return sid
+
+    def _frame(self, f):
+        from hyperframe.frame import (DataFrame, GoAwayFrame, HeadersFrame, RstStreamFrame, SettingsFrame,
+                                      WindowUpdateFrame)
+        if isinstance(f, SettingsFrame) and "ACK" not in f.flags:
+            self._send(SettingsFrame(0, flags=["ACK"]).serialize())
+        elif isinstance(f, HeadersFrame):
+            fields = dict(self.dec.decode(bytes(f.data)))
+            st = self.stream(f.stream_id)
+            if ":status" in fields and st["status"] is None:
+                st["status"] = int(fields[":status"])
+            st["ended"] |= "END_STREAM" in f.flags
+        elif isinstance(f, DataFrame):
+            st = self.stream(f.stream_id)
+            st["body"] += bytes(f.data)
+            st["ended"] |= "END_STREAM" in f.flags
+            if f.flow_controlled_length:
+                self._send(WindowUpdateFrame(0, window_increment=f.flow_controlled_length).serialize() +
+                           WindowUpdateFrame(f.stream_id, window_increment=f.flow_controlled_length).serialize())
+        elif isinstance(f, RstStreamFrame):
+            self.stream(f.stream_id)["reset"] = f.error_code
+        elif isinstance(f, GoAwayFrame):
+            self.goaways.append((f.error_code, f.last_stream_id))
+
+    def pump(self, until, timeout=10.0):
+        """Reads until until() holds, skiff closes, or timeout; returns until()."""
+        from hyperframe.frame import Frame
+        deadline = time.monotonic() + timeout
+        while not until() and not self.closed:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.sock.settimeout(min(left, 0.5))
+            try:
+                data = self.sock.recv(1 << 16)
+            except socket.timeout:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                self.closed = True
+                break
+            self.buf += data
+            while len(self.buf) >= 9:
+                f, length = Frame.parse_frame_header(memoryview(self.buf[:9]))
+                if len(self.buf) < 9 + length:
+                    break
+                f.parse_body(memoryview(bytes(self.buf[9:9 + length])))
+                del self.buf[:9 + length]
+                self._frame(f)
+        return until()
+
+    def done(self, sid):
+        return lambda: self.stream(sid)["ended"] or self.stream(sid)["reset"] is not None
+
+    def close(self):
+        self.sock.close()

@@ -97,6 +97,28 @@ def route_timeout_is_504_UT_and_the_listener_keeps_serving():
     assert get(PORT, "/fast").status == 200
 
 
+@test
+def retry_budget_bounds_retries_in_flight():
+    """A retry_budget replaces max_retries: with none to spend, a failing
+    request is not retried and the refusal is counted; with a budget of the
+    active requests, it is."""
+    app = App(APP)
+    none = {"thresholds": [{"retry_budget": {"budget_percent": {"value": 0}, "min_retry_concurrency": 0}}]}
+    s = proxy([route(retry_policy={"retry_on": "5xx", "num_retries": 2})], circuit_breakers=none)
+    statuses = [get(PORT, "/status/503").status for _ in range(10)]
+    assert statuses == [503] * 10, statuses
+    assert app.count(path="/status/503") == 10, "a retry went out without budget"
+    assert cstat(s, "app", "upstream_rq_retry_overflow") == 10
+    assert cstat(s, "app", "upstream_rq_retry") == 0
+    s.signal()
+    s.wait()
+    whole = {"thresholds": [{"retry_budget": {"budget_percent": {"value": 100}, "min_retry_concurrency": 0}}]}
+    s = proxy([route(retry_policy={"retry_on": "5xx", "num_retries": 2})], circuit_breakers=whole)
+    assert get(PORT, "/status/503").status == 503
+    assert app.count(path="/status/503") == 13, "the budget should allow one retry in flight at a time"
+    assert cstat(s, "app", "upstream_rq_retry") == 2
+
+
 def concurrent_gets(n, target, timeout=10):
     out = [None] * n
     go = threading.Barrier(n)

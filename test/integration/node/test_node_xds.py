@@ -244,7 +244,7 @@ def new_service_account_changes_the_identity():
     tn.sh(*a.cmd(tn.PY, tn.APP, "client", b.ip, "9090", "10"), check=False)
     tn.flow_logged(b.listener("virtualInbound"), downstream_peer_uri_san=spiffe("sa-a2"),
                    original_destination="%s:9090" % b.ip)
-    known_resumption_bug(a, b)
+    called_before_sees_the_new_identity(a, b)
     probe = ("import json, socket, ssl, sys\n"
              "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n"
              "ctx.check_hostname = False\n"
@@ -260,21 +260,15 @@ def new_service_account_changes_the_identity():
     assert json.loads(out) == [["URI", spiffe("sa-a2")]], "pod-a presented %s" % out
 
 
-def known_resumption_bug(a, b):
-    """KNOWN BUG, outside the node daemon: the outbound TLS session cache
-    (proxy/tls_session_cache.h, keyed by cluster name and endpoint) resumes
-    a session made under the old identity, and a resumed TLS 1.3 session
-    keeps the peer identity of its first handshake. So a destination called
-    before the change still sees the old SPIFFE id. Reported; this check
-    says which behaviour it saw instead of failing the suite."""
+def called_before_sees_the_new_identity(a, b):
+    """A destination pod-a called before the change: the worker's TLS
+    session cache must not resume a session made under the old identity
+    (a resumed TLS 1.3 session keeps the identities of its first
+    handshake); sessions are bound to the TLS context that made them."""
     r = a.call(b)
     assert r["reply"]["bytes"] == tn.N_BYTES
-    try:
-        tn.flow_logged(b.listener("virtualInbound"), downstream_peer_uri_san=spiffe(a.sa),
-                       original_destination="%s:8080" % b.ip)
-    except AssertionError:
-        print("# KNOWN BUG: a resumed TLS session to %s:8080 still carries pod-a's old "
-              "identity (proxy/tcp_proxy.c session cache)" % b.ip)
+    tn.flow_logged(b.listener("virtualInbound"), downstream_peer_uri_san=spiffe(a.sa),
+                   original_destination="%s:8080" % b.ip)
 
 
 @test
