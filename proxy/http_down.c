@@ -715,9 +715,11 @@ static void h2_submit_head(struct http_down *d, struct http_stream *s)
 {
 	nghttp2_nv nva[128];
 	size_t k = 0;
-	char status[8];
-	snprintf(status, sizeof(status), "%u", s->resp.status);
-	nva[k++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)status, 7, strlen(status),
+	/* Statuses are three digits (RFC 9110 §15; the parsers refuse others). */
+	uint16_t code = s->resp.status;
+	char status[3] = { (char)('0' + code / 100 % 10), (char)('0' + code / 10 % 10),
+			   (char)('0' + code % 10) };
+	nva[k++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)status, 7, 3,
 				 NGHTTP2_NV_FLAG_NO_COPY_NAME };
 	for (uint32_t i = 0; i < s->resp.n_fields && k < 128; i++) {
 		const struct http_field *f = &s->resp.fields[i];

@@ -14,10 +14,46 @@ struct http_arena_chunk {
 };
 
 /* Most heads fit one chunk; a larger one chains more, never moving a string
- * already handed out. A chunk with its header is 1 KiB, within glibc's
- * per-thread cache (tcache, up to 1032 bytes): two heads per request per
- * proxy would otherwise take the slower path of malloc each time. */
+ * already handed out. */
 #define ARENA_CHUNK (1024u - (uint32_t)sizeof(struct http_arena_chunk))
+/* The field array a head starts with. */
+#define FIELDS_FIRST 16u
+
+/* Each request makes two heads per proxy, each a chunk and a field array,
+ * and many are alive at once on a busy worker: more than glibc's
+ * per-thread cache keeps (7 per size), so malloc would take its slow path
+ * for most. The standard sizes are kept here instead, per thread (heads
+ * live and die on their worker), up to RECYCLE_MAX of each. */
+#define RECYCLE_MAX 512u
+
+struct recycled {
+	struct recycled *next;
+};
+
+static __thread struct recycled *free_chunks, *free_fields;
+static __thread unsigned n_free_chunks, n_free_fields;
+
+static void *recycle_get(struct recycled **list, unsigned *n, size_t size)
+{
+	struct recycled *r = *list;
+	if (!r)
+		return malloc(size);
+	*list = r->next;
+	(*n)--;
+	return r;
+}
+
+static void recycle_put(struct recycled **list, unsigned *n, void *p)
+{
+	if (*n >= RECYCLE_MAX) {
+		free(p);
+		return;
+	}
+	struct recycled *r = p;
+	r->next = *list;
+	*list = r;
+	(*n)++;
+}
 
 void http_head_init(struct http_head *h)
 {
@@ -29,11 +65,25 @@ void http_head_clear(struct http_head *h)
 	struct http_arena_chunk *c = h->arena;
 	while (c) {
 		struct http_arena_chunk *next = c->next;
-		free(c);
+		if (c->size == ARENA_CHUNK)
+			recycle_put(&free_chunks, &n_free_chunks, c);
+		else
+			free(c);
 		c = next;
 	}
-	free(h->fields);
+	if (h->fields && h->cap_fields == FIELDS_FIRST)
+		recycle_put(&free_fields, &n_free_fields, h->fields);
+	else
+		free(h->fields);
 	memset(h, 0, sizeof(*h));
+}
+
+void http_head_recycled_free(void)
+{
+	while (free_chunks)
+		free(recycle_get(&free_chunks, &n_free_chunks, 0));
+	while (free_fields)
+		free(recycle_get(&free_fields, &n_free_fields, 0));
 }
 
 static char *arena_alloc(struct http_head *h, size_t len)
@@ -41,7 +91,10 @@ static char *arena_alloc(struct http_head *h, size_t len)
 	struct http_arena_chunk *c = h->arena;
 	if (!c || c->size - c->used < len) {
 		size_t size = len > ARENA_CHUNK ? len : ARENA_CHUNK;
-		struct http_arena_chunk *n = malloc(sizeof(*n) + size);
+		struct http_arena_chunk *n =
+		    size == ARENA_CHUNK
+			? recycle_get(&free_chunks, &n_free_chunks, sizeof(*n) + size)
+			: malloc(sizeof(*n) + size);
 		if (!n)
 			return NULL;
 		n->size = (uint32_t)size;
@@ -78,8 +131,10 @@ int http_head_add(struct http_head *h, const char *name, size_t name_len, const 
 		  size_t value_len)
 {
 	if (h->n_fields == h->cap_fields) {
-		uint32_t cap = h->cap_fields ? h->cap_fields * 2 : 16;
-		struct http_field *f = realloc(h->fields, cap * sizeof(*f));
+		uint32_t cap = h->cap_fields ? h->cap_fields * 2 : FIELDS_FIRST;
+		struct http_field *f =
+		    h->cap_fields ? realloc(h->fields, cap * sizeof(*f))
+				  : recycle_get(&free_fields, &n_free_fields, cap * sizeof(*f));
 		if (!f)
 			return -ENOMEM;
 		h->fields = f;

@@ -40,8 +40,12 @@ struct http_head {
 
 void http_head_init(struct http_head *h);
 
-/* Frees what h owns and makes it empty again. */
+/* Frees what h owns and makes it empty again (its standard-sized pieces go
+ * to the calling thread's cache for the next head). */
 void http_head_clear(struct http_head *h);
+
+/* Frees the calling thread's cache of head pieces (a worker ending). */
+void http_head_recycled_free(void);
 
 /* Copies a string into h's arena; NULL when out of memory. */
 const char *http_head_strdup(struct http_head *h, const char *s, size_t len);

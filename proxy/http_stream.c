@@ -71,12 +71,25 @@ struct http_stream *http_stream_new(struct http_down *d)
 }
 
 /* Envoy's x-request-id: a random UUID (version 4). */
+/* A UUID v4 (RFC 9562 §5.4) as Envoy generates x-request-id; by hand, as
+ * snprintf costs more than the rest of the request head's edits. */
 static void make_request_id(char out[40])
 {
+	static const char hex[] = "0123456789abcdef";
+	uint8_t r[16];
 	uint64_t a = rng_next(), b = rng_next();
-	snprintf(out, 40, "%08x-%04x-4%03x-%04x-%012llx", (unsigned)(a >> 32),
-		 (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
-		 (unsigned)((b >> 48) & 0x3fff) | 0x8000, (unsigned long long)(b & 0xffffffffffffULL));
+	memcpy(r, &a, 8);
+	memcpy(r + 8, &b, 8);
+	r[6] = (uint8_t)((r[6] & 0x0f) | 0x40); /* version 4 */
+	r[8] = (uint8_t)((r[8] & 0x3f) | 0x80); /* variant 10 */
+	char *p = out;
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[r[i] >> 4];
+		*p++ = hex[r[i] & 15];
+	}
+	*p = '\0';
 }
 
 static const char *status_reason(uint16_t status)

@@ -16,6 +16,7 @@
 
 #include "proxy/health_check.h"
 #include "proxy/http.h"
+#include "proxy/http_head.h"
 #include "proxy/log.h"
 #include "proxy/netns.h"
 #include "proxy/snapshot.h"
@@ -270,6 +271,7 @@ static void *worker_main(void *arg)
 	tcp_proxy_abort_all(w, TERM_DRAIN_TIMEOUT);
 	tcp_proxy_reap(w);
 	http_worker_abort_all(w);
+	http_head_recycled_free(); /* this thread's cache */
 	access_log_close(&w->logs);
 	close_listeners(w);
 	return NULL;
@@ -330,6 +332,7 @@ static void worker_free(struct worker *w)
 	}
 	buf_pool_drain(&w->bufs);
 	tls_session_cache_clear(&w->tls_sessions);
+	http_head_recycled_free(); /* what the cleanup above put in this thread's */
 	if (w->wake.fd >= 0)
 		close(w->wake.fd);
 	loop_close(&w->loop);
