@@ -393,10 +393,13 @@ def exit_cleans_up_every_pod():
         assert not p.listening(), "%s: %s" % (p.name, p.listening())
 
 
-def main():
+def main(setup_fn=None, tests_run=None):
+    """Runs setup, then each test, TAP-style; test_node_xds.py runs its
+    own setup and tests through it."""
+    setup_fn, tests_run = setup_fn or setup, tests_run if tests_run is not None else tests
     passed = failed = 0
     try:
-        setup()
+        setup_fn()
     except Exception:
         print("not ok - setup")
         for line in traceback.format_exc().splitlines():
@@ -406,7 +409,7 @@ def main():
                 print("#   skiff: " + line)
         print("0 passed, 1 failed")
         sys.exit(1)
-    for fn in tests:
+    for fn in tests_run:
         started = time.monotonic()
         try:
             fn()

@@ -26,8 +26,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -297,37 +295,5 @@ def state_of_the_world_serves_the_same():
     stop_skiff()
 
 
-def main():
-    passed = failed = 0
-    try:
-        setup()
-    except Exception:
-        print("not ok - setup")
-        for line in traceback.format_exc().splitlines():
-            print("#   " + line)
-        if os.path.exists(os.path.join(tn._tmp, "skiff.log")):
-            for line in tn.skiff_log().splitlines()[-40:]:
-                print("#   skiff: " + line)
-        print("0 passed, 1 failed")
-        sys.exit(1)
-    for fn in tests:
-        started = time.monotonic()
-        try:
-            fn()
-        except Exception:
-            failed += 1
-            print("not ok - %s" % fn.__name__)
-            for line in traceback.format_exc().splitlines():
-                print("#   " + line)
-            for line in tn.skiff_log().splitlines()[-25:]:
-                print("#   skiff: " + line)
-        else:
-            passed += 1
-            print("ok - %s (%.1fs)" % (fn.__name__, time.monotonic() - started))
-        sys.stdout.flush()
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
-
-
 if __name__ == "__main__":
-    main()
+    tn.main(setup, tests)
