@@ -1952,6 +1952,7 @@ static int action_timeout(struct ctx *c, yaml_node_t *n, void *obj)
 static int action_idle_timeout(struct ctx *c, yaml_node_t *n, void *obj)
 {
 	struct action_src *as = obj;
+	as->r->has_idle_timeout = true;
 	return read_duration(c, n, &as->r->idle_timeout_ms);
 }
 

@@ -302,7 +302,8 @@ struct route {
 	size_t n_weighted;
 	uint32_t total_weight;              /* sum of the weights */
 	uint32_t timeout_ms;                /* route.timeout [15000]; 0: none */
-	uint32_t idle_timeout_ms;           /* route.idle_timeout; 0: the listener's */
+	uint32_t idle_timeout_ms;           /* route.idle_timeout; 0 disables */
+	bool has_idle_timeout;              /* else the listener's stream_idle_timeout */
 	char *prefix_rewrite;
 	char *host_rewrite;                 /* host_rewrite_literal */
 	struct retry_policy retry;

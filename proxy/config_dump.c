@@ -435,7 +435,7 @@ static void dump_route_action(struct jbuf *b, const struct route *r)
 		jb_member_str(b, true, "cluster", r->cluster_name);
 	}
 	jb_duration(b, "timeout", r->timeout_ms);
-	if (r->idle_timeout_ms)
+	if (r->has_idle_timeout)
 		jb_duration(b, "idle_timeout", r->idle_timeout_ms);
 	if (r->prefix_rewrite)
 		jb_member_str(b, false, "prefix_rewrite", r->prefix_rewrite);

@@ -575,7 +575,7 @@ void http_stream_request_head(struct http_stream *s)
 	if (!s->rt)
 		return http_stream_local_reply(s, 503, "-", "out_of_memory", NULL);
 	s->replayable = r->retry.retry_on != 0 && !s->upgrade && !s->connect;
-	if (r->idle_timeout_ms)
+	if (r->has_idle_timeout) /* 0s: no idle timeout on this route */
 		s->idle_timeout_ms = r->idle_timeout_ms;
 	if (r->timeout_ms && !s->upgrade && !s->connect)
 		s->deadline_ms = w->loop.now_ms + r->timeout_ms;

@@ -651,6 +651,7 @@ static int read_route_action(struct tctx *c, const pb_action *pb, struct route *
 		tx_field(c, "idle_timeout");
 		if ((err = tx_read_duration(c, pb->idle_timeout, &r->idle_timeout_ms)))
 			return err;
+		r->has_idle_timeout = true;
 		tx_pop(c, old);
 		tx_field(c, "route");
 	}

@@ -156,6 +156,7 @@ def route_idle_timeout_overrides_the_listeners():
     log = log_path()
     routes = [to("app", prefix="/long/", prefix_rewrite="/", idle_timeout="8s"),
               to("app", prefix="/short/", prefix_rewrite="/", idle_timeout="1s"),
+              to("app", prefix="/none/", prefix_rewrite="/", idle_timeout="0s"),
               to("app")]
     s = proxy(routes, log=log, stream_idle_timeout="3s")
     r, took = timed(lambda: get(PORT, "/short/slow?ms=6000"))
@@ -164,7 +165,9 @@ def route_idle_timeout_overrides_the_listeners():
     assert r.status == 200, r
     r, took = timed(lambda: get(PORT, "/slow?ms=8000"))  # no route value: the listener's 3s
     assert r.status == 504 and 2.8 < took < 6, (r, took)
-    assert [l["response_code"] for l in wait_log(log, 3)] == [504, 200, 504]
+    r = get(PORT, "/none/slow?ms=4500")  # 0s on the route: no idle timeout at all (Envoy)
+    assert r.status == 200, r
+    assert [l["response_code"] for l in wait_log(log, 4)] == [504, 200, 504, 200]
     assert idle_count(s) == 2
 
 

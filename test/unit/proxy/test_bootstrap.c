@@ -1713,6 +1713,7 @@ static void test_http(void **state)
 	assert_int_equal(r->total_weight, 100);
 	assert_int_equal(r->timeout_ms, 3000);
 	assert_int_equal(r->idle_timeout_ms, 20000);
+	assert_true(r->has_idle_timeout);
 	assert_string_equal(r->prefix_rewrite, "/");
 	assert_string_equal(r->host_rewrite, "backend.local");
 	assert_int_equal(r->retry.retry_on, RETRY_5XX | RETRY_GATEWAY_ERROR | RETRY_RESET |

@@ -370,6 +370,7 @@ static void test_route_config(void **state)
 	assert_int_equal(r->total_weight, 100);
 	assert_int_equal(r->timeout_ms, 2000);
 	assert_int_equal(r->idle_timeout_ms, 30000);
+	assert_true(r->has_idle_timeout);
 	assert_string_equal(r->prefix_rewrite, "/");
 	assert_string_equal(r->host_rewrite, "api.internal");
 	assert_int_equal(r->retry.retry_on,
