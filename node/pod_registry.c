@@ -229,7 +229,9 @@ static bool same_ip(const char *a, const char *b)
 	       memcmp(x, y, fa == AF_INET ? 4 : 16) == 0;
 }
 
-/* The workload of p: the one with its uid, else one with its IP. */
+/* The workload of p: the one with its uid, else one with its IP, else one
+ * with its namespace and name (istiod keys workloads by
+ * "<cluster>//Pod/<ns>/<name>", not by the pod's metadata.uid). */
 static const struct xds_workload *workload_of(const struct pod_registry *r, const struct pod *p)
 {
 	for (size_t i = 0; i < r->n_workloads; i++)
@@ -239,6 +241,10 @@ static const struct xds_workload *workload_of(const struct pod_registry *r, cons
 		for (size_t j = 0; j < r->workloads[i].n_addresses; j++)
 			if (same_ip(r->workloads[i].addresses[j], p->ip))
 				return &r->workloads[i];
+	for (size_t i = 0; p->name && p->namespace && i < r->n_workloads; i++)
+		if (strcmp(r->workloads[i].name, p->name) == 0 &&
+		    strcmp(r->workloads[i].namespace, p->namespace) == 0)
+			return &r->workloads[i];
 	return NULL;
 }
 

@@ -44,9 +44,15 @@ static const char *check_value(enum check c, const ProtobufCBinaryData *b)
 {
 	switch (c) {
 	case CHECK_UID:
-		return charset_ok(b, 48, "0123456789abcdef-")
+		/* A pod's metadata.uid, or istiod's "<cluster>//Pod/<ns>/<name>":
+		 * only compared, never put in a path or a pin name. */
+		return charset_ok(b, 48, "0123456789abcdef-") ||
+				       charset_ok(b, 512,
+						  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+						  "0123456789-._/")
 			   ? NULL
-			   : "expected the pod's metadata.uid ([0-9a-f-], at most 48)";
+			   : "expected a pod's metadata.uid or istiod's cluster//Pod/namespace/name "
+			     "([A-Za-z0-9._/-], at most 512)";
 	case CHECK_SUBDOMAIN:
 		return dns_name_ok(b, 253, true) ? NULL : "expected a DNS-1123 subdomain";
 	case CHECK_LABEL:

@@ -270,6 +270,30 @@ def called_before_sees_the_new_identity(a, b):
 
 
 @test
+def istiod_uids_are_matched_by_namespace_and_name():
+    """istiod keys a workload "<cluster>//Pod/<ns>/<name>", not by the pod's
+    metadata.uid: a descriptor that names the pod is matched by namespace
+    and name, and takes that workload's identity (here another service
+    account, to tell it from the one pod-b had)."""
+    a, b = state["pods"]
+    b.descriptor = lambda: {"uid": b.uid, "netns": b.path, "cgroup": b.cgroup,
+                            "name": b.wname, "namespace": NS}
+    changed = "pod %s/web-b (%s): descriptor or workload changed" % (NS, b.uid)
+    b.publish()
+    tn.wait_for(lambda: b.served(), "pod-b served from its new descriptor")
+    before = tn.skiff_log().count(changed)
+    istiod = "Kubernetes//Pod/%s/%s" % (NS, b.wname)
+    state["cp"].push({"WDS": {a.uid: a.workload(),
+                              istiod: b.workload(uid=istiod, service_account="sa-a")}})
+    tn.wait_for(lambda: tn.skiff_log().count(changed) > before, "pod-b's new identity")
+    tn.wait_for(lambda: b.served(), "pod-b served again")
+    check_call(b, a, "sa-a")
+    del b.descriptor  # back to what a CNI knows
+    b.publish()
+    push(a, b)
+
+
+@test
 def removed_workload_stops_the_pod():
     a, b = state["pods"]
     push(a)

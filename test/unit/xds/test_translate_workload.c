@@ -149,11 +149,17 @@ static void test_uid(void **state)
 	struct fx *f = *state;
 	f->w.uid = B("");
 	refused(f, "workload \"shop/web-0\": uid: missing");
-	/* Istio's "cluster//Pod/ns/name" form is not a pod's metadata.uid. */
+	/* istiod's "cluster//Pod/ns/name" form is taken as it is */
 	f->w.uid = B("Kubernetes//Pod/shop/web-0");
-	refused(f, "workload \"Kubernetes//Pod/shop/web-0\": uid: \"Kubernetes//Pod/shop/web-0\": "
-		   "expected the pod's metadata.uid ([0-9a-f-], at most 48)");
-	f->w.uid = B("0123456789012345678901234567890123456789012345678");
+	assert_int_equal(translate(f), 1);
+	assert_string_equal(f->out.uid, "Kubernetes//Pod/shop/web-0");
+	f->w.uid = B("Kubernetes//Pod/shop/web 0");
+	refused(f, "workload \"Kubernetes//Pod/shop/web 0\": uid: \"Kubernetes//Pod/shop/web 0\": "
+		   "expected a pod's metadata.uid or istiod's cluster//Pod/namespace/name "
+		   "([A-Za-z0-9._/-], at most 512)");
+	static char long_uid[514];
+	memset(long_uid, 'a', 513);
+	f->w.uid = (ProtobufCBinaryData){ 513, (uint8_t *)long_uid };
 	assert_int_equal(translate(f), -EINVAL);
 }
 
