@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "xds"))
 import test_node as tn  # noqa: E402  (the node: namespaces, pods, logs)
-from xds_common import ADS_PORT, ControlPlane  # noqa: E402
+from xds_common import BOOTSTRAP, ControlPlane  # noqa: E402
 
 SKIFF = tn.SKIFF
 NODE = "node-it-" + tn.TAG
@@ -42,27 +42,14 @@ state = {}
 
 
 def bootstrap(api_type):
+    """xds_common's ADS bootstrap, with this node's id and the RPC asked for."""
     path = os.path.join(tn._tmp, "node-%s.yaml" % api_type)
+    text = BOOTSTRAP.replace("api_type: GRPC", "api_type: " + api_type)
+    text = text.replace("sidecar~127.0.0.1~test.default~default.svc.cluster.local, cluster: test",
+                        "node~%s, cluster: skiff-node" % tn.TAG)
+    assert ("node~" + tn.TAG) in text, "xds_common.BOOTSTRAP changed its node line"
     with open(path, "w") as f:
-        f.write(f"""\
-node: {{id: node~{tn.TAG}, cluster: skiff-node}}
-admin: {{address: {{socket_address: {{address: 127.0.0.1, port_value: 15000}}}}}}
-dynamic_resources:
-  ads_config:
-    api_type: {api_type}
-    transport_api_version: V3
-    grpc_services: [{{envoy_grpc: {{cluster_name: xds-grpc}}}}]
-  lds_config: {{ads: {{}}, resource_api_version: V3}}
-  cds_config: {{ads: {{}}, resource_api_version: V3}}
-static_resources:
-  clusters:
-  - name: xds-grpc
-    type: STATIC
-    connect_timeout: 1s
-    load_assignment:
-      cluster_name: xds-grpc
-      endpoints: [{{lb_endpoints: [{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {ADS_PORT}}}}}}}}}]}}]
-""")
+        f.write(text)
     return path
 
 
