@@ -634,7 +634,7 @@ static int h2_on_begin_frame(nghttp2_session *h2, const nghttp2_frame_hd *hd, vo
 static int h2_on_frame_send(nghttp2_session *h2, const nghttp2_frame *frame, void *user)
 {
 	struct http_down *d = user;
-	/* Frames handed to the socket and not yet taken by the peer: a peer
+	/* Frames queued since the peer last took any of our bytes: a peer
 	 * that does not read gets cut off (Envoy's max_outbound_frames). */
 	if (++d->frames_queued == d->hcm->http2.max_outbound_frames + 1ull)
 		h2_abuse(d, STAT_H2_FLOOD, NGHTTP2_ENHANCE_YOUR_CALM);
@@ -984,10 +984,13 @@ static void down_run(struct http_down *d)
 		uint64_t before = d->out.bytes;
 		if (!flush(d))
 			return down_close(d, true);
-		if (d->out.bytes < before)
+		if (d->out.bytes < before) {
 			progress = true;
-		if (d->out.bytes == 0)
-			d->frames_queued = 0; /* the peer took all of it */
+			/* The peer reads: what it has not taken yet is bounded by
+			 * OUT_LIMIT. Only a peer that takes nothing runs the count
+			 * up (a slow reader of a long download must not). */
+			d->frames_queued = 0;
+		}
 		if (d->closing && d->out.bytes == 0)
 			return down_close(d, false);
 		if (!progress)

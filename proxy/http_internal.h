@@ -100,7 +100,7 @@ struct http_down {
 	uint64_t reset_window_ms; /* MadeYouReset budget (HARDENING) */
 	uint32_t server_resets;
 	uint32_t empty_frames;   /* empty DATA/HEADERS/CONTINUATION in a row */
-	uint32_t frames_queued;  /* sent since the peer last took all we wrote */
+	uint32_t frames_queued;  /* sent since the peer last took any bytes */
 	bool abuse_counted;      /* the connection's one flood/protocol error count */
 	bool goaway_sent;
 	/* HTTP/2 drain: GOAWAY, then at this time (the HCM's drain_timeout

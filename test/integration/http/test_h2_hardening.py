@@ -382,6 +382,51 @@ def ping_flood_is_cut_off_with_a_configured_max_outbound_control_frames():
     print(f"# PINGs sent before the cut with max_outbound_control_frames 100: {n}")
 
 
+def open_wide(c):
+    """The largest windows HTTP/2 allows, so only the socket holds skiff back."""
+    assert c.send(SettingsFrame(0, settings={0x4: 2**31 - 1}),
+                  WindowUpdateFrame(0, window_increment=2**31 - 1 - 65535))
+
+
+@test
+def download_to_a_peer_that_reads_nothing_is_cut_off_at_max_outbound_frames():
+    """Envoy's max_outbound_frames: with the windows open, a client that
+    asks for a large body and never reads leaves frames queued once the
+    socket is full; past the limit the connection ends as a flood."""
+    App(APP)
+    s = proxy(http2_protocol_options={"max_outbound_frames": 4})
+    a = Attack(s)
+    c = Raw(rcvbuf=4096)
+    open_wide(c)
+    assert c.send(c.headers(1, request_headers("/bytes?n=50000000")))
+    a.counted(flood=1)
+    assert c.read_until(lambda: c.closed, CLOSE_WITHIN), "skiff kept the connection"
+    a.finish()
+
+
+@test
+def slow_reader_of_a_long_download_is_not_cut_off():
+    """The count is of frames queued since the peer last took bytes: a
+    client that reads, however slowly, gets its whole body (256 DATA
+    frames here; a limit above what one turn queues, about 8)."""
+    App(APP)
+    s = proxy(http2_protocol_options={"max_outbound_frames": 64})
+    a = Attack(s)
+    c = Raw(rcvbuf=4096)
+    open_wide(c)
+    n = 4 << 20
+    assert c.send(c.headers(1, request_headers("/bytes?n=%d" % n)))
+
+    def done():
+        time.sleep(0.002)  # slower than skiff writes
+        return any(isinstance(f, DataFrame) and "END_STREAM" in f.flags for f in c.frames)
+    assert c.read_until(done, 60), f"the download stopped: {summary(c)}"
+    got = sum(len(f.data) for f in c.frames if isinstance(f, DataFrame))
+    assert got == n and not c.closed, (got, summary(c))
+    assert a.counted() == (0, 0)
+    a.finish()
+
+
 @test
 def header_list_past_max_header_list_size_refuses_the_stream():
     """A header block that decodes to more than max_request_headers_kb
