@@ -42,17 +42,14 @@ static const char *const *cslot(const struct pod *p, const struct field *f)
 	return (const char *const *)((const char *)p + f->offset);
 }
 
-/* Kubernetes' DNS-1123 label (63) and subdomain (253): lower case
- * alphanumerics and '-', dots between labels of a subdomain. */
-static bool dns_name_ok(const char *s, size_t max, bool dots)
+bool pod_dns_name_ok(const char *s, size_t n, size_t max, bool dots)
 {
-	size_t n = strlen(s);
 	if (n == 0 || n > max || s[0] == '-' || s[0] == '.' || s[n - 1] == '-' || s[n - 1] == '.')
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 		bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-			  (dots && c == '.' && s[i + 1] != '.');
+			  (dots && c == '.' && i + 1 < n && s[i + 1] != '.');
 		if (!ok)
 			return false;
 	}
@@ -89,9 +86,9 @@ static const char *check_value(enum check check, const char *v)
 			   : "expected the pod's metadata.uid ([0-9a-f-], at most 48)";
 	}
 	case CHECK_SUBDOMAIN:
-		return dns_name_ok(v, 253, true) ? NULL : "expected a DNS-1123 subdomain";
+		return pod_dns_name_ok(v, strlen(v), 253, true) ? NULL : "expected a DNS-1123 subdomain";
 	case CHECK_LABEL:
-		return dns_name_ok(v, 63, false) ? NULL : "expected a DNS-1123 label";
+		return pod_dns_name_ok(v, strlen(v), 63, false) ? NULL : "expected a DNS-1123 label";
 	case CHECK_PATH:
 		return path_ok(v) ? NULL : "expected an absolute path without . or .. components";
 	case CHECK_IP:

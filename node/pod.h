@@ -68,6 +68,12 @@ void pod_clear(struct pod *p);
 /* True when both describe the same pod with the same settings. */
 bool pod_equal(const struct pod *a, const struct pod *b);
 
+/* Kubernetes' DNS-1123 label (max 63, no dots) or subdomain (max 253,
+ * dots between labels): lower-case alphanumerics and '-', `n` bytes at s.
+ * Descriptors and xDS workloads are checked alike with it, so the same pod
+ * passes both ways in. */
+bool pod_dns_name_ok(const char *s, size_t n, size_t max, bool dots);
+
 /* The SPIFFE id path the pod's certificate must carry (Istio's
  * "/ns/<namespace>/sa/<service account>"), into buf. */
 void pod_spiffe_path(const struct pod *p, char *buf, size_t len);

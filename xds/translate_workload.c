@@ -8,24 +8,12 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "node/pod.h"
 #include "xds/resources.h"
 
-/* Kubernetes' DNS-1123 label (63) and subdomain (253), as node/pod.c
- * checks a descriptor's: the same pod must pass both ways in. */
 static bool dns_name_ok(const ProtobufCBinaryData *b, size_t max, bool dots)
 {
-	const uint8_t *s = b->data;
-	size_t n = b->len;
-	if (n == 0 || n > max || s[0] == '-' || s[0] == '.' || s[n - 1] == '-' || s[n - 1] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t c = s[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-			  (dots && c == '.' && i + 1 < n && s[i + 1] != '.');
-		if (!ok)
-			return false;
-	}
-	return true;
+	return pod_dns_name_ok((const char *)b->data, b->len, max, dots);
 }
 
 static bool charset_ok(const ProtobufCBinaryData *b, size_t max, const char *set)
