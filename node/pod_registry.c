@@ -1,7 +1,6 @@
 /* The node's pods from a directory of descriptors; see pod_registry.h. */
 #include "node/pod_registry.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +17,7 @@
 #include "certs/tls_context.h"
 #include "proxy/log.h"
 #include "proxy/netns.h"
+#include "proxy/sock_addr.h"
 #include "xds/translate_workload.h"
 
 #define DEFAULT_INSTANCE_PREFIX "node"
@@ -223,10 +223,9 @@ static bool names_note(struct name_set *s, const struct name_set *before, const 
 
 static bool same_ip(const char *a, const char *b)
 {
-	unsigned char x[16], y[16];
-	int fa = strchr(a, ':') ? AF_INET6 : AF_INET, fb = strchr(b, ':') ? AF_INET6 : AF_INET;
-	return fa == fb && inet_pton(fa, a, x) == 1 && inet_pton(fb, b, y) == 1 &&
-	       memcmp(x, y, fa == AF_INET ? 4 : 16) == 0;
+	struct sock_addr x, y;
+	return sock_addr_parse(a, 0, &x) == 0 && sock_addr_parse(b, 0, &y) == 0 &&
+	       sock_addr_equal(&x, &y);
 }
 
 /* The workload of p: the one with its uid, else one with its IP, else one
