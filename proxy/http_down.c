@@ -58,7 +58,8 @@ static void down_close(struct http_down *d, bool reset)
 	} else if (d->s.t.ssl) {
 		/* A clean end says so (close_notify): without it the peer cannot
 		 * tell our close from a cut connection. */
-		d->s.t.ops->shutdown_write(&d->s.t);
+		enum transport_wait wait; /* closing now: no second try */
+		d->s.t.ops->shutdown_write(&d->s.t, &wait);
 	}
 	close(d->s.io.fd);
 	d->s.io.fd = -1;

@@ -343,7 +343,8 @@ static void up_close(struct http_up *u, bool reset)
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 		setsockopt(u->s.io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	} else if (u->s.t.ssl && connected) {
-		u->s.t.ops->shutdown_write(&u->s.t); /* close_notify */
+		enum transport_wait wait; /* closing now: no second try */
+		u->s.t.ops->shutdown_write(&u->s.t, &wait); /* close_notify */
 	}
 	if (u->s.io.fd >= 0)
 		close(u->s.io.fd);
@@ -1395,9 +1396,13 @@ static void up_run(struct http_up *u)
 			progress = true;
 		if (u->tunnel && u->stream && u->stream->req_sent_end && !u->out.bytes &&
 		    !u->shut_wr) {
-			/* The client finished its side of the tunnel: pass the FIN on. */
-			u->s.t.ops->shutdown_write(&u->s.t);
-			u->shut_wr = true;
+			/* The client finished its side of the tunnel: pass the FIN on,
+			 * on the next EPOLLOUT if the close_notify found no room. */
+			enum transport_wait wait;
+			if (u->s.t.ops->shutdown_write(&u->s.t, &wait) == 0)
+				u->shut_wr = true;
+			else
+				u->s.writable = false;
 		}
 		if (!progress)
 			return;

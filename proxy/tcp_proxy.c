@@ -345,7 +345,10 @@ static int pump(struct session *s, struct side *src, struct side *dst, bool src_
 		if (!src->pending && src->read_eof) {
 			if (!dst->shut_wr && s->state == ESTABLISHED) {
 				/* Half-close: pass the FIN on once every byte before it is. */
-				dst->t.ops->shutdown_write(&dst->t);
+				if (dst->t.ops->shutdown_write(&dst->t, &wait) == -EAGAIN) {
+					side_wait(dst, wait);
+					return 0;
+				}
 				dst->shut_wr = true;
 			}
 			return 0;

@@ -2,12 +2,14 @@
 #include "proxy/transport.h"
 
 #include <errno.h>
+#include <string.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "certs/tls_context.h"
+#include "proxy/log.h"
 
 static ssize_t raw_read(struct transport *t, void *buf, size_t len, enum transport_wait *wait,
 			bool *drained)
@@ -38,9 +40,11 @@ static ssize_t raw_write(struct transport *t, const void *buf, size_t len,
 	return -errno;
 }
 
-static void raw_shutdown_write(struct transport *t)
+static int raw_shutdown_write(struct transport *t, enum transport_wait *wait)
 {
+	(void)wait;
 	shutdown(t->fd, SHUT_WR);
+	return 0;
 }
 
 static void raw_release(struct transport *t)
@@ -74,9 +78,17 @@ static ssize_t tls_error(struct transport *t, int ret, enum transport_wait *wait
 		return -EAGAIN;
 	case SSL_ERROR_ZERO_RETURN:
 		return 0; /* close_notify: the peer's end of stream */
-	default:
+	default: {
+		int sys = errno;
+		unsigned long e = ERR_peek_error();
+		char why[256];
+		if (e)
+			ERR_error_string_n(e, why, sizeof(why));
+		/* The counters say only "reset": the reason is for whoever debugs. */
+		log_debug("TLS connection on fd %d failed: %s", t->fd, e ? why : strerror(sys));
 		ERR_clear_error(); /* the queue is per thread: leave it clean */
 		return -ECONNRESET;
+	}
 	}
 }
 
@@ -104,13 +116,20 @@ static ssize_t tls_write(struct transport *t, const void *buf, size_t len,
 	return r == 0 ? -EPIPE : r;
 }
 
-static void tls_shutdown_write(struct transport *t)
+static int tls_shutdown_write(struct transport *t, enum transport_wait *wait)
 {
 	/* close_notify ends only our direction in TLS 1.3: the peer may go on
-	 * sending, as after a TCP half-close. */
-	SSL_shutdown(t->ssl);
+	 * sending, as after a TCP half-close. A full socket leaves the alert
+	 * (or part of it) in OpenSSL's buffer; the next call flushes it and
+	 * returns 0 without reading, so the FIN waits until then. */
+	if (SSL_shutdown(t->ssl) < 0 && SSL_get_error(t->ssl, -1) == SSL_ERROR_WANT_WRITE) {
+		ERR_clear_error();
+		*wait = TRANSPORT_WAIT_WRITE;
+		return -EAGAIN;
+	}
 	ERR_clear_error();
 	shutdown(t->fd, SHUT_WR);
+	return 0;
 }
 
 static void tls_release(struct transport *t)

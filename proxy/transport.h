@@ -28,8 +28,11 @@ struct transport_ops {
 	 * another -errno. */
 	ssize_t (*write)(struct transport *t, const void *buf, size_t len,
 			 enum transport_wait *wait);
-	/* Ends our direction of the stream (FIN; close_notify first for TLS). */
-	void (*shutdown_write)(struct transport *t);
+	/* Ends our direction of the stream (FIN; close_notify first for TLS).
+	 * Returns 0 once the FIN is sent, or -EAGAIN with *wait set while the
+	 * close_notify waits for room in the socket: call again then, or the
+	 * FIN would overtake it and the peer see a truncated stream. */
+	int (*shutdown_write)(struct transport *t, enum transport_wait *wait);
 	/* Frees what the transport owns. Does not close the fd. */
 	void (*release)(struct transport *t);
 };

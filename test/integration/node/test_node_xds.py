@@ -275,21 +275,31 @@ def istiod_uids_are_matched_by_namespace_and_name():
     tn.wait_for(lambda: tn.skiff_log().count(changed) > before, "pod-b's new identity")
     tn.wait_for(lambda: b.served(), "pod-b served again")
     check_call(b, a, "sa-a")
-    del b.descriptor  # back to what a CNI knows
-    b.publish()
+    # Back to pod-b's own workload, then to what a CNI knows, each change
+    # waited for: the next test must not see this one's events land late.
+    before = tn.skiff_log().count(changed)
     push(a, b)
+    tn.wait_for(lambda: tn.skiff_log().count(changed) > before, "pod-b's own identity back")
+    del b.descriptor  # resolves to the same pod: nothing to serve anew
+    b.publish()
+    tn.wait_for(lambda: b.served(), "pod-b served from its plain descriptor")
 
 
 @test
 def removed_workload_stops_the_pod():
     a, b = state["pods"]
+    removed = "pod %s/web-b (%s): removed" % (NS, b.uid)
+    serving = "pod %s/web-b (%s): serving in" % (NS, b.uid)
+    before = tn.skiff_log().count(removed)
     push(a)
+    tn.wait_for(lambda: tn.skiff_log().count(removed) > before, "pod-b removed")
     tn.wait_for(lambda: not b.listening(), "pod-b's listening sockets to close")
     tn.wait_for(lambda: not os.path.exists("/sys/fs/bpf/skiff/" + b.instance), "pod-b's pins to go")
-    assert "pod %s/web-b (%s): removed" % (NS, b.uid) in tn.skiff_log()
     assert a.served()
+    before = tn.skiff_log().count(serving)
     push(a, b)
-    tn.wait_for(lambda: b.served(), "pod-b back with its workload")
+    tn.wait_for(lambda: tn.skiff_log().count(serving) > before, "pod-b back with its workload")
+    tn.wait_for(lambda: b.served(), "pod-b's listeners")
     check_call(b, a, "sa-b")
 
 
