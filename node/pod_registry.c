@@ -59,8 +59,8 @@ int pod_registry_open(const struct node_opts *o, struct pod_registry **out, char
 		      size_t errlen)
 {
 	struct stat st;
-	if (stat(o->pods_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		int e = errno && !S_ISDIR(st.st_mode) ? errno : ENOTDIR;
+	int e = stat(o->pods_dir, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+	if (e) {
 		snprintf(err, errlen, "pods directory %s: %s", o->pods_dir, strerror(e));
 		return -e;
 	}
@@ -76,7 +76,7 @@ int pod_registry_open(const struct node_opts *o, struct pod_registry **out, char
 	if (r->ifd < 0 || inotify_add_watch(r->ifd, o->pods_dir,
 					    IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM |
 						IN_DELETE | IN_CREATE) < 0) {
-		int e = errno;
+		e = errno;
 		snprintf(err, errlen, "watching %s: %s", o->pods_dir, strerror(e));
 		if (r->ifd >= 0)
 			close(r->ifd);
