@@ -2015,6 +2015,32 @@ static int retry_per_try_timeout(struct ctx *c, yaml_node_t *n, void *obj)
 	return read_duration(c, n, &rp->per_try_timeout_ms);
 }
 
+static int back_off_base(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct retry_policy *rp = obj;
+	return read_positive_duration(c, n, &rp->back_off_base_ms);
+}
+
+static int back_off_max(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct retry_policy *rp = obj;
+	return read_positive_duration(c, n, &rp->back_off_max_ms);
+}
+
+static int retry_back_off(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+	    {"base_interval", back_off_base, true},
+	    {"max_interval", back_off_max, false},
+	};
+	struct retry_policy *rp = obj;
+	int err = WALK(c, n, fields, rp);
+	if (!err && rp->back_off_max_ms && rp->back_off_max_ms < rp->back_off_base_ms)
+		return fail(c, n, "max_interval (%ums) is below base_interval (%ums)",
+			    rp->back_off_max_ms, rp->back_off_base_ms);
+	return err;
+}
+
 static int read_status_code(struct ctx *c, yaml_node_t *n, void *obj)
 {
 	uint32_t v;
@@ -2047,6 +2073,7 @@ static int action_retry_policy(struct ctx *c, yaml_node_t *n, void *obj)
 		{ "num_retries", retry_num_retries, false },
 		{ "per_try_timeout", retry_per_try_timeout, false },
 		{ "retriable_status_codes", retry_status_codes, false },
+		{ "retry_back_off", retry_back_off, false },
 	};
 	struct action_src *as = obj;
 	return WALK(c, n, fields, &as->r->retry);

@@ -279,6 +279,8 @@ struct retry_policy {
 	uint32_t retry_on;           /* enum retry_on bits; 0: no retries */
 	uint32_t num_retries;        /* [1] */
 	uint32_t per_try_timeout_ms; /* 0: the route's timeout */
+	uint32_t back_off_base_ms;   /* retry_back_off.base_interval; 0: 25 ms */
+	uint32_t back_off_max_ms;    /* retry_back_off.max_interval; 0: 10 x base */
 	uint16_t *retriable_status_codes;
 	size_t n_retriable_status_codes;
 };

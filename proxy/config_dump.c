@@ -411,6 +411,15 @@ static void dump_retry_policy(struct jbuf *b, const struct retry_policy *rp)
 	jb_printf(b, ",\"num_retries\":%u", rp->num_retries);
 	if (rp->per_try_timeout_ms)
 		jb_duration(b, "per_try_timeout", rp->per_try_timeout_ms);
+	if (rp->back_off_base_ms) {
+		char d[32];
+		duration_format(rp->back_off_base_ms, d, sizeof(d));
+		jb_raw(b, ",\"retry_back_off\":{");
+		jb_member_str(b, true, "base_interval", d);
+		if (rp->back_off_max_ms)
+			jb_duration(b, "max_interval", rp->back_off_max_ms);
+		jb_raw(b, "}");
+	}
 	if (rp->n_retriable_status_codes) {
 		jb_raw(b, ",\"retriable_status_codes\":[");
 		for (size_t i = 0; i < rp->n_retriable_status_codes; i++)

@@ -43,9 +43,15 @@ void http_down_adopt(const struct http_down_init *init);
 int http_worker_init(struct worker *w);
 void http_worker_free(struct worker *w);
 
-/* Runs connections with work left from the last turn. */
+/* Runs connections with work left from the last turn, and the retries
+ * whose back-off is over. */
 void http_worker_run_ready(struct worker *w);
 bool http_worker_has_ready(const struct worker *w);
+
+/* When the next retry back-off ends (loop milliseconds), UINT64_MAX if no
+ * stream waits: the worker sleeps no longer than that, as the 100 ms sweep
+ * is too coarse for 25 ms back-offs. */
+uint64_t http_worker_next_retry_ms(const struct worker *w);
 
 /* Enforces timeouts (route, per-try, stream idle, request, connect,
  * connection idle) and winds connections down while the worker drains

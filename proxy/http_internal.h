@@ -194,6 +194,7 @@ enum stream_phase {
 	PHASE_REQUEST_HEAD,   /* receiving the request head */
 	PHASE_WAIT_UPSTREAM,  /* routed, waiting for a connection */
 	PHASE_UPSTREAM,       /* attempt in progress */
+	PHASE_BACKOFF,        /* a retry waits out its back-off (retry_backoff.h) */
 	PHASE_RESPONDING,     /* response head sent (or local reply) */
 	PHASE_DONE,
 };
@@ -243,6 +244,8 @@ struct http_stream {
 	int host;                    /* endpoint index of the current attempt */
 	const struct sock_addr *dst; /* ORIGINAL_DST: where attempts go (in down) */
 	uint32_t attempts;
+	uint64_t retry_at_ms;        /* PHASE_BACKOFF: when the next attempt starts */
+	struct list backoff_link;    /* http_worker.backoff, by retry_at_ms */
 	bool counted_pending;
 	bool counted_active;
 	bool counted_retry;
@@ -303,6 +306,9 @@ void http_stream_upstream_reset(struct http_stream *s);
 /* A pooled connection is ready for a waiting stream. */
 void http_stream_upstream_attached(struct http_stream *s);
 
+/* Calls from the worker: s's retry back-off is over (s left the list). */
+void http_stream_backoff_done(struct http_stream *s);
+
 /* A locally generated response (no upstream). Once a head has gone out it
  * is too late for one: the stream is reset instead, with flags. */
 void http_stream_local_reply(struct http_stream *s, uint16_t status, const char *flags,
@@ -320,6 +326,7 @@ struct http_worker {
 	struct list closed_ups;
 	struct list ready_downs;     /* connections with work left */
 	struct list ready_ups;
+	struct list backoff;         /* streams waiting to retry, soonest first */
 	struct host_pools *pools;
 };
 
@@ -327,6 +334,8 @@ struct http_worker *http_worker_of(struct worker *w);
 
 /* What http_worker.c drives in the other files. */
 void http_down_run_ready(struct http_down *d);
+/* s waits until s->retry_at_ms, then http_stream_backoff_done(s). */
+void http_worker_backoff_add(struct worker *w, struct http_stream *s);
 void http_down_sweep(struct http_down *d, uint64_t now);
 void http_down_abort(struct http_down *d);
 void http_down_free(struct http_down *d);

@@ -15,7 +15,9 @@
 #include "proxy/http_config.h"
 #include "proxy/http_internal.h"
 #include "proxy/istio_metrics.h"
+#include "proxy/lb.h"
 #include "proxy/log.h"
+#include "proxy/retry_backoff.h"
 #include "proxy/router.h"
 #include "proxy/snapshot.h"
 
@@ -62,6 +64,7 @@ struct http_stream *http_stream_new(struct http_down *d)
 	http_head_init(&s->resp);
 	http_head_init(&s->resp_trailers);
 	list_init(&s->wait_link);
+	list_init(&s->backoff_link);
 	list_init(&s->up_link);
 	s->ws = d->w->snap;
 	s->ws->sessions++;
@@ -149,13 +152,22 @@ static void release_breakers(struct http_stream *s)
 	}
 }
 
+/* Takes s out of what it waits in for its next attempt: a pool's queue for
+ * a connection, or the worker's list of retry back-offs. */
+static void stop_waiting(struct http_stream *s)
+{
+	http_up_unwait(s);
+	if (list_linked(&s->backoff_link))
+		list_del(&s->backoff_link);
+}
+
 void http_stream_local_reply(struct http_stream *s, uint16_t status, const char *flags,
 			     const char *details, const char *body)
 {
 	struct http_down *d = s->down;
 	if (s->up)
 		http_up_detach(s, true);
-	http_up_unwait(s);
+	stop_waiting(s);
 	release_breakers(s);
 	s->flags = flags ? flags : "-";
 	s->details = details;
@@ -255,8 +267,21 @@ static bool retry(struct http_stream *s)
 	http_head_clear(&s->resp_trailers);
 	bodyq_free(&s->respq, &s->down->w->bufs);
 	s->resp_end = false;
-	start_attempt(s);
+	/* Not at once: the jittered wait keeps many clients' retries from
+	 * hitting a struggling upstream together. */
+	struct worker *w = s->down->w;
+	s->try_deadline_ms = 0;
+	s->retry_at_ms =
+	    w->loop.now_ms + retry_back_off_ms(&s->route->retry, s->attempts, lb_random(s->rt));
+	s->phase = PHASE_BACKOFF;
+	stats_add(cs, STAT_RQ_RETRY_BACKOFF, 1);
+	http_worker_backoff_add(w, s);
 	return true;
+}
+
+void http_stream_backoff_done(struct http_stream *s)
+{
+	start_attempt(s);
 }
 
 static enum outlier_result outlier_class(uint16_t status)
@@ -286,7 +311,8 @@ void http_stream_upstream_failed(struct http_stream *s, const char *flag, const 
 	if (s->up)
 		http_up_detach(s, true);
 	bool timeout = strcmp(flag, "UT") == 0;
-	report_outlier(s, OUTLIER_CONNECT_FAILURE);
+	if (s->phase != PHASE_BACKOFF) /* else no attempt is out: its host failed already */
+		report_outlier(s, OUTLIER_CONNECT_FAILURE);
 	uint32_t cls = strcmp(flag, "UF") == 0 ? RETRY_CONNECT_FAILURE | RETRY_5XX | RETRY_GATEWAY_ERROR
 		       : timeout		? RETRY_5XX | RETRY_GATEWAY_ERROR
 						: RETRY_RESET | RETRY_5XX | RETRY_GATEWAY_ERROR;
@@ -315,7 +341,7 @@ static void reset_stream(struct http_stream *s, const char *flags, const char *d
 	s->details = details;
 	if (s->up)
 		http_up_detach(s, reset_upstream);
-	http_up_unwait(s);
+	stop_waiting(s);
 	release_breakers(s);
 	s->reset = true;
 	s->phase = PHASE_DONE;
@@ -600,7 +626,7 @@ void http_stream_downstream_reset(struct http_stream *s)
 		s->details = "downstream_remote_disconnect";
 	if (s->up)
 		http_up_detach(s, true);
-	http_up_unwait(s);
+	stop_waiting(s);
 	release_breakers(s);
 	s->phase = PHASE_DONE;
 }
@@ -615,6 +641,7 @@ enum stream_timeout http_stream_due_timeout(const struct http_stream *s, uint64_
 	    !s->resp_head_ready)
 		return STREAM_TIMEOUT_REQUEST;
 	bool upstream_owes = s->phase == PHASE_WAIT_UPSTREAM || s->phase == PHASE_UPSTREAM ||
+			     s->phase == PHASE_BACKOFF ||
 			     (s->phase == PHASE_RESPONDING && !s->resp_end && !s->local_reply);
 	if (upstream_owes && s->deadline_ms && now >= s->deadline_ms)
 		return STREAM_TIMEOUT_ROUTE;
@@ -768,7 +795,7 @@ void http_stream_finish(struct http_stream *s)
 	struct buf_pool *pool = &d->w->bufs;
 	if (s->up)
 		http_up_detach(s, !s->resp_end);
-	http_up_unwait(s);
+	stop_waiting(s);
 	release_breakers(s);
 	if (s->req_head_done && !s->logged) {
 		s->logged = true;

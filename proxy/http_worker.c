@@ -22,6 +22,7 @@ int http_worker_init(struct worker *w)
 	list_init(&hw->closed_ups);
 	list_init(&hw->ready_downs);
 	list_init(&hw->ready_ups);
+	list_init(&hw->backoff);
 	hw->pools = http_pools_new();
 	if (!hw->pools) {
 		free(hw);
@@ -36,11 +37,42 @@ bool http_worker_has_ready(const struct worker *w)
 	return w->http && (!list_empty(&w->http->ready_downs) || !list_empty(&w->http->ready_ups));
 }
 
+void http_worker_backoff_add(struct worker *w, struct http_stream *s)
+{
+	/* Sorted from the tail: a new back-off usually ends after the others. */
+	struct list *head = &w->http->backoff, *n = head->prev;
+	while (n != head &&
+	       container_of(n, struct http_stream, backoff_link)->retry_at_ms > s->retry_at_ms)
+		n = n->prev;
+	list_add_tail(n->next, &s->backoff_link);
+}
+
+uint64_t http_worker_next_retry_ms(const struct worker *w)
+{
+	const struct list *head = &w->http->backoff;
+	return list_empty(head)
+		   ? UINT64_MAX
+		   : container_of(head->next, struct http_stream, backoff_link)->retry_at_ms;
+}
+
+static void run_retries(struct worker *w)
+{
+	struct list *head = &w->http->backoff;
+	while (!list_empty(head)) {
+		struct http_stream *s = container_of(head->next, struct http_stream, backoff_link);
+		if (s->retry_at_ms > w->loop.now_ms)
+			break;
+		list_del(&s->backoff_link);
+		http_stream_backoff_done(s);
+	}
+}
+
 void http_worker_run_ready(struct worker *w)
 {
 	struct http_worker *hw = w->http;
 	if (!hw)
 		return;
+	run_retries(w);
 	/* Take the current lists whole: what runs may schedule itself again
 	 * for the next turn. */
 	struct list downs, ups;

@@ -226,6 +226,11 @@ static uint64_t rng_next(struct cluster_rt *rt)
 	return x * 0x2545f4914f6cdd1dull;
 }
 
+uint64_t lb_random(struct cluster_rt *rt)
+{
+	return rng_next(rt);
+}
+
 /* Uniform in [0, n), n > 0: Lemire's multiply-shift below 2^32 (bias under
  * 2^-32 of n), a plain modulo above (a sum of many large weights). */
 static uint64_t rng_below(struct cluster_rt *rt, uint64_t n)

@@ -90,6 +90,10 @@ bool lb_host_available(struct cluster_rt *rt, size_t i, uint64_t now_ms);
  * Returns -1 when the cluster has no endpoints. */
 int lb_pick(struct cluster_rt *rt, uint64_t now_ms, bool has_hash, uint64_t hash);
 
+/* A uniformly random 64-bit value from the worker's generator for the
+ * cluster (the one that picks hosts): retry back-off jitter draws from it. */
+uint64_t lb_random(struct cluster_rt *rt);
+
 /* What an upstream attempt ended with, for outlier detection. */
 enum outlier_result {
 	OUTLIER_SUCCESS,         /* a response below 500 */

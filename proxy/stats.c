@@ -172,6 +172,7 @@ const char *stats_counter_name(enum stats_kind kind, enum stats_counter c)
 		[STAT_RQ_PER_TRY_TIMEOUT] = "upstream_rq_per_try_timeout",
 		[STAT_RQ_RETRY] = "upstream_rq_retry",
 		[STAT_RQ_RETRY_OVERFLOW] = "upstream_rq_retry_overflow",
+		[STAT_RQ_RETRY_BACKOFF] = "upstream_rq_retry_backoff_exponential",
 		[STAT_RQ_PENDING_OVERFLOW] = "upstream_rq_pending_overflow",
 		[STAT_CX_OVERFLOW] = "upstream_cx_overflow",
 		[STAT_RQ_RESET] = "upstream_rq_rx_reset",

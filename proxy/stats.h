@@ -53,6 +53,7 @@ enum stats_counter {
 	STAT_RQ_PER_TRY_TIMEOUT,
 	STAT_RQ_RETRY,          /* cluster: retries sent */
 	STAT_RQ_RETRY_OVERFLOW, /* cluster: retry refused by circuit breaker / budget */
+	STAT_RQ_RETRY_BACKOFF,  /* cluster: retries that waited out a back-off */
 	STAT_RQ_PENDING_OVERFLOW, /* cluster: 503 UO: pending or request limit */
 	STAT_CX_OVERFLOW,       /* cluster: connection limit reached */
 	STAT_RQ_RESET,          /* stream reset (either side) */

@@ -219,6 +219,17 @@ static void run_ready(struct worker *w)
 	}
 }
 
+/* The epoll timeout that also wakes at `at` (loop milliseconds; UINT64_MAX:
+ * never), capped at a minute. */
+static int sooner(int timeout, uint64_t at)
+{
+	if (at == UINT64_MAX)
+		return timeout;
+	uint64_t now = loop_now_ms();
+	int until = at <= now ? 0 : (int)(at - now < 60000 ? at - now : 60000);
+	return timeout < 0 || until < timeout ? until : timeout;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -248,13 +259,8 @@ static void *worker_main(void *arg)
 		health_checker_tick(w->health, w->snap->snap, loop_now_ms());
 		bool ready = !list_empty(&w->ready) || http_worker_has_ready(w);
 		int timeout = ready ? 0 : sweep_due ? SWEEP_INTERVAL_MS : -1;
-		uint64_t hc_next = health_checker_next_ms(w->health);
-		if (hc_next != UINT64_MAX) {
-			uint64_t now = loop_now_ms();
-			int until = hc_next <= now ? 0 : (int)(hc_next - now < 60000 ? hc_next - now : 60000);
-			if (timeout < 0 || until < timeout)
-				timeout = until;
-		}
+		timeout = sooner(timeout, health_checker_next_ms(w->health));
+		timeout = sooner(timeout, http_worker_next_retry_ms(w));
 		if (loop_run_once(&w->loop, timeout) < 0)
 			log_error("epoll_wait: %s", strerror(errno));
 		run_ready(w);

@@ -1241,20 +1241,6 @@ static int read_breakers(struct tctx *c, const pb_cluster *pb, struct cluster *c
 	return 0;
 }
 
-static int read_duration_field(struct tctx *c, const char *name, const pb_duration *d,
-			       bool positive, uint32_t *ms)
-{
-	if (!d)
-		return 0;
-	size_t old = tx_field(c, name);
-	int err = tx_read_duration(c, d, ms);
-	if (!err && positive && !*ms)
-		err = tx_fail(c, "must be at least 1ms");
-	if (!err)
-		tx_pop(c, old);
-	return err;
-}
-
 /* outlier_detection: on when present, Envoy's defaults for what is not
  * given (cluster_http_defaults). */
 static int read_outlier(struct tctx *c, const pb_cluster *pb, struct cluster *cl)
@@ -1275,13 +1261,13 @@ static int read_outlier(struct tctx *c, const pb_cluster *pb, struct cluster *cl
 		err = read_wrapped(c, "max_ejection_percent", od->max_ejection_percent, 0, 100,
 				   &o->max_ejection_percent);
 	if (!err)
-		err = read_duration_field(c, "interval", od->interval, true, &o->interval_ms);
+		err = tx_duration_field(c, "interval", od->interval, true, &o->interval_ms);
 	if (!err)
-		err = read_duration_field(c, "base_ejection_time", od->base_ejection_time, true,
-					  &o->base_ejection_time_ms);
+		err = tx_duration_field(c, "base_ejection_time", od->base_ejection_time, true,
+					&o->base_ejection_time_ms);
 	if (!err)
-		err = read_duration_field(c, "max_ejection_time", od->max_ejection_time, true,
-					  &o->max_ejection_time_ms);
+		err = tx_duration_field(c, "max_ejection_time", od->max_ejection_time, true,
+					&o->max_ejection_time_ms);
 	if (!err && o->max_ejection_time_ms < o->base_ejection_time_ms) {
 		tx_field(c, "max_ejection_time");
 		err = tx_fail(c, "below base_ejection_time");
@@ -1322,9 +1308,9 @@ static int read_health_check(struct tctx *c, const pb_cluster *pb, struct cluste
 			return tx_fail(c, "required");
 		}
 	}
-	int err = read_duration_field(c, "timeout", hc->timeout, true, &h->timeout_ms);
+	int err = tx_duration_field(c, "timeout", hc->timeout, true, &h->timeout_ms);
 	if (!err)
-		err = read_duration_field(c, "interval", hc->interval, true, &h->interval_ms);
+		err = tx_duration_field(c, "interval", hc->interval, true, &h->interval_ms);
 	if (!err)
 		err = read_wrapped(c, "unhealthy_threshold", hc->unhealthy_threshold, 1, UINT32_MAX,
 				   &h->unhealthy_threshold);
@@ -1367,8 +1353,8 @@ static int read_http_options(struct tctx *c, struct xds_decoder *d,
 	    pb->common_http_protocol_options;
 	if (common) {
 		tx_field(c, "common_http_protocol_options");
-		err = read_duration_field(c, "idle_timeout", common->idle_timeout, false,
-					  &cl->idle_timeout_ms);
+		err = tx_duration_field(c, "idle_timeout", common->idle_timeout, false,
+					&cl->idle_timeout_ms);
 		if (!err)
 			err = read_wrapped(c, "max_requests_per_connection",
 					   common->max_requests_per_connection, 0, UINT32_MAX,

@@ -27,6 +27,7 @@ typedef Envoy__Config__Route__V3__Route pb_route;
 typedef Envoy__Config__Route__V3__RouteMatch pb_match;
 typedef Envoy__Config__Route__V3__RouteAction pb_action;
 typedef Envoy__Config__Route__V3__RetryPolicy pb_retry;
+typedef Envoy__Config__Route__V3__RetryPolicy__RetryBackOff pb_retry_back_off;
 typedef Envoy__Config__Route__V3__RedirectAction pb_redirect;
 typedef Envoy__Config__Route__V3__DirectResponseAction pb_direct;
 typedef Envoy__Config__Route__V3__HeaderMatcher pb_header_matcher;
@@ -517,6 +518,30 @@ static uint32_t retry_bits(const char *tok, size_t len)
 	return 0;
 }
 
+/* retry_back_off as Envoy validates it: base_interval required and
+ * positive, max_interval not below it. */
+static int read_back_off(struct tctx *c, const pb_retry_back_off *pb, struct retry_policy *rp)
+{
+	size_t old = tx_field(c, "retry_back_off");
+	if (!pb->base_interval) {
+		tx_field(c, "base_interval");
+		return tx_fail(c, "required");
+	}
+	int err =
+	    tx_duration_field(c, "base_interval", pb->base_interval, true, &rp->back_off_base_ms);
+	if (!err)
+		err = tx_duration_field(c, "max_interval", pb->max_interval, true,
+					&rp->back_off_max_ms);
+	if (!err && rp->back_off_max_ms && rp->back_off_max_ms < rp->back_off_base_ms) {
+		tx_field(c, "max_interval");
+		return tx_fail(c, "below base_interval (%ums < %ums)", rp->back_off_max_ms,
+			       rp->back_off_base_ms);
+	}
+	if (!err)
+		tx_pop(c, old);
+	return err;
+}
+
 static int read_retry(struct tctx *c, const pb_retry *pb, struct retry_policy *rp)
 {
 	size_t old = tx_field(c, "retry_policy");
@@ -533,13 +558,11 @@ static int read_retry(struct tctx *c, const pb_retry *pb, struct retry_policy *r
 	}
 	free(on);
 	rp->num_retries = pb->num_retries ? pb->num_retries->value : 1;
-	if (pb->per_try_timeout) {
-		tx_field(c, "per_try_timeout");
-		if ((err = tx_read_duration(c, pb->per_try_timeout, &rp->per_try_timeout_ms)))
-			return err;
-		tx_pop(c, old);
-		tx_field(c, "retry_policy");
-	}
+	if ((err = tx_duration_field(c, "per_try_timeout", pb->per_try_timeout, false,
+				     &rp->per_try_timeout_ms)))
+		return err;
+	if (pb->retry_back_off && (err = read_back_off(c, pb->retry_back_off, rp)))
+		return err;
 	if (pb->n_retriable_status_codes) {
 		tx_field(c, "retriable_status_codes");
 		if (pb->n_retriable_status_codes > MAX_RETRIABLE_STATUS_CODES)

@@ -57,6 +57,10 @@ bool tx_bytes_are(const ProtobufCBinaryData *b, const char *s);
 
 /* google.protobuf.Duration -> milliseconds (at most UINT32_MAX). */
 int tx_read_duration(struct tctx *c, const Google__Protobuf__Duration *d, uint32_t *ms);
+/* The same at path `.name`, when d is set (else *ms is left as it is);
+ * `positive`: 0 is refused. */
+int tx_duration_field(struct tctx *c, const char *name, const Google__Protobuf__Duration *d,
+		      bool positive, uint32_t *ms);
 
 /* "a, b, c" of a NULL-terminated list, cut to len. */
 void tx_list_names(char *buf, size_t len, const char *const *names);

@@ -129,6 +129,20 @@ int tx_read_duration(struct tctx *c, const Google__Protobuf__Duration *d, uint32
 	return 0;
 }
 
+int tx_duration_field(struct tctx *c, const char *name, const Google__Protobuf__Duration *d,
+		      bool positive, uint32_t *ms)
+{
+	if (!d)
+		return 0;
+	size_t old = tx_field(c, name);
+	int err = tx_read_duration(c, d, ms);
+	if (!err && positive && !*ms)
+		err = tx_fail(c, "must be at least 1ms");
+	if (!err)
+		tx_pop(c, old);
+	return err;
+}
+
 void tx_list_names(char *buf, size_t len, const char *const *names)
 {
 	size_t used = 0;

@@ -1,16 +1,19 @@
 #!/usr/bin/python3
-"""Resilience through skiff (issue 5): retries (5xx, retry limit URX),
-connect failure (UF), route timeout (504 UT), circuit breaker overflow
+"""Resilience through skiff (issue 5): retries (5xx, retry limit URX, the
+jittered back-off between them), connect failure (UF), route timeout
+(504 UT), circuit breaker overflow
 (503 UO), outlier ejection and return, active health checks. skiff runs
 with --concurrency 1: breakers and outlier state are per worker."""
 import os
+import socket
+import struct
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (App, Skiff, bootstrap, cluster, cstat, get, hcm, listener, log_path,  # noqa: E402
-                    prom_sum, prometheus, vhost, wait_log)
+from common import (H1, App, Skiff, bootstrap, cluster, cstat, get, hcm, listener, log_path,  # noqa: E402
+                    prom_sum, prometheus, request_bytes, vhost, wait_log)
 from harness import isolate, run, test, wait_for  # noqa: E402
 
 PORT, APP, APP2, DEAD = 10080, 18080, 18081, 18099
@@ -56,6 +59,61 @@ def retry_limit_reached_answers_the_last_5xx_with_URX():
     # it passes on once retries are exhausted
     assert line["attempts"] == 3 and "URX" in line["response_flags"], line
     assert cstat(s, "app", "upstream_rq_retry") == 2
+
+
+@test
+def retries_wait_a_jittered_back_off():
+    """retry_back_off as Envoy: before the first retry a wait drawn from
+    [0, base_interval). Twenty requests that each retry once take about
+    twenty half-bases in all, and their waits spread over the range."""
+    app = App(APP)
+    back_off = {"base_interval": "0.2s", "max_interval": "0.2s"}
+    s = proxy([route(retry_policy={"retry_on": "5xx", "num_retries": 1, "retry_back_off": back_off})])
+    took = []
+    for _ in range(20):
+        started = time.monotonic()
+        assert get(PORT, "/status/503").status == 503
+        took.append(time.monotonic() - started)
+    assert app.count(path="/status/503") == 40
+    # Uniform waits: the sum of 20 is below 1 s (half its mean) with a
+    # chance near 1e-4, and all 20 on one side of 0.1 s with 2e-6.
+    assert sum(took) > 1.0, f"no back-off seen: {sum(took):.2f}s for 20 retried requests"
+    assert max(took) < 0.2 + 0.5, f"a wait beyond max_interval: {max(took):.2f}s"
+    assert min(took) < 0.1 < max(took), f"waits not spread: {sorted(round(t, 3) for t in took)}"
+    assert cstat(s, "app", "upstream_rq_retry_backoff_exponential") == 20
+    assert cstat(s, "app", "upstream_rq_retry") == 20
+
+
+@test
+def route_timeout_and_a_client_gone_end_a_retry_back_off():
+    """The route timeout spans the attempts and the waits between them (504
+    UT, not a retry after it); a client that leaves during a wait ends the
+    stream then, not when the wait is over."""
+    App(APP)
+    log = log_path()
+    back_off = {"base_interval": "5s", "max_interval": "5s"}
+    # Three retries with waits in [0, 5s): all three inside 0.3 s has a
+    # chance near 1e-5, so the timeout finds the stream waiting.
+    retry = {"retry_on": "5xx", "num_retries": 3, "retry_back_off": back_off}
+    s = proxy([route("/nolimit/", prefix_rewrite="/", timeout="0s", retry_policy=retry),
+               route(timeout="0.3s", retry_policy=retry)], log=log)
+    started = time.monotonic()
+    r = get(PORT, "/status/503")
+    took = time.monotonic() - started
+    assert r.status == 504 and took < 1.5, (r, took)
+    (line,) = wait_log(log, 1)
+    assert "UT" in line["response_flags"], line
+    c = H1(PORT)
+    c.send(request_bytes(target="/nolimit/status/503"))
+    time.sleep(0.3)
+    # Gone for good (RST): a FIN alone is an HTTP/1 half-close, after which
+    # skiff still answers the whole request it has.
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+    lines = wait_log(log, 2, timeout=2.0)  # before the 5 s wait could end
+    assert "DC" in lines[1]["response_flags"], lines[1]
+    assert get(PORT, "/fast").status == 200
+    assert cstat(s, "app", "upstream_rq_retry_backoff_exponential") >= 2
 
 
 @test

@@ -17,14 +17,15 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import after_test, isolate, run, wait_for  # noqa: E402
-from xds_common import (BOOTSTRAP, RDS_URL, assignment, base, both, delta,  # noqa: E402
-                        eds_cluster, subscription, wait_logged)
+from xds_common import (BOOTSTRAP, RDS_URL, assignment, base, both, config_dump,  # noqa: E402
+                        delta, eds_cluster, subscription, wait_logged)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "http"))
 from common import H1, App, ws_accept, ws_frame, ws_read  # noqa: E402
 
 LISTEN = 10001
 V1, V2 = 10100, 10101
+DEAD = 10199  # nothing listens
 HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 
@@ -282,6 +283,27 @@ def bad_regex_is_nacked_and_the_previous_routes_keep_serving():
     # A good push after the NACK applies.
     cp.push({"routes": {"routes": route_config("routes", to_cluster("v2"))}})
     wait_for(lambda: answer() == "v2", what="the next good push applied")
+
+
+@both
+def retry_policy_with_back_off_from_xds():
+    """A route's retry_policy with retry_back_off, as the control plane
+    encodes it with Envoy's own protos: a refused endpoint is retried on
+    the other after the back-off, and /config_dump shows the policy."""
+    backends()
+    policy = {"retry_on": "connect-failure", "num_retries": 2,
+              "retry_back_off": {"base_interval": "0.02s", "max_interval": "0.1s"}}
+    snap = http_snapshot(route_config("routes", dict(to_cluster("v1"), retry_policy=policy)))
+    snap["endpoints"]["v1"] = assignment("v1", [DEAD, V1])
+    cp, s = base(snap)
+    wait_logged(s, lambda: answer() is not None, what="serving")
+    assert tally(20) == {"v1": 20}  # every refused attempt retried
+    assert s.stat("cluster.v1.upstream_rq_retry_backoff_exponential") >= 1
+    assert s.stat("cluster.v1.upstream_rq_retry") == \
+        s.stat("cluster.v1.upstream_rq_retry_backoff_exponential")
+    routes = config_dump(s)["RoutesConfigDump"]["dynamic_route_configs"]
+    dumped = routes[0]["route_config"]["virtual_hosts"][0]["routes"][0]["route"]["retry_policy"]
+    assert dumped["retry_back_off"] == {"base_interval": "0.020s", "max_interval": "0.100s"}, dumped
 
 
 @both

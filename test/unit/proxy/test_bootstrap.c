@@ -867,6 +867,14 @@ static const struct bad_case bad_cases[] = {
 	  "gateway-error, reset, connect-failure, retriable-status-codes, refused-stream)" },
 	{ H_RC("{match: {prefix: /}, route: {cluster: c, retry_policy: {retriable_status_codes: [503, 600]}}}") CLUSTERS_C,
 	  "t.yaml:12: " P_R "[0].route.retry_policy.retriable_status_codes[1]: must be at most 599" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c, retry_policy: {retry_back_off: {max_interval: 1s}}}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.retry_policy.retry_back_off.base_interval: required" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c, retry_policy: {retry_back_off: {base_interval: 0s}}}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.retry_policy.retry_back_off.base_interval: must be more than 0s" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c, retry_policy: {retry_back_off: {base_interval: 1s, max_interval: 0.5s}}}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.retry_policy.retry_back_off: max_interval (500ms) is below base_interval (1000ms)" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c, retry_policy: {retry_back_off: {base_interval: 1s, jitter: 1}}}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.retry_policy.retry_back_off.jitter: unknown field" },
 	{ H_RC("{match: {prefix: /}, route: {cluster: c, hash_policy: [{cookie: {name: x}}]}}") CLUSTERS_C,
 	  "t.yaml:12: " P_R "[0].route.hash_policy[0].cookie: not supported by skiff (supported: header)" },
 	{ H_RC("{match: {prefix: /}, route: {cluster: c, hash_policy: [{terminal: true}]}}") CLUSTERS_C,
@@ -1583,6 +1591,7 @@ static void test_http(void **state)
 		"                    num_retries: 3\n"
 		"                    per_try_timeout: 0.5s\n"
 		"                    retriable_status_codes: [503, 429]\n"
+		"                    retry_back_off: {base_interval: 0.1s, max_interval: 2s}\n"
 		"                  hash_policy: [{header: {header_name: X-User}}]\n"
 		"                request_headers_to_remove: [x-internal]\n"
 		"                request_headers_to_add:\n"
@@ -1721,6 +1730,8 @@ static void test_http(void **state)
 						 RETRY_REFUSED_STREAM);
 	assert_int_equal(r->retry.num_retries, 3);
 	assert_int_equal(r->retry.per_try_timeout_ms, 500);
+	assert_int_equal(r->retry.back_off_base_ms, 100);
+	assert_int_equal(r->retry.back_off_max_ms, 2000);
 	assert_int_equal(r->retry.n_retriable_status_codes, 2);
 	assert_int_equal(r->retry.retriable_status_codes[1], 429);
 	assert_string_equal(r->hash_header, "x-user");

@@ -87,6 +87,18 @@ static void test_route_timeout_only_while_the_upstream_owes(void **state)
 	assert_int_equal(http_stream_due_timeout(&f.s, 3000), STREAM_TIMEOUT_NONE);
 }
 
+static void test_route_timeout_covers_a_retry_back_off(void **state)
+{
+	(void)state;
+	/* Envoy's route timeout spans every attempt and the waits between. */
+	f.s.req_end = true;
+	f.s.deadline_ms = 3000;
+	f.s.phase = PHASE_BACKOFF;
+	f.s.retry_at_ms = 3500;
+	assert_int_equal(http_stream_due_timeout(&f.s, 2999), STREAM_TIMEOUT_NONE);
+	assert_int_equal(http_stream_due_timeout(&f.s, 3000), STREAM_TIMEOUT_ROUTE);
+}
+
 static void test_per_try_timeout_until_the_response_head(void **state)
 {
 	(void)state;
@@ -165,6 +177,7 @@ int main(void)
 		cmocka_unit_test_setup(test_request_timeout_applies_while_the_head_comes_in, setup),
 		cmocka_unit_test_setup(test_request_timeout_disarmed_once_the_response_begins, setup),
 		cmocka_unit_test_setup(test_route_timeout_only_while_the_upstream_owes, setup),
+		cmocka_unit_test_setup(test_route_timeout_covers_a_retry_back_off, setup),
 		cmocka_unit_test_setup(test_per_try_timeout_until_the_response_head, setup),
 		cmocka_unit_test_setup(test_idle_counts_from_the_last_bytes_moved, setup),
 		cmocka_unit_test_setup(test_idle_applies_to_tunnels_and_to_responses_the_client_does_not_take,

@@ -118,6 +118,7 @@ static void test_http_counters_have_envoy_names_per_kind(void **state)
 		{ STAT_RQ_PER_TRY_TIMEOUT, NULL, "upstream_rq_per_try_timeout" },
 		{ STAT_RQ_RETRY, NULL, "upstream_rq_retry" },
 		{ STAT_RQ_RETRY_OVERFLOW, NULL, "upstream_rq_retry_overflow" },
+		{ STAT_RQ_RETRY_BACKOFF, NULL, "upstream_rq_retry_backoff_exponential" },
 		{ STAT_RQ_PENDING_OVERFLOW, NULL, "upstream_rq_pending_overflow" },
 		{ STAT_CX_OVERFLOW, NULL, "upstream_cx_overflow" },
 		{ STAT_RQ_RESET, "downstream_rq_rx_reset", "upstream_rq_rx_reset" },

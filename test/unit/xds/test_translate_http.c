@@ -155,8 +155,9 @@ struct rfx {
 	WeightedCluster wc;
 	ClusterWeight cw[2], *cws[2];
 	UInt32Value w[3];
-	Duration timeout, idle, per_try;
+	Duration timeout, idle, per_try, back_base, back_max;
 	RetryPolicy retry;
+	Envoy__Config__Route__V3__RetryPolicy__RetryBackOff back_off;
 	uint32_t codes[1];
 	HashPolicy hp, *hps[1];
 	HashHeader hh;
@@ -242,6 +243,10 @@ static void rfx_init(struct rfx *f)
 	f->retry.retry_on = B("5xx,connect-failure, unavailable,retriable-status-codes");
 	f->retry.num_retries = u32(&f->w[2], 3);
 	f->retry.per_try_timeout = dur(&f->per_try, 0, 500000000);
+	envoy__config__route__v3__retry_policy__retry_back_off__init(&f->back_off);
+	f->back_off.base_interval = dur(&f->back_base, 0, 50000000);
+	f->back_off.max_interval = dur(&f->back_max, 1, 0);
+	f->retry.retry_back_off = &f->back_off;
 	f->codes[0] = 503;
 	f->retry.n_retriable_status_codes = 1;
 	f->retry.retriable_status_codes = f->codes;
@@ -377,6 +382,8 @@ static void test_route_config(void **state)
 			 RETRY_5XX | RETRY_CONNECT_FAILURE | RETRY_RETRIABLE_STATUS);
 	assert_int_equal(r->retry.num_retries, 3);
 	assert_int_equal(r->retry.per_try_timeout_ms, 500);
+	assert_int_equal(r->retry.back_off_base_ms, 50);
+	assert_int_equal(r->retry.back_off_max_ms, 1000);
 	assert_int_equal(r->retry.n_retriable_status_codes, 1);
 	assert_int_equal(r->retry.retriable_status_codes[0], 503);
 	assert_string_equal(r->hash_header, "x-user");
@@ -558,6 +565,13 @@ static void test_route_config_errors(void **state)
 		CASE(x->timeout.seconds = -1,
 		     R0 "route.timeout: expected a duration of 0s or more (seconds >= 0, nanos in "
 			"0..999999999)"),
+		CASE(x->back_off.base_interval = NULL,
+		     R0 "route.retry_policy.retry_back_off.base_interval: required"),
+		CASE(x->back_base.nanos = 0,
+		     R0 "route.retry_policy.retry_back_off.base_interval: must be at least 1ms"),
+		CASE((x->back_max.seconds = 0, x->back_max.nanos = 10000000), R0
+		     "route.retry_policy.retry_back_off.max_interval: below base_interval (10ms < "
+		     "50ms)"),
 		CASE(x->codes[0] = 99,
 		     R0 "route.retry_policy.retriable_status_codes[0]: expected an HTTP status "
 			"(100..599), got 99"),
