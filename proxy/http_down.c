@@ -1016,6 +1016,15 @@ static void on_down_event(struct io *io, uint32_t events)
 		d->s.peer_closed = true;
 	if (events & EPOLLOUT)
 		d->s.writable = true;
+	if ((events & EPOLLERR) && d->proto == HTTP_PROTO_H1 && d->parse_paused) {
+		/* The client reset the connection while its request is in
+		 * flight: HTTP/1 reads nothing then, so without this the stream
+		 * (and its upstream request) would run on until a write fails. */
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err)
+			return down_close(d, true);
+	}
 	down_run(d);
 }
 

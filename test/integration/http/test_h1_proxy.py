@@ -1,11 +1,14 @@
 #!/usr/bin/python3
 """HTTP/1.1 through one skiff (issue 5): keep-alive, pipelining, chunked
 bodies and trailers, Expect: 100-continue, 100 MB each way byte-exact,
-hop-by-hop headers, WebSocket and CONNECT tunnels. The application behind
+hop-by-hop headers, a client reset while its request waits, WebSocket and
+CONNECT tunnels. The application behind
 is common.App, which logs every byte it was sent."""
 import hashlib
 import os
 import random
+import socket
+import struct
 import sys
 import time
 
@@ -164,6 +167,27 @@ def hop_by_hop_headers_are_not_forwarded_and_host_is_kept():
     for hop in ("x-hop", "keep-alive", "proxy-connection"):
         assert hop not in h, f"{hop} reached the app: {h}"
     assert "x-request-id" in h and "x-forwarded-proto" in h, h
+
+
+@test
+def client_reset_while_waiting_ends_the_request_at_once():
+    """A client that resets its connection while its request waits on a
+    slow upstream: the stream ends then (DC, downstream_remote_disconnect)
+    and the upstream request is reset, not carried on for nobody."""
+    App(APP)
+    log = log_path()
+    s = simple_proxy(PORT, "app", [("127.0.0.1", APP)], log=log)
+    c = H1(PORT)
+    c.request("GET", "/slow?ms=5000")
+    wait_for(lambda: cstat(s, "app", "upstream_rq_total") == 1, what="the request upstream")
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+    (line,) = wait_log(log, 1, timeout=2.0)  # the upstream would answer after 5 s
+    assert line["response_flags"] == "DC" and line["response_code_details"] == \
+        "downstream_remote_disconnect", line
+    wait_for(lambda: cstat(s, "app", "upstream_cx_destroy") == 1, timeout=2.0,
+             what="the upstream connection reset")
+    assert get(PORT, "/after").status == 200
 
 
 @test
