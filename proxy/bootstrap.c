@@ -2041,6 +2041,43 @@ static int retry_back_off(struct ctx *c, yaml_node_t *n, void *obj)
 	return err;
 }
 
+static int previous_hosts_typed_config(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "@type", NULL, true },
+	};
+	return walk_typed_config(c, n, RETRY_PREVIOUS_HOSTS_TYPE, fields, 1, obj);
+}
+
+static int retry_host_predicates(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const char *const names[] = { RETRY_PREVIOUS_HOSTS_NAME, NULL };
+	static const char *const types[] = { RETRY_PREVIOUS_HOSTS_TYPE, NULL };
+	static const struct field fields[] = {
+		{ "name", NULL, true },
+		{ "typed_config", previous_hosts_typed_config, false },
+	};
+	struct retry_policy *rp = obj;
+	size_t count = 0;
+	int kind, err = expect_sequence(c, n, &count);
+	for (size_t i = 0; !err && i < count; i++) {
+		yaml_node_t *item = seq_item(c, n, i);
+		size_t old = path_push(c, "[%zu]", i);
+		if ((err = visit(c, item)) || (err = extension_kind(c, item, names, types, &kind)) ||
+		    (err = WALK(c, item, fields, rp)))
+			return err;
+		rp->previous_hosts = true;
+		path_pop(c, old);
+	}
+	return err;
+}
+
+static int retry_host_attempts(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct retry_policy *rp = obj;
+	return read_uint(c, n, HOST_SELECTION_ATTEMPTS_MAX, &rp->host_selection_max_attempts);
+}
+
 static int read_status_code(struct ctx *c, yaml_node_t *n, void *obj)
 {
 	uint32_t v;
@@ -2074,6 +2111,8 @@ static int action_retry_policy(struct ctx *c, yaml_node_t *n, void *obj)
 		{ "per_try_timeout", retry_per_try_timeout, false },
 		{ "retriable_status_codes", retry_status_codes, false },
 		{ "retry_back_off", retry_back_off, false },
+		{ "retry_host_predicate", retry_host_predicates, false },
+		{ "host_selection_retry_max_attempts", retry_host_attempts, false },
 	};
 	struct action_src *as = obj;
 	return WALK(c, n, fields, &as->r->retry);

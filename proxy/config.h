@@ -281,6 +281,10 @@ struct retry_policy {
 	uint32_t per_try_timeout_ms; /* 0: the route's timeout */
 	uint32_t back_off_base_ms;   /* retry_back_off.base_interval; 0: 25 ms */
 	uint32_t back_off_max_ms;    /* retry_back_off.max_interval; 0: 10 x base */
+	bool previous_hosts;         /* retry_host_predicate previous_hosts: a retry
+				      * avoids the hosts this request tried */
+	uint32_t host_selection_max_attempts; /* host_selection_retry_max_attempts:
+				      * picks redone to avoid them; 0: 1 */
 	uint16_t *retriable_status_codes;
 	size_t n_retriable_status_codes;
 };

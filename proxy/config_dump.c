@@ -420,6 +420,11 @@ static void dump_retry_policy(struct jbuf *b, const struct retry_policy *rp)
 			jb_duration(b, "max_interval", rp->back_off_max_ms);
 		jb_raw(b, "}");
 	}
+	if (rp->previous_hosts)
+		jb_raw(b, ",\"retry_host_predicate\":[{\"name\":\"" RETRY_PREVIOUS_HOSTS_NAME "\"}]");
+	if (rp->host_selection_max_attempts) /* int64: a string in proto3 JSON */
+		jb_printf(b, ",\"host_selection_retry_max_attempts\":\"%u\"",
+			  rp->host_selection_max_attempts);
 	if (rp->n_retriable_status_codes) {
 		jb_raw(b, ",\"retriable_status_codes\":[");
 		for (size_t i = 0; i < rp->n_retriable_status_codes; i++)

@@ -10,6 +10,13 @@
 #define HTTP_ROUTE_TIMEOUT_MS 15000u
 #define HTTP_REDIRECT_CODE 301u
 
+/* The one retry host predicate skiff runs, Istio's default (with
+ * host_selection_retry_max_attempts 5): by name or typed_config type. */
+#define RETRY_PREVIOUS_HOSTS_NAME "envoy.retry_host_predicates.previous_hosts"
+#define RETRY_PREVIOUS_HOSTS_TYPE \
+	"type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+#define HOST_SELECTION_ATTEMPTS_MAX 100u
+
 /* Sets every field of *l to its default (the brackets in config.h). */
 void http2_limits_default(struct http2_limits *l);
 

@@ -199,6 +199,10 @@ enum stream_phase {
 	PHASE_DONE,
 };
 
+/* The hosts a request remembers for retry_host_predicate previous_hosts:
+ * the last ones it tried (num_retries may be up to 100). */
+#define STREAM_TRIED_HOSTS 8
+
 struct http_stream {
 	struct http_down *down;
 	struct worker_snap *ws;      /* the snapshot its clusters come from: the
@@ -244,6 +248,8 @@ struct http_stream {
 	int host;                    /* endpoint index of the current attempt */
 	const struct sock_addr *dst; /* ORIGINAL_DST: where attempts go (in down) */
 	uint32_t attempts;
+	int32_t tried_hosts[STREAM_TRIED_HOSTS]; /* previous_hosts: the last attempted */
+	uint32_t n_tried;
 	uint64_t retry_at_ms;        /* PHASE_BACKOFF: when the next attempt starts */
 	struct list backoff_link;    /* http_worker.backoff, by retry_at_ms */
 	bool counted_pending;

@@ -453,6 +453,33 @@ void http_stream_upstream_attached(struct http_stream *s)
 	}
 }
 
+static bool tried_before(const struct http_stream *s, int host)
+{
+	uint32_t n = s->n_tried < STREAM_TRIED_HOSTS ? s->n_tried : STREAM_TRIED_HOSTS;
+	for (uint32_t i = 0; i < n; i++)
+		if (s->tried_hosts[i] == host)
+			return true;
+	return false;
+}
+
+/* lb_pick, picked again up to host_selection_retry_max_attempts times
+ * (default 1) while it gives a host this request already tried, when the
+ * route's retries avoid previous hosts; the last pick stands, as in Envoy
+ * (a one-host cluster, a hash policy's one host). */
+static int pick_host(struct http_stream *s, bool has_hash, uint64_t hash)
+{
+	uint64_t now = s->down->w->loop.now_ms;
+	int host = lb_pick(s->rt, now, has_hash, hash);
+	const struct retry_policy *p = s->route ? &s->route->retry : NULL;
+	if (!p || !p->previous_hosts || host < 0)
+		return host;
+	uint32_t again = p->host_selection_max_attempts ? p->host_selection_max_attempts : 1;
+	for (uint32_t i = 0; i < again && tried_before(s, host); i++)
+		host = lb_pick(s->rt, now, has_hash, hash);
+	s->tried_hosts[s->n_tried++ % STREAM_TRIED_HOSTS] = host;
+	return host;
+}
+
 /* Picks an endpoint and starts an attempt on it. */
 static void start_attempt(struct http_stream *s)
 {
@@ -477,7 +504,7 @@ static void start_attempt(struct http_stream *s)
 	} else {
 		uint64_t hash = 0;
 		bool has_hash = s->route && router_request_hash(s->route, &s->req, &hash) == 0;
-		if (c->n_endpoints == 0 || (host = lb_pick(rt, w->loop.now_ms, has_hash, hash)) < 0) {
+		if (c->n_endpoints == 0 || (host = pick_host(s, has_hash, hash)) < 0) {
 			stats_add(stats_scope(w->index, c->stats_id), STAT_RQ_NO_HEALTHY, 1);
 			return http_stream_local_reply(s, 503, "UH", "no_healthy_upstream",
 						       "no healthy upstream");

@@ -28,6 +28,7 @@ typedef Envoy__Config__Route__V3__RouteMatch pb_match;
 typedef Envoy__Config__Route__V3__RouteAction pb_action;
 typedef Envoy__Config__Route__V3__RetryPolicy pb_retry;
 typedef Envoy__Config__Route__V3__RetryPolicy__RetryBackOff pb_retry_back_off;
+typedef Envoy__Config__Route__V3__RetryPolicy__RetryHostPredicate pb_host_predicate;
 typedef Envoy__Config__Route__V3__RedirectAction pb_redirect;
 typedef Envoy__Config__Route__V3__DirectResponseAction pb_direct;
 typedef Envoy__Config__Route__V3__HeaderMatcher pb_header_matcher;
@@ -542,6 +543,36 @@ static int read_back_off(struct tctx *c, const pb_retry_back_off *pb, struct ret
 	return err;
 }
 
+/* retry_host_predicate: previous_hosts, named or typed. Another predicate
+ * is refused, as Envoy refuses one it does not know: ignored, a retry
+ * could go to a host the control plane meant to keep it from. */
+static int read_host_predicates(struct tctx *c, const pb_retry *pb, struct retry_policy *rp)
+{
+	size_t old = tx_field(c, "retry_host_predicate");
+	for (size_t i = 0; i < pb->n_retry_host_predicate; i++) {
+		const pb_host_predicate *p = pb->retry_host_predicate[i];
+		size_t item = tx_push(c, "[%zu]", i);
+		const char *url = p->typed_config && p->typed_config->type_url
+					  ? p->typed_config->type_url
+					  : "";
+		if (!tx_bytes_are(&p->name, RETRY_PREVIOUS_HOSTS_NAME) &&
+		    strcmp(url, RETRY_PREVIOUS_HOSTS_TYPE) != 0)
+			return tx_fail(c, "not supported by skiff (supported: " RETRY_PREVIOUS_HOSTS_NAME
+					  ")");
+		rp->previous_hosts = true;
+		tx_pop(c, item);
+	}
+	tx_pop(c, old);
+	if (pb->host_selection_retry_max_attempts < 0 ||
+	    pb->host_selection_retry_max_attempts > HOST_SELECTION_ATTEMPTS_MAX) {
+		tx_field(c, "host_selection_retry_max_attempts");
+		return tx_fail(c, "expected 0..%u, got %lld", HOST_SELECTION_ATTEMPTS_MAX,
+			       (long long)pb->host_selection_retry_max_attempts);
+	}
+	rp->host_selection_max_attempts = (uint32_t)pb->host_selection_retry_max_attempts;
+	return 0;
+}
+
 static int read_retry(struct tctx *c, const pb_retry *pb, struct retry_policy *rp)
 {
 	size_t old = tx_field(c, "retry_policy");
@@ -562,6 +593,8 @@ static int read_retry(struct tctx *c, const pb_retry *pb, struct retry_policy *r
 				     &rp->per_try_timeout_ms)))
 		return err;
 	if (pb->retry_back_off && (err = read_back_off(c, pb->retry_back_off, rp)))
+		return err;
+	if ((err = read_host_predicates(c, pb, rp)))
 		return err;
 	if (pb->n_retriable_status_codes) {
 		tx_field(c, "retriable_status_codes");

@@ -50,6 +50,7 @@ const RESOURCE_PROTOS = [
   'envoy/extensions/load_balancing_policies/least_request/v3/least_request.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
   'envoy/extensions/access_loggers/stream/v3/stream.proto',
+  'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
   'istio/workload/workload.proto',
 ];
 

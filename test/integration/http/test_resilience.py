@@ -19,9 +19,9 @@ from harness import isolate, run, test, wait_for  # noqa: E402
 PORT, APP, APP2, DEAD = 10080, 18080, 18081, 18099
 
 
-def proxy(routes, endpoints=(("127.0.0.1", APP),), log=None, **cluster_extra):
+def proxy(routes, endpoints=(("127.0.0.1", APP),), log=None, lb_policy=None, **cluster_extra):
     cfg = bootstrap([listener("l", PORT, hcm("res", [vhost(routes)], log=log))],
-                    [cluster("app", list(endpoints), **cluster_extra)])
+                    [cluster("app", list(endpoints), lb_policy=lb_policy, **cluster_extra)])
     return Skiff(cfg, args=["--concurrency", "1"])
 
 
@@ -114,6 +114,30 @@ def route_timeout_and_a_client_gone_end_a_retry_back_off():
     assert "DC" in lines[1]["response_flags"], lines[1]
     assert get(PORT, "/fast").status == 200
     assert cstat(s, "app", "upstream_rq_retry_backoff_exponential") >= 2
+
+
+@test
+def previous_hosts_predicate_sends_the_retry_to_another_endpoint():
+    """Istio's default retry policy: retry_host_predicate previous_hosts with
+    host_selection_retry_max_attempts. With random picks over a broken and a
+    good endpoint, a retry without the predicate lands on the broken one
+    again half the time; with it (20 re-picks), practically never."""
+    App(APP)
+    bad = App(APP2, name="bad")
+    bad.override = lambda req: (503, [], b"broken")
+    endpoints = (("127.0.0.1", APP), ("127.0.0.1", APP2))
+    plain = {"retry_on": "5xx", "num_retries": 1, "retry_back_off": {"base_interval": "0.001s"}}
+    s = proxy([route(retry_policy=plain)], endpoints=endpoints, lb_policy="RANDOM")
+    statuses = [get(PORT, "/p").status for _ in range(40)]
+    assert statuses.count(503) > 0, "no retry went back to the broken endpoint: is the pick random?"
+    s.signal()
+    s.wait()
+    avoid = dict(plain, retry_host_predicate=[{"name": "envoy.retry_host_predicates.previous_hosts"}],
+                 host_selection_retry_max_attempts=20)
+    s = proxy([route(retry_policy=avoid)], endpoints=endpoints, lb_policy="RANDOM")
+    statuses = [get(PORT, "/p").status for _ in range(40)]
+    assert statuses == [200] * 40, f"a retry went back to the broken endpoint: {statuses}"
+    assert cstat(s, "app", "upstream_rq_retry") > 0
 
 
 @test

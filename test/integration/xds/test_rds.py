@@ -286,13 +286,19 @@ def bad_regex_is_nacked_and_the_previous_routes_keep_serving():
 
 
 @both
-def retry_policy_with_back_off_from_xds():
-    """A route's retry_policy with retry_back_off, as the control plane
-    encodes it with Envoy's own protos: a refused endpoint is retried on
-    the other after the back-off, and /config_dump shows the policy."""
+def retry_policy_from_xds_as_istiod_sends_it():
+    """A route's retry_policy as istiod sends it (retry_back_off, the
+    previous_hosts predicate), encoded by the control plane with Envoy's own
+    protos: a refused endpoint is retried on the other after the back-off,
+    and /config_dump shows the policy."""
     backends()
     policy = {"retry_on": "connect-failure", "num_retries": 2,
-              "retry_back_off": {"base_interval": "0.02s", "max_interval": "0.1s"}}
+              "retry_back_off": {"base_interval": "0.02s", "max_interval": "0.1s"},
+              "retry_host_predicate": [{
+                  "name": "envoy.retry_host_predicates.previous_hosts",
+                  "typed_config": {"@type": "type.googleapis.com/envoy.extensions.retry.host."
+                                            "previous_hosts.v3.PreviousHostsPredicate"}}],
+              "host_selection_retry_max_attempts": "5"}
     snap = http_snapshot(route_config("routes", dict(to_cluster("v1"), retry_policy=policy)))
     snap["endpoints"]["v1"] = assignment("v1", [DEAD, V1])
     cp, s = base(snap)
@@ -304,6 +310,8 @@ def retry_policy_with_back_off_from_xds():
     routes = config_dump(s)["RoutesConfigDump"]["dynamic_route_configs"]
     dumped = routes[0]["route_config"]["virtual_hosts"][0]["routes"][0]["route"]["retry_policy"]
     assert dumped["retry_back_off"] == {"base_interval": "0.020s", "max_interval": "0.100s"}, dumped
+    assert dumped["retry_host_predicate"] == [{"name": "envoy.retry_host_predicates.previous_hosts"}]
+    assert dumped["host_selection_retry_max_attempts"] == "5", dumped
 
 
 @both

@@ -875,6 +875,16 @@ static const struct bad_case bad_cases[] = {
 	  "t.yaml:12: " P_R "[0].route.retry_policy.retry_back_off: max_interval (500ms) is below base_interval (1000ms)" },
 	{ H_RC("{match: {prefix: /}, route: {cluster: c, retry_policy: {retry_back_off: {base_interval: 1s, jitter: 1}}}}") CLUSTERS_C,
 	  "t.yaml:12: " P_R "[0].route.retry_policy.retry_back_off.jitter: unknown field" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c, retry_policy: {retry_host_predicate: [{name: envoy.retry_host_predicates.omit_canary_hosts}]}}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.retry_policy.retry_host_predicate[0].name: not supported by skiff: "
+	  "\"envoy.retry_host_predicates.omit_canary_hosts\" (supported: envoy.retry_host_predicates.previous_hosts)" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c, retry_policy: {retry_host_predicate: [{name: envoy.retry_host_predicates.previous_hosts, "
+	       "typed_config: {\"@type\": type.googleapis.com/envoy.extensions.retry.host.omit_canary_hosts.v3.OmitCanaryHostsPredicate}}]}}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.retry_policy.retry_host_predicate[0].typed_config.@type: not supported by skiff: "
+	  "\"type.googleapis.com/envoy.extensions.retry.host....\" "
+	  "(supported: type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate)" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c, retry_policy: {host_selection_retry_max_attempts: 101}}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.retry_policy.host_selection_retry_max_attempts: must be at most 100" },
 	{ H_RC("{match: {prefix: /}, route: {cluster: c, hash_policy: [{cookie: {name: x}}]}}") CLUSTERS_C,
 	  "t.yaml:12: " P_R "[0].route.hash_policy[0].cookie: not supported by skiff (supported: header)" },
 	{ H_RC("{match: {prefix: /}, route: {cluster: c, hash_policy: [{terminal: true}]}}") CLUSTERS_C,
@@ -1592,6 +1602,10 @@ static void test_http(void **state)
 		"                    per_try_timeout: 0.5s\n"
 		"                    retriable_status_codes: [503, 429]\n"
 		"                    retry_back_off: {base_interval: 0.1s, max_interval: 2s}\n"
+		"                    retry_host_predicate:\n"
+		"                    - name: envoy.retry_host_predicates.previous_hosts\n"
+		"                      typed_config: {\"@type\": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate}\n"
+		"                    host_selection_retry_max_attempts: 5\n"
 		"                  hash_policy: [{header: {header_name: X-User}}]\n"
 		"                request_headers_to_remove: [x-internal]\n"
 		"                request_headers_to_add:\n"
@@ -1732,6 +1746,8 @@ static void test_http(void **state)
 	assert_int_equal(r->retry.per_try_timeout_ms, 500);
 	assert_int_equal(r->retry.back_off_base_ms, 100);
 	assert_int_equal(r->retry.back_off_max_ms, 2000);
+	assert_true(r->retry.previous_hosts);
+	assert_int_equal(r->retry.host_selection_max_attempts, 5);
 	assert_int_equal(r->retry.n_retriable_status_codes, 2);
 	assert_int_equal(r->retry.retriable_status_codes[1], 429);
 	assert_string_equal(r->hash_header, "x-user");

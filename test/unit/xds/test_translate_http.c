@@ -158,6 +158,8 @@ struct rfx {
 	Duration timeout, idle, per_try, back_base, back_max;
 	RetryPolicy retry;
 	Envoy__Config__Route__V3__RetryPolicy__RetryBackOff back_off;
+	Envoy__Config__Route__V3__RetryPolicy__RetryHostPredicate pred, *preds[1];
+	Any pred_type;
 	uint32_t codes[1];
 	HashPolicy hp, *hps[1];
 	HashHeader hh;
@@ -247,6 +249,17 @@ static void rfx_init(struct rfx *f)
 	f->back_off.base_interval = dur(&f->back_base, 0, 50000000);
 	f->back_off.max_interval = dur(&f->back_max, 1, 0);
 	f->retry.retry_back_off = &f->back_off;
+	/* Istio's default: by name, with its typed_config */
+	envoy__config__route__v3__retry_policy__retry_host_predicate__init(&f->pred);
+	f->pred.name = B("envoy.retry_host_predicates.previous_hosts");
+	google__protobuf__any__init(&f->pred_type);
+	f->pred_type.type_url =
+	    "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate";
+	f->pred.typed_config = &f->pred_type;
+	f->preds[0] = &f->pred;
+	f->retry.n_retry_host_predicate = 1;
+	f->retry.retry_host_predicate = f->preds;
+	f->retry.host_selection_retry_max_attempts = 5;
 	f->codes[0] = 503;
 	f->retry.n_retriable_status_codes = 1;
 	f->retry.retriable_status_codes = f->codes;
@@ -384,6 +397,8 @@ static void test_route_config(void **state)
 	assert_int_equal(r->retry.per_try_timeout_ms, 500);
 	assert_int_equal(r->retry.back_off_base_ms, 50);
 	assert_int_equal(r->retry.back_off_max_ms, 1000);
+	assert_true(r->retry.previous_hosts);
+	assert_int_equal(r->retry.host_selection_max_attempts, 5);
 	assert_int_equal(r->retry.n_retriable_status_codes, 1);
 	assert_int_equal(r->retry.retriable_status_codes[0], 503);
 	assert_string_equal(r->hash_header, "x-user");
@@ -572,6 +587,12 @@ static void test_route_config_errors(void **state)
 		CASE((x->back_max.seconds = 0, x->back_max.nanos = 10000000), R0
 		     "route.retry_policy.retry_back_off.max_interval: below base_interval (10ms < "
 		     "50ms)"),
+		CASE((x->pred.name = B("envoy.retry_host_predicates.omit_canary_hosts"),
+		      x->pred.typed_config = NULL),
+		     R0 "route.retry_policy.retry_host_predicate[0]: not supported by skiff "
+			"(supported: envoy.retry_host_predicates.previous_hosts)"),
+		CASE(x->retry.host_selection_retry_max_attempts = -1,
+		     R0 "route.retry_policy.host_selection_retry_max_attempts: expected 0..100, got -1"),
 		CASE(x->codes[0] = 99,
 		     R0 "route.retry_policy.retriable_status_codes[0]: expected an HTTP status "
 			"(100..599), got 99"),
