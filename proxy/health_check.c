@@ -17,10 +17,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "certs/tls_context.h"
 #include "proxy/h1_parser.h"
 #include "proxy/list.h"
 #include "proxy/log.h"
 #include "proxy/stats.h"
+#include "proxy/transport.h"
 
 /* hc_due_ms of a host whose check is in flight: never due again until the
  * result is recorded. */
@@ -28,6 +33,8 @@
 
 struct hc_probe {
 	struct io io;                /* fd -1 once finished */
+	struct transport t;          /* raw, or TLS with the cluster's context */
+	bool handshaking;            /* TLS: the handshake is not done yet */
 	struct health_checker *hc;
 	struct list link;            /* hc->probes, then hc->done */
 	uint32_t stats_id;
@@ -81,6 +88,7 @@ static void probe_close(struct hc_probe *p)
 	if (p->io.fd < 0)
 		return;
 	loop_del(p->hc->loop, &p->io);
+	p->t.ops->release(&p->t);
 	close(p->io.fd);
 	p->io.fd = -1;
 }
@@ -139,19 +147,37 @@ static const struct h1_callbacks probe_callbacks = {
 	.on_status_line = on_status_line,
 };
 
+/* Drives the TLS handshake. False when the check cannot go on now: it
+ * waits for the socket, or the handshake failed (the server's identity
+ * is checked as for traffic: a refused one fails the check). */
+static bool probe_handshake(struct hc_probe *p)
+{
+	enum transport_wait wait;
+	enum tls_verdict v = (enum tls_verdict)transport_tls_handshake(&p->t, &wait);
+	if (v == TLS_VERDICT_PENDING)
+		return false;
+	if (v != TLS_VERDICT_OK) {
+		log_debug("health check: TLS handshake refused: %s (%s)", tls_verdict_str(v),
+			  tls_verdict_detail(p->t.ssl));
+		probe_finish(p, false, p->hc->loop->now_ms);
+		return false;
+	}
+	p->handshaking = false;
+	return true;
+}
+
 /* Sends what is left of the request. False when the check cannot go on
  * now: it waits for EPOLLOUT, or it has failed. */
 static bool probe_write(struct hc_probe *p)
 {
 	while (p->sent < p->req_len) {
-		ssize_t n = send(p->io.fd, p->req + p->sent, p->req_len - p->sent, MSG_NOSIGNAL);
-		if (n >= 0) {
+		enum transport_wait wait;
+		ssize_t n = p->t.ops->write(&p->t, p->req + p->sent, p->req_len - p->sent, &wait);
+		if (n > 0) {
 			p->sent += (size_t)n;
 			continue;
 		}
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
+		if (n != -EAGAIN)
 			probe_finish(p, false, p->hc->loop->now_ms);
 		return false;
 	}
@@ -167,15 +193,16 @@ static void probe_read(struct hc_probe *p)
 			probe_finish(p, false, now);
 			return;
 		}
-		ssize_t n = recv(p->io.fd, p->in + p->in_len, sizeof(p->in) - p->in_len, 0);
+		enum transport_wait wait;
+		bool drained;
+		ssize_t n = p->t.ops->read(&p->t, p->in + p->in_len, sizeof(p->in) - p->in_len,
+					   &wait, &drained);
 		if (n == 0) { /* closed before a final status */
 			probe_finish(p, false, now);
 			return;
 		}
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
+			if (n != -EAGAIN)
 				probe_finish(p, false, now);
 			return;
 		}
@@ -209,6 +236,8 @@ static void probe_on_event(struct io *io, uint32_t events)
 		}
 		p->connected = true;
 	}
+	if (p->handshaking && !probe_handshake(p))
+		return;
 	if (probe_write(p))
 		probe_read(p);
 }
@@ -241,6 +270,27 @@ static char *request_new(const struct cluster *c, size_t *len)
 	return req;
 }
 
+/* The cluster's transport socket, as Envoy's health checker uses it: the
+ * same client context (identity, CA, SPIFFE ids accepted) and SNI, but
+ * ALPN http/1.1 alone, since the check speaks HTTP/1.1. The SSL holds a
+ * reference to the context, so the snapshot may go before the check. */
+static int probe_tls(struct hc_probe *p, const struct tls_config *tls)
+{
+	static const unsigned char h1[] = "\x08http/1.1";
+	SSL *ssl = SSL_new(tls->ctx);
+	if (!ssl) {
+		ERR_clear_error();
+		return -ENOMEM;
+	}
+	transport_init_tls(&p->t, p->io.fd, ssl);
+	SSL_set_connect_state(ssl);
+	if (tls->sni)
+		SSL_set_tlsext_host_name(ssl, tls->sni);
+	SSL_set_alpn_protos(ssl, h1, sizeof(h1) - 1);
+	p->handshaking = true;
+	return 0;
+}
+
 static int probe_connect(struct hc_probe *p, const struct cluster *c)
 {
 	int fd = socket(p->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -261,9 +311,13 @@ static int probe_connect(struct hc_probe *p, const struct cluster *c)
 		rc = -errno;
 	p->io.fd = fd;
 	p->io.cb = probe_on_event;
+	transport_init_raw(&p->t, fd);
+	if (!rc && c->tls && c->tls->ctx)
+		rc = probe_tls(p, c->tls);
 	if (!rc)
 		rc = loop_add(p->hc->loop, &p->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
 	if (rc) {
+		p->t.ops->release(&p->t);
 		close(fd);
 		p->io.fd = -1;
 	}

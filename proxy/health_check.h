@@ -2,13 +2,15 @@
  * event loop and fed into that worker's host state (lb_health_report).
  *
  * For every cluster with health_checks (http_health_check), each host gets
- * "GET <path>" over a fresh plain TCP connection (no TLS, even when the
- * cluster's transport is TLS) every interval_ms, counted from the end of the
- * previous check. A 2xx status passes (Envoy's default expected_statuses is
- * 200 alone; we accept 200-299); any other status, a refused or reset
- * connection, a close before the status line or no status line within
- * timeout_ms fails. Each worker checks every host itself, so a host sees one
- * check per worker per interval. */
+ * "GET <path>" over a fresh connection every interval_ms, counted from the
+ * end of the previous check. The connection uses the cluster's transport
+ * socket, as Envoy's does: TLS with the cluster's identity and checks of
+ * the server's (ALPN http/1.1) when the cluster has one, plain TCP when
+ * not. A 2xx status passes (Envoy's default expected_statuses is 200
+ * alone; we accept 200-299); any other status, a refused or reset
+ * connection, a refused TLS handshake, a close before the status line or
+ * no status line within timeout_ms fails. Each worker checks every host
+ * itself, so a host sees one check per worker per interval. */
 #ifndef SKIFF_PROXY_HEALTH_CHECK_H
 #define SKIFF_PROXY_HEALTH_CHECK_H
 

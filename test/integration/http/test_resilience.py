@@ -2,7 +2,8 @@
 """Resilience through skiff (issue 5): retries (5xx, retry limit URX, the
 jittered back-off between them), connect failure (UF), route timeout
 (504 UT), circuit breaker overflow
-(503 UO), outlier ejection and return, active health checks. skiff runs
+(503 UO), outlier ejection and return, active health checks (plain, and
+over the cluster's TLS against Go's crypto/tls). skiff runs
 with --concurrency 1: breakers and outlier state are per worker."""
 import os
 import socket
@@ -12,8 +13,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (H1, App, Skiff, bootstrap, cluster, cstat, get, hcm, listener, log_path,  # noqa: E402
-                    prom_sum, prometheus, request_bytes, vhost, wait_log)
+from common import (H1, App, Pki, Skiff, bootstrap, build_peers, cluster, cstat, get,  # noqa: E402
+                    go_server, hcm, listener, log_path, prom_sum, prometheus, request_bytes, spiffe,
+                    tls_context, vhost, wait_log)
 from harness import isolate, run, test, wait_for  # noqa: E402
 
 PORT, APP, APP2, DEAD = 10080, 18080, 18081, 18099
@@ -282,6 +284,33 @@ def active_health_check_keeps_traffic_off_an_unhealthy_endpoint():
              timeout=5, what="traffic back on the recovered endpoint")
 
 
+@test
+def health_checks_use_the_clusters_tls():
+    """As Envoy: a cluster with a TLS transport socket is health-checked over
+    TLS with its own identity, and the server's identity is checked as for
+    traffic. Go's TLS server (crypto/tls) answers the check; the same
+    cluster expecting another SPIFFE id fails every check."""
+    pki = Pki()
+    server, client = pki.issue("server", "backend"), pki.issue("client", "frontend")
+    go_server(APP, server, name="tls")
+    hc = [{"timeout": "0.5s", "interval": "0.2s", "unhealthy_threshold": 1, "healthy_threshold": 1,
+           "http_health_check": {"path": "/healthz"}}]
+    s = proxy([route()], tls=tls_context("Upstream", client, sans=[spiffe("backend")],
+                                         alpn=("http/1.1",)), health_checks=hc)
+    wait_for(lambda: cstat(s, "app", "health_check.attempt") >= 3, what="three health checks")
+    assert cstat(s, "app", "health_check.failure") == 0, "a check failed against the TLS server"
+    r = get(PORT, "/x")
+    assert r.status == 200 and r.json()["tls"] and r.json()["peer_spiffe"] == spiffe("frontend"), r
+    s.signal()
+    s.wait()
+    s = proxy([route()], tls=tls_context("Upstream", client, sans=[spiffe("someone-else")],
+                                         alpn=("http/1.1",)), health_checks=hc)
+    wait_for(lambda: cstat(s, "app", "health_check.failure") >= 2, what="checks refused by identity")
+    # every check fails (the one in flight may not be counted yet)
+    assert cstat(s, "app", "health_check.attempt") - cstat(s, "app", "health_check.failure") <= 1
+
+
 if __name__ == "__main__":
     isolate()
+    build_peers()
     run()
