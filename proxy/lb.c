@@ -472,17 +472,39 @@ static size_t pick_random(const struct pick_set *s)
 	}
 }
 
-/* Power of two choices (Envoy's choice_count 2): the less loaded of two
- * random hosts. With weights, candidates are drawn by weight and load is
- * (active + 1) / weight, a simple stand-in for Envoy's active_request_bias
- * of 1. Ties keep the first. */
+/* Envoy's least request. Equal weights: power of two choices (its
+ * choice_count 2), the less loaded of two random hosts, ties keeping the
+ * first. Weights that differ: Envoy schedules by the effective weight
+ * weight / (active + 1) (active_request_bias 1); we draw in proportion to
+ * it, so idle hosts share by weight and a busy one's share shrinks with its
+ * load. (Drawing two by weight and comparing load per weight would count
+ * the weight twice: idle hosts weighted 1 and 4 would split 1:24.) */
 static size_t pick_least_request(const struct pick_set *s)
 {
 	struct cluster_rt *rt = s->rt;
-	size_t a = pick_random(s), b = pick_random(s);
-	uint64_t la = (uint64_t)rt->hosts[a].active_requests + 1;
-	uint64_t lb = (uint64_t)rt->hosts[b].active_requests + 1;
-	return lb * ep_weight(rt->c, a) < la * ep_weight(rt->c, b) ? b : a;
+	if (!rt->weighted) {
+		size_t a = pick_random(s), b = pick_random(s);
+		return rt->hosts[b].active_requests < rt->hosts[a].active_requests ? b : a;
+	}
+	/* Fixed point: weights are at most 2^32 - 1, so 2^20 x weight fits. */
+	uint64_t total = 0;
+	for (size_t i = 0; i < rt->n_hosts; i++)
+		if (in_set(s, i))
+			total += ((uint64_t)ep_weight(rt->c, i) << 20) /
+				 ((uint64_t)rt->hosts[i].active_requests + 1);
+	uint64_t r = rng_below(rt, total ? total : 1);
+	size_t last = SIZE_MAX;
+	for (size_t i = 0; i < rt->n_hosts; i++) {
+		if (!in_set(s, i))
+			continue;
+		uint64_t eff = ((uint64_t)ep_weight(rt->c, i) << 20) /
+			       ((uint64_t)rt->hosts[i].active_requests + 1);
+		if (r < eff)
+			return i;
+		r -= eff;
+		last = i;
+	}
+	return last; /* total was 0: every effective weight rounded to 0 */
 }
 
 /* The first ring point at or after hash (wrapping), then on along the ring

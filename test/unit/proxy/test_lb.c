@@ -174,22 +174,26 @@ static void test_least_request_p2c(void **state)
 	for (int h = 1; h < 4; h++)
 		assert_in_range(n[h], 4500, 5500); /* 5000 each */
 
-	/* weighted: equal load per weight is a tie, so picks follow the draw */
+	/* weighted: drawn by weight / (active + 1), as Envoy schedules */
 	static const uint32_t w[] = { 1, 4 };
 	struct cluster *cw = cluster_new(2, w, LB_LEAST_REQUEST);
 	cw->stats_id = 1;
 	rt = cluster_rt_get(&t, cw);
-	rt->hosts[0].active_requests = 1; /* load 2/1 */
-	rt->hosts[1].active_requests = 7; /* load 8/4: a tie */
 	unsigned m[2] = { 0 };
 	for (int k = 0; k < 10000; k++)
 		m[lb_pick(rt, NOW, false, 0)]++;
-	assert_in_range(m[1], 7500, 8500); /* the first draw wins ties: 4/5 */
-	rt->hosts[1].active_requests = 40; /* now heavier per weight */
+	assert_in_range(m[1], 7600, 8400); /* idle: by weight, 4/5 */
+	rt->hosts[0].active_requests = 1; /* 1/2 */
+	rt->hosts[1].active_requests = 7; /* 4/8: the same effective weight */
 	m[0] = m[1] = 0;
 	for (int k = 0; k < 10000; k++)
 		m[lb_pick(rt, NOW, false, 0)]++;
-	assert_true(m[0] > 3000); /* host 0 wins whenever it is drawn: 1 - (4/5)^2 = 36% */
+	assert_in_range(m[1], 4500, 5500);
+	rt->hosts[1].active_requests = 40; /* 4/41 against 1/2 */
+	m[0] = m[1] = 0;
+	for (int k = 0; k < 10000; k++)
+		m[lb_pick(rt, NOW, false, 0)]++;
+	assert_in_range(m[0], 8000, 8700); /* 0.5 / (0.5 + 0.0976) = 84% */
 	cluster_rt_table_free(&t);
 	cluster_free(c);
 	cluster_free(cw);
