@@ -22,6 +22,7 @@
 #include "certs/tls_context.h"
 #include "proxy/http.h"
 #include "proxy/istio_metrics.h"
+#include "proxy/lb.h"
 #include "proxy/log.h"
 #include "proxy/netns.h"
 #include "proxy/orig_dst.h"
@@ -369,7 +370,14 @@ static int pick_upstream(struct session *s)
 	} else {
 		if (c->n_endpoints == 0)
 			return -ENOENT;
-		s->upstream = c->endpoints[s->w->rr++ % c->n_endpoints].addr;
+		/* The cluster's lb_policy and weights, skipping ejected and
+		 * unhealthy endpoints, as for HTTP; plain round robin only when
+		 * the worker has no memory for the cluster's state. */
+		struct cluster_rt *rt = cluster_rt_get(&s->w->clusters, c);
+		int i = rt ? lb_pick(rt, s->w->loop.now_ms, false, 0) : -1;
+		if (i < 0)
+			i = (int)(s->w->rr++ % c->n_endpoints);
+		s->upstream = c->endpoints[i].addr;
 	}
 	s->has_upstream = true;
 	return 0;

@@ -153,8 +153,8 @@ def tcp_proxy_config(listeners, clusters, admin_port=15000):
 
     listeners: dicts with name, port, cluster and optional address,
     use_original_dst, idle_timeout, access_log.
-    clusters: dicts with name, type (STATIC/ORIGINAL_DST), endpoints [(ip,port)],
-    optional connect_timeout, source_address.
+    clusters: dicts with name, type (STATIC/ORIGINAL_DST), endpoints [(ip, port)
+    or (ip, port, weight)], optional connect_timeout, source_address, lb_policy.
     """
     out = ["admin:",
            f"  address: {{socket_address: {{address: 127.0.0.1, port_value: {admin_port}}}}}",
@@ -185,13 +185,17 @@ def tcp_proxy_config(listeners, clusters, admin_port=15000):
                 f"    connect_timeout: {c.get('connect_timeout', '1s')}"]
         if c.get("type") == "ORIGINAL_DST":
             out.append("    lb_policy: CLUSTER_PROVIDED")
+        elif "lb_policy" in c:
+            out.append(f"    lb_policy: {c['lb_policy']}")
         if "source_address" in c:
             out.append(f"    upstream_bind_config: {{source_address: {{address: {c['source_address']}, port_value: 0}}}}")
         if c.get("endpoints"):
             out += ["    load_assignment:", f"      cluster_name: {c['name']}", "      endpoints:",
                     "      - lb_endpoints:"]
-            for ip, port in c["endpoints"]:
+            for ip, port, *weight in c["endpoints"]:
                 out.append(f"        - endpoint: {{address: {{socket_address: {{address: {ip}, port_value: {port}}}}}}}")
+                if weight:
+                    out.append(f"          load_balancing_weight: {weight[0]}")
     return "\n".join(out) + "\n"
 
 

@@ -17,11 +17,12 @@ LISTEN, BACKEND = 10001, 10100
 MB = 1 << 20
 
 
-def proxy(endpoints=((("127.0.0.1", BACKEND)),), **listener):
-    cfg = tcp_proxy_config(
-        [dict(name="l", port=LISTEN, cluster="backend", **listener)],
-        [dict(name="backend", endpoints=list(endpoints),
-              connect_timeout=listener.pop("connect_timeout", "1s"))])
+def proxy(endpoints=((("127.0.0.1", BACKEND)),), lb_policy=None, **listener):
+    cluster = dict(name="backend", endpoints=list(endpoints),
+                   connect_timeout=listener.pop("connect_timeout", "1s"))
+    if lb_policy:
+        cluster["lb_policy"] = lb_policy
+    cfg = tcp_proxy_config([dict(name="l", port=LISTEN, cluster="backend", **listener)], [cluster])
     return Skiff(cfg, args=["--concurrency", "2"])
 
 
@@ -308,6 +309,28 @@ def round_robin_over_static_endpoints():
     assert len(a.peers) >= 5 and len(b.peers) >= 5, (len(a.peers), len(b.peers))
     a.close()
     b.close()
+
+
+@test
+def endpoint_weights_and_lb_policy_apply_to_tcp():
+    """tcp_proxy picks with the cluster's lb_policy and endpoint weights, as
+    Envoy does: 3:1 weights give about three connections in four to the
+    first endpoint, under round robin and under least request."""
+    for policy in ("ROUND_ROBIN", "LEAST_REQUEST"):
+        a, b = Backend(echo, BACKEND), Backend(echo, BACKEND + 1)
+        s = proxy(endpoints=[("127.0.0.1", BACKEND, 3), ("127.0.0.1", BACKEND + 1, 1)],
+                  lb_policy=policy)
+        for i in range(200):
+            c = connect(LISTEN)
+            c.sendall(b"x")
+            assert c.recv(1) == b"x"
+            c.close()
+        wait_for(lambda: len(a.peers) + len(b.peers) == 200, what="200 upstream connections")
+        assert 120 <= len(a.peers) <= 180, (policy, len(a.peers), len(b.peers))
+        a.close()
+        b.close()
+        s.signal()
+        s.wait()
 
 
 if __name__ == "__main__":
