@@ -296,16 +296,22 @@ def refused_flow_is_logged_with_envoy_flag():
     assert line["response_flags"] == "UF" and line["termination_reason"] == "connect_failed"
 
 
-@test
-def round_robin_over_static_endpoints():
-    a, b = Backend(echo, BACKEND), Backend(echo, BACKEND + 1)
-    proxy(endpoints=[("127.0.0.1", BACKEND), ("127.0.0.1", BACKEND + 1)])
-    for i in range(20):
+def echo_connections(n, *backends):
+    """n connections through the listener, one echoed byte each, until the
+    backends have seen them all."""
+    for _ in range(n):
         c = connect(LISTEN)
         c.sendall(b"x")
         assert c.recv(1) == b"x"
         c.close()
-    wait_for(lambda: len(a.peers) + len(b.peers) == 20, what="20 upstream connections")
+    wait_for(lambda: sum(len(b.peers) for b in backends) == n, what=f"{n} upstream connections")
+
+
+@test
+def round_robin_over_static_endpoints():
+    a, b = Backend(echo, BACKEND), Backend(echo, BACKEND + 1)
+    proxy(endpoints=[("127.0.0.1", BACKEND), ("127.0.0.1", BACKEND + 1)])
+    echo_connections(20, a, b)
     assert len(a.peers) >= 5 and len(b.peers) >= 5, (len(a.peers), len(b.peers))
     a.close()
     b.close()
@@ -320,12 +326,7 @@ def endpoint_weights_and_lb_policy_apply_to_tcp():
         a, b = Backend(echo, BACKEND), Backend(echo, BACKEND + 1)
         s = proxy(endpoints=[("127.0.0.1", BACKEND, 3), ("127.0.0.1", BACKEND + 1, 1)],
                   lb_policy=policy)
-        for i in range(200):
-            c = connect(LISTEN)
-            c.sendall(b"x")
-            assert c.recv(1) == b"x"
-            c.close()
-        wait_for(lambda: len(a.peers) + len(b.peers) == 200, what="200 upstream connections")
+        echo_connections(200, a, b)
         assert 120 <= len(a.peers) <= 180, (policy, len(a.peers), len(b.peers))
         a.close()
         b.close()
