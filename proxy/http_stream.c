@@ -295,13 +295,8 @@ static enum outlier_result outlier_class(uint16_t status)
 
 static void report_outlier(struct http_stream *s, enum outlier_result r)
 {
-	if (!s->rt || s->host < 0 || !s->cluster->outlier.enabled)
-		return;
-	if (lb_outlier_report(s->rt, (size_t)s->host, r, s->down->w->loop.now_ms)) {
-		stats_add(stats_scope(s->down->w->index, s->cluster->stats_id), STAT_OUTLIER_EJECTED, 1);
-		log_info("cluster %s: endpoint %d ejected (outlier detection)", s->cluster->name,
-			 s->host);
-	}
+	lb_outlier_attempt(s->rt, s->cluster, s->host, r, s->down->w->loop.now_ms,
+			   s->down->w->index);
 }
 
 void http_stream_upstream_failed(struct http_stream *s, const char *flag, const char *details)

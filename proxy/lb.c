@@ -17,7 +17,9 @@
 
 #include <xxhash.h>
 
+#include "proxy/log.h"
 #include "proxy/sock_addr.h"
+#include "proxy/stats.h"
 
 /* Envoy's defaults and limits (ring_hash_lb_config, maglev_lb_config). */
 #define RING_DEFAULT_MIN_SIZE 1024u
@@ -627,6 +629,18 @@ bool lb_outlier_report(struct cluster_rt *rt, size_t i, enum outlier_result r, u
 		fired = true;
 	}
 	return fired && eject(rt, i, now_ms);
+}
+
+void lb_outlier_attempt(struct cluster_rt *rt, const struct cluster *picked, int i,
+			enum outlier_result r, uint64_t now_ms, unsigned worker)
+{
+	if (!rt || i < 0 || (size_t)i >= rt->n_hosts || (size_t)i >= picked->n_endpoints ||
+	    !addr_equal(&rt->addrs[i], &picked->endpoints[i].addr))
+		return;
+	if (!lb_outlier_report(rt, (size_t)i, r, now_ms))
+		return;
+	stats_add(stats_scope(worker, rt->c->stats_id), STAT_OUTLIER_EJECTED, 1);
+	log_info("cluster %s: endpoint %d ejected (outlier detection)", rt->c->name, i);
 }
 
 bool lb_health_report(struct cluster_rt *rt, size_t i, bool ok)

@@ -108,6 +108,14 @@ enum outlier_result {
  * already (at least one host may always be ejected). */
 bool lb_outlier_report(struct cluster_rt *rt, size_t i, enum outlier_result r, uint64_t now_ms);
 
+/* What an attempt reports: lb_outlier_report for host i as picked from
+ * `picked`, the cluster version the attempt holds. An ejection is counted
+ * (outlier_detection.ejections_enforced_total of worker `worker`) and
+ * logged. Nothing when the worker's state moved to a version of the cluster
+ * where index i is another address: the result is not that host's. */
+void lb_outlier_attempt(struct cluster_rt *rt, const struct cluster *picked, int i,
+			enum outlier_result r, uint64_t now_ms, unsigned worker);
+
 /* Records one active health check result for host i: unhealthy after
  * unhealthy_threshold failures in a row, healthy again after
  * healthy_threshold successes. Returns true when the host changed state. */

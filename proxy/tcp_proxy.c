@@ -72,6 +72,8 @@ struct session {
 	const struct listener *listener;
 	const struct filter_chain *chain; /* NULL while sniffing */
 	const struct cluster *cluster;
+	struct cluster_rt *rt;  /* the cluster's state on this worker, and the */
+	int host;               /* endpoint picked there (-1: none), for outlier detection */
 	struct stats_scope *lstats;
 	struct stats_scope *cstats; /* NULL until an upstream connect starts */
 	uint64_t id;
@@ -360,6 +362,16 @@ static int pump(struct session *s, struct side *src, struct side *dst, bool src_
 	return 1;
 }
 
+/* Feeds the picked endpoint's outlier detection, as Envoy's tcp_proxy does:
+ * a connection that could not be made (refused, timed out, TLS refused)
+ * counts as a gateway failure, one that was made resets the streaks. */
+static void report_upstream(struct session *s, bool connected)
+{
+	lb_outlier_attempt(s->rt, s->cluster, s->host,
+			   connected ? OUTLIER_SUCCESS : OUTLIER_CONNECT_FAILURE, s->w->loop.now_ms,
+			   s->w->index);
+}
+
 static int pick_upstream(struct session *s)
 {
 	const struct cluster *c = s->cluster;
@@ -373,10 +385,9 @@ static int pick_upstream(struct session *s)
 		/* The cluster's lb_policy and weights, skipping ejected and
 		 * unhealthy endpoints, as for HTTP; plain round robin only when
 		 * the worker has no memory for the cluster's state. */
-		struct cluster_rt *rt = cluster_rt_get(&s->w->clusters, c);
-		int i = rt ? lb_pick(rt, s->w->loop.now_ms, false, 0) : -1;
-		if (i < 0)
-			i = (int)(s->w->rr++ % c->n_endpoints);
+		s->rt = cluster_rt_get(&s->w->clusters, c);
+		s->host = s->rt ? lb_pick(s->rt, s->w->loop.now_ms, false, 0) : -1;
+		int i = s->host >= 0 ? s->host : (int)(s->w->rr++ % c->n_endpoints);
 		s->upstream = c->endpoints[i].addr;
 	}
 	s->has_upstream = true;
@@ -485,6 +496,7 @@ static bool authorize_and_connect(struct session *s)
 	int err = open_upstream(s);
 	if (err) {
 		stats_add(s->cstats, STAT_CONNECT_FAIL, 1);
+		report_upstream(s, false);
 		log_debug("conn=%llu upstream connect failed: %s", (unsigned long long)s->id,
 			  strerror(-err));
 		session_finish(s, TERM_CONNECT_FAILED);
@@ -563,9 +575,11 @@ static bool upstream_handshake(struct session *s)
 	if (v == TLS_VERDICT_PENDING)
 		return false;
 	if (v != TLS_VERDICT_OK) {
+		report_upstream(s, false);
 		session_finish(s, TERM_UPSTREAM_TLS_FAILED);
 		return false;
 	}
+	report_upstream(s, true);
 	s->state = ESTABLISHED;
 	istio_open(s);
 	return true;
@@ -722,6 +736,7 @@ static void upstream_connected(struct session *s)
 {
 	s->last_activity_ms = s->w->loop.now_ms;
 	if (!s->cluster->tls) {
+		report_upstream(s, true);
 		s->state = ESTABLISHED;
 		istio_open(s);
 		return;
@@ -741,6 +756,7 @@ static void on_up_event(struct io *io, uint32_t events)
 		if (events & (EPOLLERR | EPOLLHUP)) {
 			int err = socket_error(io->fd);
 			stats_add(s->cstats, STAT_CONNECT_FAIL, 1);
+			report_upstream(s, false);
 			log_debug("conn=%llu upstream connect failed: %s", (unsigned long long)s->id,
 				  strerror(err ? err : ECONNRESET));
 			return session_finish(s, TERM_CONNECT_FAILED);
@@ -763,6 +779,7 @@ static struct session *session_new(struct worker *w, struct worker_listener *wl,
 	s->w = w;
 	s->ws = w->snap;
 	s->ws->sessions++;
+	s->host = -1;
 	s->listener = wl->cfg;
 	s->lstats = stats_scope(w->index, wl->cfg->stats_id);
 	s->id = worker_next_conn_id(w);
@@ -865,6 +882,7 @@ void tcp_proxy_sweep(struct worker *w)
 			if (now - s->connect_start_ms >= s->cluster->connect_timeout_ms) {
 				bool tcp = s->state == CONNECTING;
 				stats_add(s->cstats, tcp ? STAT_CONNECT_TIMEOUT : STAT_SSL_TIMEOUT, 1);
+				report_upstream(s, false);
 				session_finish(s, tcp ? TERM_CONNECT_TIMEOUT : TERM_TLS_TIMEOUT);
 			}
 			break;

@@ -17,13 +17,16 @@ LISTEN, BACKEND = 10001, 10100
 MB = 1 << 20
 
 
-def proxy(endpoints=((("127.0.0.1", BACKEND)),), lb_policy=None, **listener):
+def proxy(endpoints=((("127.0.0.1", BACKEND)),), lb_policy=None, outlier_detection=None, concurrency=2,
+          **listener):
     cluster = dict(name="backend", endpoints=list(endpoints),
                    connect_timeout=listener.pop("connect_timeout", "1s"))
     if lb_policy:
         cluster["lb_policy"] = lb_policy
+    if outlier_detection:
+        cluster["outlier_detection"] = outlier_detection
     cfg = tcp_proxy_config([dict(name="l", port=LISTEN, cluster="backend", **listener)], [cluster])
-    return Skiff(cfg, args=["--concurrency", "2"])
+    return Skiff(cfg, args=["--concurrency", str(concurrency)])
 
 
 @test
@@ -332,6 +335,58 @@ def endpoint_weights_and_lb_policy_apply_to_tcp():
         b.close()
         s.signal()
         s.wait()
+
+
+def echoed(n):
+    """n connections through the listener in turn: for each, whether one
+    byte came back (False: the proxy closed it, its upstream unreachable)."""
+    out = []
+    for _ in range(n):
+        try:
+            # the reset can arrive before connect() returns: on loopback
+            # the upstream refuses within the client's own handshake
+            with connect(LISTEN) as c:
+                c.settimeout(5)
+                c.sendall(b"x")
+                out.append(c.recv(1) == b"x")
+        except (ConnectionResetError, BrokenPipeError):
+            out.append(False)
+    return out
+
+
+@test
+def refused_endpoint_is_ejected_by_outlier_detection():
+    """Connect failures feed outlier detection as in Envoy's tcp_proxy (a
+    503 each): after consecutive_5xx of them the endpoint is ejected and
+    new connections stop going to it; it returns after the ejection time.
+    Without outlier_detection round robin keeps sending it every other
+    connection."""
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))  # held, not listening: connects are refused
+    dead = free.getsockname()[1]
+    a = Backend(echo, BACKEND)
+    endpoints = [("127.0.0.1", BACKEND), ("127.0.0.1", dead)]
+    s = proxy(endpoints=endpoints, concurrency=1)
+    assert echoed(12).count(False) == 6
+    assert s.stat("cluster.backend.outlier_detection.ejections_enforced_total") == 0
+    s.signal()
+    s.wait()
+
+    s = proxy(endpoints=endpoints, concurrency=1,
+              outlier_detection={"consecutive_5xx": 3, "interval": "0.5s", "base_ejection_time": "2s",
+                                 "max_ejection_percent": 100})
+    first = echoed(20)
+    assert first.count(False) == 3, f"want exactly 3 failures before ejection: {first}"
+    assert s.stat("cluster.backend.outlier_detection.ejections_enforced_total") == 1
+    assert echoed(10) == [True] * 10
+    time.sleep(2.0)  # base_ejection_time x1; it returns at the next interval tick
+    deadline = time.monotonic() + 5
+    while all(echoed(2)):
+        assert time.monotonic() < deadline, "the ejected endpoint never came back"
+        time.sleep(0.1)
+    assert s.stat("cluster.backend.upstream_cx_connect_fail") >= 4
+    free.close()
+    a.close()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@
 
 #include "proxy/lb.h"
 #include "proxy/sock_addr.h"
+#include "proxy/stats.h"
 
 #define NOW 1000000u /* any time well past 0 */
 
@@ -512,6 +513,50 @@ static void test_outlier_success_resets_and_gateway(void **state)
 	cluster_free(c);
 }
 
+/* An attempt reports against the host it picked, counts the ejection, and
+ * is dropped once the worker's state moved to a version where its index
+ * names another address. */
+static void test_outlier_attempt(void **state)
+{
+	(void)state;
+	assert_int_equal(stats_init(1), 0);
+	int id = stats_scope_id(STATS_CLUSTER, "test");
+	assert_true(id >= 0);
+	struct cluster *c = cluster_new(3, NULL, LB_ROUND_ROBIN);
+	c->stats_id = (uint32_t)id;
+	c->outlier.max_ejection_percent = 100;
+	c->outlier.consecutive_5xx = 2;
+	struct cluster_rt_table t = { 0 };
+	struct cluster_rt *rt = cluster_rt_get(&t, c);
+	struct stats_scope *scope = stats_scope(0, (uint32_t)id);
+
+	lb_outlier_attempt(rt, c, 0, OUTLIER_CONNECT_FAILURE, NOW, 0);
+	lb_outlier_attempt(rt, c, 0, OUTLIER_CONNECT_FAILURE, NOW, 0);
+	assert_false(lb_host_available(rt, 0, NOW));
+	assert_int_equal(scope->c[STAT_OUTLIER_EJECTED], 1);
+	/* out of range, or no state: nothing */
+	lb_outlier_attempt(rt, c, 3, OUTLIER_CONNECT_FAILURE, NOW, 0);
+	lb_outlier_attempt(rt, c, -1, OUTLIER_CONNECT_FAILURE, NOW, 0);
+	lb_outlier_attempt(NULL, c, 0, OUTLIER_CONNECT_FAILURE, NOW, 0);
+
+	/* host 0 leaves: index 1 of the old version is index 0 of the new one,
+	 * and the new index 1 is another host, which old reports must not hit */
+	struct cluster *next = cluster_edit(c, 0, NULL);
+	assert_ptr_equal(cluster_rt_get(&t, next), rt);
+	lb_outlier_attempt(rt, c, 1, OUTLIER_CONNECT_FAILURE, NOW, 0);
+	lb_outlier_attempt(rt, c, 1, OUTLIER_CONNECT_FAILURE, NOW, 0);
+	assert_true(lb_host_available(rt, 0, NOW) && lb_host_available(rt, 1, NOW));
+	lb_outlier_attempt(rt, next, 1, OUTLIER_CONNECT_FAILURE, NOW, 0);
+	lb_outlier_attempt(rt, next, 1, OUTLIER_CONNECT_FAILURE, NOW, 0);
+	assert_false(lb_host_available(rt, 1, NOW));
+	assert_int_equal(scope->c[STAT_OUTLIER_EJECTED], 2);
+
+	cluster_rt_table_free(&t);
+	cluster_free(next);
+	cluster_free(c);
+	stats_shutdown();
+}
+
 static void test_max_ejection_percent(void **state)
 {
 	(void)state;
@@ -628,6 +673,7 @@ int main(void)
 		cmocka_unit_test(test_panic_mode),
 		cmocka_unit_test(test_outlier_ejection),
 		cmocka_unit_test(test_outlier_success_resets_and_gateway),
+		cmocka_unit_test(test_outlier_attempt),
 		cmocka_unit_test(test_max_ejection_percent),
 		cmocka_unit_test(test_health_thresholds),
 		cmocka_unit_test(test_state_across_snapshots),
