@@ -12,6 +12,7 @@
 
 #include "certs/tls_context.h"
 #include "proxy/access_log.h"
+#include "proxy/breakers.h"
 #include "proxy/http_config.h"
 #include "proxy/http_internal.h"
 #include "proxy/istio_metrics.h"
@@ -140,14 +141,14 @@ static void release_breakers(struct http_stream *s)
 	if (!s->rt)
 		return;
 	if (s->counted_active) {
-		s->rt->active_requests--;
+		breaker_release(s->cluster->stats_id, BREAKER_REQUESTS);
 		s->counted_active = false;
 		if (s->host >= 0 && (size_t)s->host < s->rt->n_hosts &&
 		    s->rt->hosts[s->host].active_requests)
 			s->rt->hosts[s->host].active_requests--;
 	}
 	if (s->counted_retry) {
-		s->rt->active_retries--;
+		breaker_release(s->cluster->stats_id, BREAKER_RETRIES);
 		s->counted_retry = false;
 	}
 }
@@ -233,8 +234,10 @@ static bool retry_allowed(struct http_stream *s, uint32_t cls)
 		return false;
 	/* The stream's own retry, if this attempt is one, is about to end:
 	 * only the others' count against the limit. */
-	uint32_t others = s->rt->active_retries - (s->counted_retry ? 1u : 0u);
-	if (others >= circuit_breakers_retry_limit(&s->cluster->breakers, s->rt->active_requests)) {
+	uint32_t id = s->cluster->stats_id;
+	uint32_t others = breaker_count(id, BREAKER_RETRIES) - (s->counted_retry ? 1u : 0u);
+	if (others >= circuit_breakers_retry_limit(&s->cluster->breakers,
+						   breaker_count(id, BREAKER_REQUESTS))) {
 		stats_add(stats_scope(s->down->w->index, s->cluster->stats_id), STAT_RQ_RETRY_OVERFLOW,
 			  1);
 		return false;
@@ -261,7 +264,9 @@ static bool retry(struct http_stream *s)
 	struct stats_scope *cs = stats_scope(s->down->w->index, s->cluster->stats_id);
 	stats_add(cs, STAT_RQ_RETRY, 1);
 	release_breakers(s);
-	s->rt->active_retries++;
+	/* Checked against the limit by retry_allowed just before: another
+	 * worker's retry in between may take it one past, as in Envoy. */
+	breaker_add(s->cluster->stats_id, BREAKER_RETRIES);
 	s->counted_retry = true;
 	http_head_clear(&s->resp);
 	http_head_clear(&s->resp_trailers);
@@ -481,11 +486,6 @@ static void start_attempt(struct http_stream *s)
 	struct worker *w = s->down->w;
 	const struct cluster *c = s->cluster;
 	struct cluster_rt *rt = s->rt;
-	if (rt->active_requests >= c->breakers.max_requests) {
-		stats_add(stats_scope(w->index, c->stats_id), STAT_RQ_PENDING_OVERFLOW, 1);
-		return http_stream_local_reply(s, 503, "UO", "upstream_max_requests_overflow",
-					       "upstream connect error or disconnect/reset before headers. reset reason: overflow");
-	}
 	int host = -1;
 	if (c->type == CLUSTER_ORIGINAL_DST) {
 		/* The host is where the client was going. A client that dialled
@@ -505,9 +505,15 @@ static void start_attempt(struct http_stream *s)
 						       "no healthy upstream");
 		}
 	}
+	/* After the pick, as Envoy's connection pool counts a request once
+	 * the router has a host for it. */
+	if (!breaker_acquire(c->stats_id, BREAKER_REQUESTS, c->breakers.max_requests)) {
+		stats_add(stats_scope(w->index, c->stats_id), STAT_RQ_PENDING_OVERFLOW, 1);
+		return http_stream_local_reply(s, 503, "UO", "upstream_max_requests_overflow",
+					       "upstream connect error or disconnect/reset before headers. reset reason: overflow");
+	}
 	s->host = host;
 	s->attempts++;
-	rt->active_requests++;
 	if (host >= 0)
 		rt->hosts[host].active_requests++;
 	s->counted_active = true;

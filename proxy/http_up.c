@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 
 #include "certs/tls_context.h"
+#include "proxy/breakers.h"
 #include "proxy/h2_limits.h"
 #include "proxy/http.h"
 #include "proxy/http_internal.h"
@@ -350,13 +351,10 @@ static void up_close(struct http_up *u, bool reset)
 		close(u->s.io.fd);
 	u->s.io.fd = -1;
 	stats_add(u->cstats, STAT_CX_DESTROY, 1);
+	breaker_release(u->c->stats_id, BREAKER_CONNECTIONS);
 	struct cluster_rt *rt = cluster_rt_get(&u->w->clusters, u->c);
-	if (rt && rt->c == u->c) {
-		if (rt->active_cx)
-			rt->active_cx--;
-		if (u->host < rt->n_hosts && rt->hosts[u->host].active_cx)
-			rt->hosts[u->host].active_cx--;
-	}
+	if (rt && rt->c == u->c && u->host < rt->n_hosts && rt->hosts[u->host].active_cx)
+		rt->hosts[u->host].active_cx--;
 	list_del(&u->link);
 	if (list_linked(&u->ready))
 		list_del(&u->ready);
@@ -426,7 +424,7 @@ static struct http_up *up_open(struct http_stream *s, struct host_pool *hp)
 	list_add_tail(&hw_of(u)->ups, &u->all);
 	list_add_tail(&hp->busy, &u->link);
 	hp->n_conns++;
-	s->rt->active_cx++;
+	breaker_add(c->stats_id, BREAKER_CONNECTIONS);
 	if (hp->host < s->rt->n_hosts)
 		s->rt->hosts[hp->host].active_cx++;
 	stats_add(u->cstats, STAT_CX_TOTAL, 1);
@@ -960,7 +958,6 @@ const char *http_up_start(struct http_stream *s, size_t host)
 	if (!hp)
 		return "UF";
 	const struct cluster *c = s->cluster;
-	struct cluster_rt *rt = s->rt;
 	bool h2 = c->protocol == UPSTREAM_HTTP2;
 	bool dedicated = s->upgrade || s->connect; /* tunnels never share */
 	if (!dedicated) {
@@ -985,7 +982,7 @@ const char *http_up_start(struct http_stream *s, size_t host)
 					goto wait;
 			}
 	}
-	if (rt->active_cx >= c->breakers.max_connections) {
+	if (breaker_count(c->stats_id, BREAKER_CONNECTIONS) >= c->breakers.max_connections) {
 		stats_add(stats_scope(s->down->w->index, c->stats_id), STAT_CX_OVERFLOW, 1);
 		/* As Envoy: a pool without a connection opens one anyway. Its
 		 * waiters would otherwise wait on other pools' connections (other
@@ -1022,12 +1019,11 @@ const char *http_up_start(struct http_stream *s, size_t host)
 		return "UF";
 	}
 wait:
-	if (rt->pending >= c->breakers.max_pending_requests) {
+	if (!breaker_acquire(c->stats_id, BREAKER_PENDING, c->breakers.max_pending_requests)) {
 		stats_add(stats_scope(s->down->w->index, c->stats_id), STAT_RQ_PENDING_OVERFLOW, 1);
 		dyn_pool_maybe_free(hp);
 		return "UO";
 	}
-	rt->pending++;
 	s->counted_pending = true;
 	list_add_tail(&hp->waiters, &s->wait_link);
 	s->wait_pool = hp;
@@ -1042,8 +1038,7 @@ void http_up_unwait(struct http_stream *s)
 	list_del(&s->wait_link);
 	s->wait_pool = NULL;
 	if (s->counted_pending) {
-		if (s->rt->pending)
-			s->rt->pending--;
+		breaker_release(s->cluster->stats_id, BREAKER_PENDING);
 		s->counted_pending = false;
 	}
 	struct cluster_pools *cp = hp->cp;

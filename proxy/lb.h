@@ -1,6 +1,7 @@
 /* Load balancing over a cluster's endpoints, and the live state of those
  * endpoints on one worker: requests in flight, outlier ejections, active
- * health check results, circuit-breaker counts.
+ * health check results (the circuit-breaker counts are process-wide:
+ * proxy/breakers.h).
  *
  * The consistent-hash tables (ring hash, Maglev) are built once per
  * snapshot and read by every worker; the host state is per worker, keyed by
@@ -48,11 +49,6 @@ struct cluster_rt {
 	size_t n_hosts;
 	uint32_t rr;                 /* round-robin position */
 	uint64_t rng;                /* xorshift state for random / P2C */
-	/* circuit breakers (c->breakers) */
-	uint32_t active_cx;
-	uint32_t pending;
-	uint32_t active_requests;
-	uint32_t active_retries;
 	uint32_t ejected;            /* hosts ejected now */
 	/* health checking: the next check per host is due at */
 	uint64_t *hc_due_ms;

@@ -2,9 +2,10 @@
 """Resilience through skiff (issue 5): retries (5xx, retry limit URX, the
 jittered back-off between them), connect failure (UF), route timeout
 (504 UT), circuit breaker overflow
-(503 UO), outlier ejection and return, active health checks (plain, and
-over the cluster's TLS against Go's crypto/tls). skiff runs
-with --concurrency 1: breakers and outlier state are per worker."""
+(503 UO) counted across workers, outlier ejection and return, active
+health checks (plain, and over the cluster's TLS against Go's crypto/tls).
+skiff runs with --concurrency 1 where the state is per worker (outlier
+detection, health checks)."""
 import os
 import socket
 import struct
@@ -242,6 +243,23 @@ def circuit_breaker_overflow_is_503_UO_and_counted():
            prom_sum(p, "istio_requests_total", response_code="200"))
     assert got == (over, over, ok), (f"prometheus: pending_overflow, istio 503 UO, istio 200: {got}, want "
                                      f"{(over, over, ok)}; families: {sorted(k for k in p if 'overflow' in k)}")
+
+
+@test
+def circuit_breakers_bound_the_whole_process_not_each_worker():
+    """As Envoy's, the limits are the cluster's across all workers: with two
+    workers and max_requests 3, twelve requests at once get three answers,
+    not three per worker."""
+    App(APP)
+    cfg = bootstrap([listener("l", PORT, hcm("res", [vhost([route()])]))],
+                    [cluster("app", [("127.0.0.1", APP)],
+                             circuit_breakers={"thresholds": [{"max_requests": 3}]})])
+    s = Skiff(cfg, args=["--concurrency", "2"])
+    statuses = concurrent_gets(12, "/slow?ms=1500")
+    assert sorted(statuses) == [200] * 3 + [503] * 9, statuses
+    assert cstat(s, "app", "upstream_rq_pending_overflow") == 9
+    # every count was given back: the next three go through together
+    assert concurrent_gets(3, "/slow?ms=100") == [200] * 3
 
 
 @test
