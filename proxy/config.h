@@ -106,6 +106,7 @@ struct http2_limits {
 enum upstream_protocol { UPSTREAM_HTTP1, UPSTREAM_HTTP2 };
 
 struct lb_table; /* proxy/lb.h: ring or Maglev table, built when prepared */
+struct host_health; /* proxy/host_health.h: ejections and health-check verdicts */
 
 struct cluster {
 	char *name;
@@ -129,6 +130,7 @@ struct cluster {
 	uint32_t max_requests_per_connection; /* 0: unlimited */
 	uint32_t idle_timeout_ms;     /* pooled connection idle timeout [1h] */
 	struct lb_table *lb;          /* lb_prepare(); NULL for RR/LR/random */
+	struct host_health *host_health; /* lb_prepare(); shared by the workers */
 	char *eds_service_name;       /* eds_cluster_config.service_name (xDS) */
 	char *netns;                  /* node shape: the pod's network namespace
 				       * path to open upstream sockets in

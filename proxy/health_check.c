@@ -116,6 +116,8 @@ void health_checker_free(struct health_checker *hc)
 
 uint64_t health_checker_next_ms(const struct health_checker *hc)
 {
+	if (!hc)
+		return UINT64_MAX;
 	return hc->next_ms;
 }
 
@@ -403,7 +405,7 @@ static void probe_record(struct health_checker *hc, struct hc_probe *p)
 		return;
 	rt->hc_due_ms[i] = p->finished_ms + p->interval_ms;
 	if (id < hc->seen_cap && hc->seen[id] == hc->tick)
-		lb_health_report(rt, i, p->ok);
+		host_health_check_report(rt->c, i, p->ok);
 }
 
 static void expire_probes(struct health_checker *hc, uint64_t now_ms)
@@ -457,6 +459,8 @@ static void start_due(struct health_checker *hc, struct cluster_rt *rt, uint64_t
 
 void health_checker_tick(struct health_checker *hc, const struct snapshot *snap, uint64_t now_ms)
 {
+	if (!hc)
+		return;
 	hc->tick++;
 	expire_probes(hc, now_ms);
 	/* Bind each checked cluster's state to the snapshot (cluster_rt_get),

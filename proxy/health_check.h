@@ -1,5 +1,6 @@
 /* Active HTTP/1.1 health checks of cluster endpoints, run on one worker's
- * event loop and fed into that worker's host state (lb_health_report).
+ * event loop (worker 0's) and fed into the endpoints' shared health
+ * (host_health_check_report), which every worker picks by.
  *
  * For every cluster with health_checks (http_health_check), each host gets
  * "GET <path>" over a fresh connection every interval_ms, counted from the
@@ -9,8 +10,8 @@
  * not. A 2xx status passes (Envoy's default expected_statuses is 200
  * alone; we accept 200-299); any other status, a refused or reset
  * connection, a refused TLS handshake, a close before the status line or
- * no status line within timeout_ms fails. Each worker checks every host
- * itself, so a host sees one check per worker per interval. */
+ * no status line within timeout_ms fails. A host sees one check per
+ * interval, whatever the number of workers. */
 #ifndef SKIFF_PROXY_HEALTH_CHECK_H
 #define SKIFF_PROXY_HEALTH_CHECK_H
 
@@ -30,15 +31,16 @@
 
 struct health_checker;
 
-/* A checker whose connections live on `loop` and whose results go to the
- * host state in `clusters`, counted (health_check.attempt / .failure) in
+/* A checker whose connections live on `loop`, which keeps when each check
+ * is due in `clusters` (the worker's host state) and records its results in
+ * the endpoints' shared health, counted (health_check.attempt / .failure) in
  * worker `stats_worker`'s counters. Both must outlive the checker. NULL
  * when out of memory. */
 struct health_checker *health_checker_new(struct loop *loop, struct cluster_rt_table *clusters,
 					  unsigned stats_worker);
 
 /* Closes the checks in flight (no result is recorded) and frees hc. NULL is
- * fine. */
+ * fine, as it is for the two calls below (the workers that do not check). */
 void health_checker_free(struct health_checker *hc);
 
 /* Records the results of finished checks, fails those past their timeout,

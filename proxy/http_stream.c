@@ -300,8 +300,7 @@ static enum outlier_result outlier_class(uint16_t status)
 
 static void report_outlier(struct http_stream *s, enum outlier_result r)
 {
-	lb_outlier_attempt(s->rt, s->cluster, s->host, r, s->down->w->loop.now_ms,
-			   s->down->w->index);
+	host_health_attempt(s->cluster, s->host, r, s->down->w->loop.now_ms, s->down->w->index);
 }
 
 void http_stream_upstream_failed(struct http_stream *s, const char *flag, const char *details)

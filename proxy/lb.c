@@ -17,9 +17,7 @@
 
 #include <xxhash.h>
 
-#include "proxy/log.h"
 #include "proxy/sock_addr.h"
-#include "proxy/stats.h"
 
 /* Envoy's defaults and limits (ring_hash_lb_config, maglev_lb_config). */
 #define RING_DEFAULT_MIN_SIZE 1024u
@@ -177,8 +175,19 @@ static int maglev_build(struct lb_table *t, const struct cluster *c, char *err, 
 	return 0;
 }
 
+static void table_free(struct lb_table *t)
+{
+	if (!t)
+		return;
+	free(t->ring);
+	free(t->slots);
+	free(t);
+}
+
 int lb_prepare(struct cluster *c, char *err, size_t errlen)
 {
+	if (host_health_prepare(c) < 0)
+		return -ENOMEM;
 	if ((c->lb_policy != LB_RING_HASH && c->lb_policy != LB_MAGLEV) || c->n_endpoints == 0)
 		return 0;
 	struct lb_table *t = calloc(1, sizeof(*t));
@@ -187,24 +196,19 @@ int lb_prepare(struct cluster *c, char *err, size_t errlen)
 	int rc = c->lb_policy == LB_RING_HASH ? ring_build(t, c, err, errlen)
 					      : maglev_build(t, c, err, errlen);
 	if (rc) {
-		free(t->ring);
-		free(t->slots);
-		free(t);
+		table_free(t);
 		return rc;
 	}
-	lb_release(c);
+	table_free(c->lb);
 	c->lb = t;
 	return 0;
 }
 
 void lb_release(struct cluster *c)
 {
-	if (!c->lb)
-		return;
-	free(c->lb->ring);
-	free(c->lb->slots);
-	free(c->lb);
+	table_free(c->lb);
 	c->lb = NULL;
+	host_health_release(c);
 }
 
 /* ---- per-worker state ---- */
@@ -254,6 +258,7 @@ static void rt_free(struct cluster_rt *rt)
 	free(rt->hosts);
 	free(rt->hc_due_ms);
 	free(rt->addrs);
+	free(rt->avail);
 	free(rt);
 }
 
@@ -278,13 +283,14 @@ static int rt_rebind(struct cluster_rt *rt, const struct cluster *c)
 	struct host_state *hosts = calloc(n ? n : 1, sizeof(*hosts));
 	uint64_t *due = calloc(n ? n : 1, sizeof(*due));
 	struct sock_addr *addrs = calloc(n ? n : 1, sizeof(*addrs));
-	if (!hosts || !due || !addrs) {
+	bool *avail = calloc(n ? n : 1, sizeof(*avail));
+	if (!hosts || !due || !addrs || !avail) {
 		free(hosts);
 		free(due);
 		free(addrs);
+		free(avail);
 		return -ENOMEM;
 	}
-	uint32_t ejected = 0, unhealthy = 0;
 	bool weighted = false;
 	for (size_t i = 0; i < n; i++) {
 		addrs[i] = c->endpoints[i].addr;
@@ -293,25 +299,18 @@ static int rt_rebind(struct cluster_rt *rt, const struct cluster *c)
 			hosts[i] = rt->hosts[j];
 			due[i] = rt->hc_due_ms[j];
 		}
-		/* Without health checking nothing would ever clear the mark. */
-		if (!c->health.enabled) {
-			hosts[i].hc_unhealthy = false;
-			hosts[i].hc_streak = 0;
-		}
-		ejected += hosts[i].ejected_until_ms != 0;
-		unhealthy += hosts[i].hc_unhealthy;
 		weighted |= ep_weight(c, i) != ep_weight(c, 0);
 	}
 	free(rt->hosts);
 	free(rt->hc_due_ms);
 	free(rt->addrs);
+	free(rt->avail);
 	rt->hosts = hosts;
 	rt->hc_due_ms = due;
 	rt->addrs = addrs;
+	rt->avail = avail;
 	rt->n_hosts = n;
 	rt->c = c;
-	rt->ejected = ejected;
-	rt->unhealthy = unhealthy;
 	rt->weighted = weighted;
 	return 0;
 }
@@ -372,15 +371,7 @@ void cluster_rt_table_free(struct cluster_rt_table *t)
 
 bool lb_host_available(struct cluster_rt *rt, size_t i, uint64_t now_ms)
 {
-	if (i >= rt->n_hosts)
-		return false;
-	struct host_state *h = &rt->hosts[i];
-	if (h->ejected_until_ms && now_ms >= h->ejected_until_ms) {
-		h->returned_ms = h->ejected_until_ms;
-		h->ejected_until_ms = 0;
-		rt->ejected--;
-	}
-	return h->ejected_until_ms == 0 && !h->hc_unhealthy;
+	return i < rt->n_hosts && host_health_available(rt->c, i, now_ms);
 }
 
 /* ---- picking ---- */
@@ -392,12 +383,11 @@ struct pick_set {
 	size_t n;
 };
 
-/* Once pick_set_init has returned the expired ejections, availability is a
- * plain read. */
+/* Availability as pick_set_init read it: other workers may eject or return
+ * a host meanwhile, and one pick must count and walk the same set. */
 static bool in_set(const struct pick_set *s, size_t i)
 {
-	const struct host_state *h = &s->rt->hosts[i];
-	return s->all || (h->ejected_until_ms == 0 && !h->hc_unhealthy);
+	return s->all || s->rt->avail[i];
 }
 
 static void pick_set_init(struct pick_set *s, struct cluster_rt *rt, uint64_t now_ms)
@@ -405,11 +395,11 @@ static void pick_set_init(struct pick_set *s, struct cluster_rt *rt, uint64_t no
 	s->rt = rt;
 	s->all = true;
 	s->n = rt->n_hosts;
-	if (rt->ejected == 0 && rt->unhealthy == 0)
+	if (!host_health_any_out(rt->c))
 		return;
 	size_t k = 0;
 	for (size_t i = 0; i < rt->n_hosts; i++)
-		k += lb_host_available(rt, i, now_ms);
+		k += rt->avail[i] = lb_host_available(rt, i, now_ms);
 	if (k > 0 && k < rt->n_hosts) { /* k == 0: panic, all of them */
 		s->all = false;
 		s->n = k;
@@ -565,102 +555,4 @@ int lb_pick(struct cluster_rt *rt, uint64_t now_ms, bool has_hash, uint64_t hash
 	default:
 		return (int)pick_rr(&s);
 	}
-}
-
-/* ---- outlier detection and health checks ---- */
-
-/* Takes host i out unless max_ejection_percent of the hosts are out already
- * (Envoy ejects one host whatever the percentage). The ejection count
- * decays by one per interval spent back in, as Envoy's backoff does at each
- * interval tick. */
-static bool eject(struct cluster_rt *rt, size_t i, uint64_t now_ms)
-{
-	const struct outlier_detection *od = &rt->c->outlier;
-	struct host_state *h = &rt->hosts[i];
-	for (size_t j = 0; j < rt->n_hosts; j++) /* rt->ejected exact, i's own state current */
-		lb_host_available(rt, j, now_ms);
-	if (h->ejected_until_ms)
-		return false;
-	if (rt->ejected > 0 &&
-	    (uint64_t)(rt->ejected + 1) * 100 > (uint64_t)od->max_ejection_percent * rt->n_hosts)
-		return false;
-	if (od->interval_ms && h->ejections && now_ms > h->returned_ms) {
-		uint64_t back = (now_ms - h->returned_ms) / od->interval_ms;
-		h->ejections -= back < h->ejections ? (uint32_t)back : h->ejections;
-	}
-	if (h->ejections < UINT32_MAX)
-		h->ejections++;
-	uint64_t cap = od->max_ejection_time_ms > od->base_ejection_time_ms ? od->max_ejection_time_ms
-									     : od->base_ejection_time_ms;
-	uint64_t t = (uint64_t)od->base_ejection_time_ms * h->ejections;
-	h->ejected_until_ms = now_ms + (t < cap ? t : cap);
-	if (h->ejected_until_ms == 0) /* 0 means "not ejected" */
-		h->ejected_until_ms = 1;
-	rt->ejected++;
-	return true;
-}
-
-/* Envoy's DetectorHostMonitorImpl with local-origin errors folded into the
- * response codes (split_external_local_origin_errors false): a connect
- * failure counts as a 503. A 5xx that is not a gateway error breaks the
- * gateway streak; anything below 500 breaks both. A detector that fires
- * starts its count again, whether or not the host could be ejected. */
-bool lb_outlier_report(struct cluster_rt *rt, size_t i, enum outlier_result r, uint64_t now_ms)
-{
-	const struct outlier_detection *od = &rt->c->outlier;
-	if (i >= rt->n_hosts || !od->enabled)
-		return false;
-	struct host_state *h = &rt->hosts[i];
-	if (r == OUTLIER_SUCCESS) {
-		h->consecutive_5xx = 0;
-		h->consecutive_gateway = 0;
-		return false;
-	}
-	h->consecutive_5xx++;
-	h->consecutive_gateway = r == OUTLIER_5XX ? 0 : h->consecutive_gateway + 1;
-	bool fired = false;
-	if (od->consecutive_5xx && h->consecutive_5xx >= od->consecutive_5xx) {
-		h->consecutive_5xx = 0;
-		fired = true;
-	}
-	if (od->consecutive_gateway_failure &&
-	    h->consecutive_gateway >= od->consecutive_gateway_failure) {
-		h->consecutive_gateway = 0;
-		fired = true;
-	}
-	return fired && eject(rt, i, now_ms);
-}
-
-void lb_outlier_attempt(struct cluster_rt *rt, const struct cluster *picked, int i,
-			enum outlier_result r, uint64_t now_ms, unsigned worker)
-{
-	if (!rt || i < 0 || (size_t)i >= rt->n_hosts || (size_t)i >= picked->n_endpoints ||
-	    !addr_equal(&rt->addrs[i], &picked->endpoints[i].addr))
-		return;
-	if (!lb_outlier_report(rt, (size_t)i, r, now_ms))
-		return;
-	stats_add(stats_scope(worker, rt->c->stats_id), STAT_OUTLIER_EJECTED, 1);
-	log_info("cluster %s: endpoint %d ejected (outlier detection)", rt->c->name, i);
-}
-
-bool lb_health_report(struct cluster_rt *rt, size_t i, bool ok)
-{
-	if (i >= rt->n_hosts)
-		return false;
-	const struct health_check *hc = &rt->c->health;
-	struct host_state *h = &rt->hosts[i];
-	if (ok != h->hc_unhealthy) { /* agrees with the current state */
-		h->hc_streak = 0;
-		return false;
-	}
-	uint32_t need = h->hc_unhealthy ? hc->healthy_threshold : hc->unhealthy_threshold;
-	if (++h->hc_streak < (need ? need : 1))
-		return false;
-	h->hc_streak = 0;
-	h->hc_unhealthy = !h->hc_unhealthy;
-	if (h->hc_unhealthy)
-		rt->unhealthy++;
-	else
-		rt->unhealthy--;
-	return true;
 }

@@ -1,7 +1,9 @@
-/* Load balancing over a cluster's endpoints, and the live state of those
- * endpoints on one worker: requests in flight, outlier ejections, active
- * health check results (the circuit-breaker counts are process-wide:
- * proxy/breakers.h).
+/* Load balancing over a cluster's endpoints, and what one worker keeps of
+ * them: requests and connections in flight, the round-robin state, when
+ * each health check is due. Which endpoints may take traffic (outlier
+ * ejections, health-check verdicts) is shared by all workers
+ * (proxy/host_health.h), as are the circuit-breaker counts
+ * (proxy/breakers.h).
  *
  * The consistent-hash tables (ring hash, Maglev) are built once per
  * snapshot and read by every worker; the host state is per worker, keyed by
@@ -15,14 +17,15 @@
 #include <stdint.h>
 
 #include "proxy/config.h"
+#include "proxy/host_health.h"
 
 /* Builds c->lb for LB_RING_HASH (ring_hash_min_size points, weighted) and
  * LB_MAGLEV (maglev_table_size entries, weighted). No-op for the other
- * policies. Returns 0, -EINVAL with err (a table size that is not prime)
- * or -ENOMEM. */
+ * policies; and c->host_health for every policy. Returns 0, -EINVAL with
+ * err (a table size that is not prime) or -ENOMEM. */
 int lb_prepare(struct cluster *c, char *err, size_t errlen);
 
-/* Frees c->lb. */
+/* Frees c->lb and c->host_health. */
 void lb_release(struct cluster *c);
 
 /* 64-bit hash of a request key (xxHash64 as Envoy uses, seed 0). */
@@ -31,14 +34,6 @@ uint64_t lb_hash(const void *data, size_t len);
 struct host_state {
 	uint32_t active_requests;
 	uint32_t active_cx;
-	uint64_t ejected_until_ms;   /* 0: not ejected */
-	uint32_t ejections;          /* how many times, for the growing ejection time */
-	uint32_t consecutive_5xx;
-	uint32_t consecutive_gateway;
-	bool hc_unhealthy;           /* active health checking says so */
-	uint32_t hc_streak;          /* consecutive results opposite to the current state */
-	uint64_t returned_ms;        /* end of the last ejection: the ejection count
-				      * decays by one per outlier interval after it */
 	int64_t wrr_current;         /* smooth weighted round robin (nginx's) */
 };
 
@@ -49,12 +44,11 @@ struct cluster_rt {
 	size_t n_hosts;
 	uint32_t rr;                 /* round-robin position */
 	uint64_t rng;                /* xorshift state for random / P2C */
-	uint32_t ejected;            /* hosts ejected now */
-	/* health checking: the next check per host is due at */
+	/* health checking (one worker): the next check per host is due at */
 	uint64_t *hc_due_ms;
 	struct sock_addr *addrs;     /* copy of each host's address: the old cluster
 				      * may be freed before the new one arrives */
-	uint32_t unhealthy;          /* hosts failing active health checks now */
+	bool *avail;                 /* per host, during one pick: available */
 	bool weighted;               /* endpoint weights differ (no fast paths) */
 };
 
@@ -75,9 +69,7 @@ struct cluster_rt *cluster_rt_get(struct cluster_rt_table *t, const struct clust
 
 void cluster_rt_table_free(struct cluster_rt_table *t);
 
-/* Whether host i may take requests now: not ejected (or its ejection time
- * has passed: it returns, and rt->ejected drops) and not failing health
- * checks. */
+/* Whether host i may take requests now (host_health_available). */
 bool lb_host_available(struct cluster_rt *rt, size_t i, uint64_t now_ms);
 
 /* Picks an endpoint index for a request by c->lb_policy, among available
@@ -89,32 +81,5 @@ int lb_pick(struct cluster_rt *rt, uint64_t now_ms, bool has_hash, uint64_t hash
 /* A uniformly random 64-bit value from the worker's generator for the
  * cluster (the one that picks hosts): retry back-off jitter draws from it. */
 uint64_t lb_random(struct cluster_rt *rt);
-
-/* What an upstream attempt ended with, for outlier detection. */
-enum outlier_result {
-	OUTLIER_SUCCESS,         /* a response below 500 */
-	OUTLIER_5XX,             /* 500, 501, 505..599 */
-	OUTLIER_GATEWAY_FAILURE, /* 502, 503, 504 */
-	OUTLIER_CONNECT_FAILURE, /* refused, reset before a response, timed out */
-};
-
-/* Feeds outlier detection (rt->c->outlier). Returns true when this result
- * ejected host i: for base_ejection_time_ms x its ejection count (capped at
- * max_ejection_time_ms), unless max_ejection_percent of the hosts are out
- * already (at least one host may always be ejected). */
-bool lb_outlier_report(struct cluster_rt *rt, size_t i, enum outlier_result r, uint64_t now_ms);
-
-/* What an attempt reports: lb_outlier_report for host i as picked from
- * `picked`, the cluster version the attempt holds. An ejection is counted
- * (outlier_detection.ejections_enforced_total of worker `worker`) and
- * logged. Nothing when the worker's state moved to a version of the cluster
- * where index i is another address: the result is not that host's. */
-void lb_outlier_attempt(struct cluster_rt *rt, const struct cluster *picked, int i,
-			enum outlier_result r, uint64_t now_ms, unsigned worker);
-
-/* Records one active health check result for host i: unhealthy after
- * unhealthy_threshold failures in a row, healthy again after
- * healthy_threshold successes. Returns true when the host changed state. */
-bool lb_health_report(struct cluster_rt *rt, size_t i, bool ok);
 
 #endif

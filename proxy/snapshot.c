@@ -9,6 +9,7 @@
 #include <openssl/ssl.h>
 
 #include "certs/tls_context.h"
+#include "proxy/host_health.h"
 #include "proxy/lb.h"
 #include "proxy/log.h"
 #include "proxy/router.h"
@@ -384,6 +385,30 @@ static int assign_stats_ids(struct snapshot *snap)
 	return 0;
 }
 
+/* Each cluster of snap takes over the endpoint health (ejections,
+ * health-check verdicts) of the version of it in prev, found by stats id
+ * (the same name). */
+static void inherit_host_health(struct snapshot *snap, const struct snapshot *prev)
+{
+	uint32_t top = 0;
+	for (size_t i = 0; i < prev->n_clusters; i++)
+		if (prev->clusters[i].stats_id > top)
+			top = prev->clusters[i].stats_id;
+	const struct cluster **by_id = calloc((size_t)top + 1, sizeof(*by_id));
+	if (!by_id) {
+		log_warn("out of memory: endpoint ejections and health-check results start over");
+		return;
+	}
+	for (size_t i = 0; i < prev->n_clusters; i++)
+		by_id[prev->clusters[i].stats_id] = &prev->clusters[i];
+	for (size_t i = 0; i < snap->n_clusters; i++) {
+		struct cluster *c = &snap->clusters[i];
+		if (c->stats_id <= top && by_id[c->stats_id])
+			host_health_inherit(c, by_id[c->stats_id]);
+	}
+	free(by_id);
+}
+
 int snapshot_publish(struct snapshot *snap)
 {
 	snapshot_collect();
@@ -394,6 +419,9 @@ int snapshot_publish(struct snapshot *snap)
 		snapshot_unref(snap);
 		return err;
 	}
+	struct snapshot *prev = atomic_load_explicit(&current, memory_order_acquire);
+	if (prev)
+		inherit_host_health(snap, prev);
 	snap->version = next_version++;
 	struct snapshot *old = atomic_exchange_explicit(&current, snap, memory_order_acq_rel);
 	if (old)

@@ -72,8 +72,7 @@ struct session {
 	const struct listener *listener;
 	const struct filter_chain *chain; /* NULL while sniffing */
 	const struct cluster *cluster;
-	struct cluster_rt *rt;  /* the cluster's state on this worker, and the */
-	int host;               /* endpoint picked there (-1: none), for outlier detection */
+	int host;               /* endpoint of `cluster` picked (-1: none), for outlier detection */
 	struct stats_scope *lstats;
 	struct stats_scope *cstats; /* NULL until an upstream connect starts */
 	uint64_t id;
@@ -367,9 +366,9 @@ static int pump(struct session *s, struct side *src, struct side *dst, bool src_
  * counts as a gateway failure, one that was made resets the streaks. */
 static void report_upstream(struct session *s, bool connected)
 {
-	lb_outlier_attempt(s->rt, s->cluster, s->host,
-			   connected ? OUTLIER_SUCCESS : OUTLIER_CONNECT_FAILURE, s->w->loop.now_ms,
-			   s->w->index);
+	host_health_attempt(s->cluster, s->host,
+			    connected ? OUTLIER_SUCCESS : OUTLIER_CONNECT_FAILURE, s->w->loop.now_ms,
+			    s->w->index);
 }
 
 static int pick_upstream(struct session *s)
@@ -385,8 +384,8 @@ static int pick_upstream(struct session *s)
 		/* The cluster's lb_policy and weights, skipping ejected and
 		 * unhealthy endpoints, as for HTTP; plain round robin only when
 		 * the worker has no memory for the cluster's state. */
-		s->rt = cluster_rt_get(&s->w->clusters, c);
-		s->host = s->rt ? lb_pick(s->rt, s->w->loop.now_ms, false, 0) : -1;
+		struct cluster_rt *rt = cluster_rt_get(&s->w->clusters, c);
+		s->host = rt ? lb_pick(rt, s->w->loop.now_ms, false, 0) : -1;
 		int i = s->host >= 0 ? s->host : (int)(s->w->rr++ % c->n_endpoints);
 		s->upstream = c->endpoints[i].addr;
 	}

@@ -303,7 +303,9 @@ static int worker_init(struct worker *w, unsigned index, unsigned n, struct snap
 		snprintf(err, errlen, "epoll_create: %s", strerror(-rc));
 		return rc;
 	}
-	if (!(w->health = health_checker_new(&w->loop, &w->clusters, index))) {
+	/* One worker checks, for all: the verdicts are shared (host_health.h),
+	 * and an endpoint gets one check per interval, as from Envoy. */
+	if (index == 0 && !(w->health = health_checker_new(&w->loop, &w->clusters, index))) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}

@@ -525,7 +525,8 @@ class App:
                "query": dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(target).query)),
                "headers": headers, "h": dict(headers),
                "sha256": digest.hexdigest() if hasattr(digest, "hexdigest") else None,
-               "trailers": dict(trailers), "chunked": chunked, "conn": conn_no, "n": n}
+               "trailers": dict(trailers), "chunked": chunked, "conn": conn_no, "n": n,
+               "at": time.monotonic()}
         with self.lock:
             self.requests.append(req)
         return req

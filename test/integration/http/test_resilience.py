@@ -2,10 +2,11 @@
 """Resilience through skiff (issue 5): retries (5xx, retry limit URX, the
 jittered back-off between them), connect failure (UF), route timeout
 (504 UT), circuit breaker overflow
-(503 UO) counted across workers, outlier ejection and return, active
-health checks (plain, and over the cluster's TLS against Go's crypto/tls).
-skiff runs with --concurrency 1 where the state is per worker (outlier
-detection, health checks)."""
+(503 UO), outlier ejection and return, active health checks (plain, and
+over the cluster's TLS against Go's crypto/tls). Most run skiff with
+--concurrency 1 (one round-robin position: exact counts); the breakers,
+ejections and health checks are also checked with two workers, as they
+are shared by the workers."""
 import os
 import socket
 import struct
@@ -22,10 +23,11 @@ from harness import isolate, run, test, wait_for  # noqa: E402
 PORT, APP, APP2, DEAD = 10080, 18080, 18081, 18099
 
 
-def proxy(routes, endpoints=(("127.0.0.1", APP),), log=None, lb_policy=None, **cluster_extra):
+def proxy(routes, endpoints=(("127.0.0.1", APP),), log=None, lb_policy=None, concurrency=1,
+          **cluster_extra):
     cfg = bootstrap([listener("l", PORT, hcm("res", [vhost(routes)], log=log))],
                     [cluster("app", list(endpoints), lb_policy=lb_policy, **cluster_extra)])
-    return Skiff(cfg, args=["--concurrency", "1"])
+    return Skiff(cfg, args=["--concurrency", str(concurrency)])
 
 
 def route(prefix="/", **action):
@@ -280,6 +282,44 @@ def outlier_detection_ejects_a_failing_endpoint_and_returns_it():
     after = [get(PORT, f"/c{i}").status for i in range(6)]
     assert bad.count() > seen, f"the ejected endpoint never came back: {after}"
     assert 500 in after
+
+
+@test
+def outlier_ejection_is_shared_by_the_workers():
+    """With two workers, as in Envoy: the failures either worker sees count
+    toward one streak, and one ejection (counted once) takes the endpoint
+    out of both workers' picks. Forty fresh connections land on both."""
+    App(APP, name="good")
+    bad = App(APP2, name="bad")
+    bad.override = lambda req: (500, [], b"broken")
+    s = proxy([route()], endpoints=[("127.0.0.1", APP), ("127.0.0.1", APP2)], lb_policy="ROUND_ROBIN",
+              concurrency=2,
+              outlier_detection={"consecutive_5xx": 4, "interval": "10s", "base_ejection_time": "60s",
+                                 "max_ejection_percent": 100})
+    statuses = [get(PORT, f"/a{i}").status for i in range(40)]
+    assert statuses.count(500) == 4 and bad.count() == 4, statuses
+    assert cstat(s, "app", "outlier_detection.ejections_enforced_total") == 1
+
+
+@test
+def one_health_check_per_interval_whatever_the_workers():
+    """Envoy checks each endpoint once per interval however many workers it
+    has; so does skiff: with two workers the checks of an endpoint are never
+    closer than the interval (it counts from the end of the previous one),
+    and an endpoint found unhealthy gets no traffic from either worker."""
+    good, sick = App(APP, name="good"), App(APP2, name="sick")
+    sick.override = lambda req: (503, [], b"") if req["path"] == "/healthz" else None
+    s = proxy([route()], endpoints=[("127.0.0.1", APP), ("127.0.0.1", APP2)], concurrency=2,
+              health_checks=[{"timeout": "0.5s", "interval": "0.2s", "unhealthy_threshold": 1,
+                              "healthy_threshold": 1, "http_health_check": {"path": "/healthz"}}])
+    wait_for(lambda: good.count(path="/healthz") >= 8 and sick.count(path="/healthz") >= 2,
+             what=f"health checks (health_check.attempt {cstat(s, 'app', 'health_check.attempt')})")
+    at = [r["at"] for r in good.requests if r["path"] == "/healthz"]
+    gaps = [b - a for a, b in zip(at, at[1:])]
+    assert min(gaps) >= 0.18, f"checks closer than the 0.2 s interval: {[round(g, 3) for g in gaps]}"
+    statuses = [get(PORT, f"/x{i}").status for i in range(20)]
+    assert statuses == [200] * 20, statuses
+    assert sick.count() == sick.count(path="/healthz"), "traffic reached the unhealthy endpoint"
 
 
 @test

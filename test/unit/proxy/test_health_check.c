@@ -153,6 +153,7 @@ static int setup(void **state)
 		.unhealthy_threshold = 1,
 		.healthy_threshold = 1,
 	};
+	assert_int_equal(host_health_prepare(c), 0);
 	f->snap.clusters = c;
 	f->snap.n_clusters = 1;
 	*state = f;
@@ -165,6 +166,7 @@ static int teardown(void **state)
 	health_checker_free(f->hc);
 	server_stop(&f->server);
 	cluster_rt_table_free(&f->clusters);
+	host_health_release(&f->cluster);
 	loop_close(&f->loop);
 	stats_shutdown();
 	free(f);
@@ -192,19 +194,25 @@ static struct cluster_rt *rt_of(struct fixture *f)
 	return f->clusters.by_id[f->cluster.stats_id];
 }
 
+/* The shared verdict (the cluster has no outlier detection to eject). */
+static bool unhealthy(struct fixture *f, size_t i)
+{
+	return !host_health_available(&f->cluster, i, loop_now_ms());
+}
+
 static bool host1_down(struct fixture *f)
 {
-	return rt_of(f) && rt_of(f)->hosts[1].hc_unhealthy;
+	return unhealthy(f, 1);
 }
 
 static bool host0_down(struct fixture *f)
 {
-	return rt_of(f)->hosts[0].hc_unhealthy;
+	return unhealthy(f, 0);
 }
 
 static bool host0_up(struct fixture *f)
 {
-	return !rt_of(f)->hosts[0].hc_unhealthy;
+	return !unhealthy(f, 0);
 }
 
 static bool three_requests(struct fixture *f)
@@ -217,11 +225,11 @@ static void test_request_and_results(void **state)
 	struct fixture *f = *state;
 	uint64_t start = loop_now_ms();
 	assert_true(run_until(f, host1_down, 2000)); /* refused */
-	assert_false(rt_of(f)->hosts[0].hc_unhealthy);
+	assert_false(unhealthy(f, 0));
 	assert_true(run_until(f, three_requests, 2000));
 	/* one check per interval, counted from the end of the previous one */
 	assert_true(loop_now_ms() - start >= 2 * 100);
-	assert_false(rt_of(f)->hosts[0].hc_unhealthy);
+	assert_false(unhealthy(f, 0));
 	pthread_mutex_lock(&f->server.lock);
 	assert_string_equal(f->server.last, "GET /healthz HTTP/1.1\r\n"
 					    "Host: hc-test\r\n"

@@ -1,6 +1,7 @@
 /* Tests proxy/lb.c: xxHash64 vectors, every policy's distribution, hosts
- * that are out (ejected, failing health checks) and panic mode, outlier
- * detection, health-check thresholds, and host state across snapshots. */
+ * that are out (ejected, failing health checks: proxy/host_health.c, tested
+ * in test_host_health.c) skipped by every worker, panic mode, and a
+ * worker's host state across snapshots. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -66,6 +67,7 @@ static struct cluster *cluster_edit(const struct cluster *old, size_t drop, cons
 	assert_non_null(c);
 	*c = *old;
 	c->lb = NULL;
+	c->host_health = NULL;
 	c->endpoints = calloc(old->n_endpoints + 1, sizeof(*c->endpoints));
 	c->n_endpoints = 0;
 	for (size_t i = 0; i < old->n_endpoints; i++)
@@ -360,11 +362,11 @@ static void test_maglev_weights_and_prime(void **state)
 	cluster_free(c);
 }
 
-static void eject_host(struct cluster_rt *rt, size_t i, uint64_t now)
+static void eject_host(const struct cluster *c, size_t i, uint64_t now)
 {
 	for (int k = 0; k < 5; k++)
-		lb_outlier_report(rt, i, OUTLIER_5XX, now);
-	assert_true(rt->hosts[i].ejected_until_ms > now);
+		host_health_outlier_report(c, i, OUTLIER_5XX, now);
+	assert_false(host_health_available(c, i, now));
 }
 
 static void test_skip_unavailable(void **state)
@@ -382,10 +384,10 @@ static void test_skip_unavailable(void **state)
 		int home[64];
 		for (unsigned k = 0; k < 64; k++)
 			home[k] = lb_pick(rt, NOW, true, key_hash(k));
-		eject_host(rt, 1, NOW);
-		lb_health_report(rt, 2, false);
-		assert_true(lb_health_report(rt, 2, false));
-		assert_int_equal(rt->unhealthy, 1);
+		eject_host(c, 1, NOW);
+		host_health_check_report(c, 2, false);
+		assert_true(host_health_check_report(c, 2, false));
+		assert_int_equal(host_health_unhealthy(c), 1);
 		unsigned n[4] = { 0 };
 		for (unsigned k = 0; k < 2000; k++)
 			n[lb_pick(rt, NOW, true, key_hash(k % 64))]++;
@@ -403,16 +405,40 @@ static void test_skip_unavailable(void **state)
 	}
 }
 
+/* Another worker's ejection is seen by this worker's next pick. */
+static void test_ejection_seen_by_every_worker(void **state)
+{
+	(void)state;
+	struct cluster *c = cluster_new(2, NULL, LB_ROUND_ROBIN);
+	c->outlier.max_ejection_percent = 100;
+	prepare(c);
+	struct cluster_rt_table w1 = { 0 }, w2 = { 0 };
+	struct cluster_rt *rt1 = cluster_rt_get(&w1, c), *rt2 = cluster_rt_get(&w2, c);
+	eject_host(c, 0, NOW); /* reported by worker 1's requests */
+	for (int k = 0; k < 10; k++) {
+		assert_int_equal(lb_pick(rt1, NOW, false, 0), 1);
+		assert_int_equal(lb_pick(rt2, NOW, false, 0), 1);
+	}
+	/* back after base_ejection_time, on both */
+	assert_true(lb_host_available(rt2, 0, NOW + 30000));
+	assert_true(lb_host_available(rt1, 0, NOW + 30000));
+	assert_int_equal(host_health_ejected(c), 0);
+	cluster_rt_table_free(&w1);
+	cluster_rt_table_free(&w2);
+	cluster_free(c);
+}
+
 static void test_panic_mode(void **state)
 {
 	(void)state;
 	struct cluster *c = cluster_new(3, NULL, LB_ROUND_ROBIN);
 	c->outlier.max_ejection_percent = 100;
+	prepare(c);
 	struct cluster_rt_table t = { 0 };
 	struct cluster_rt *rt = cluster_rt_get(&t, c);
 	for (size_t i = 0; i < 3; i++)
-		eject_host(rt, i, NOW);
-	assert_int_equal(rt->ejected, 3);
+		eject_host(c, i, NOW);
+	assert_int_equal(host_health_ejected(c), 3);
 	unsigned n[3] = { 0 };
 	for (int k = 0; k < 30; k++)
 		n[lb_pick(rt, NOW, false, 0)]++;
@@ -422,238 +448,37 @@ static void test_panic_mode(void **state)
 	cluster_free(c);
 }
 
-static void test_outlier_ejection(void **state)
-{
-	(void)state;
-	struct cluster *c = cluster_new(2, NULL, LB_ROUND_ROBIN);
-	c->outlier.max_ejection_percent = 100;
-	c->outlier.max_ejection_time_ms = 80000;
-	struct cluster_rt_table t = { 0 };
-	struct cluster_rt *rt = cluster_rt_get(&t, c);
-	uint64_t now = NOW;
-	for (int k = 0; k < 4; k++)
-		assert_false(lb_outlier_report(rt, 0, OUTLIER_5XX, now));
-	assert_true(lb_outlier_report(rt, 0, OUTLIER_5XX, now));
-	assert_false(lb_host_available(rt, 0, now));
-	assert_int_equal(rt->ejected, 1);
-	assert_false(lb_host_available(rt, 0, now + 29999));
-	assert_true(lb_host_available(rt, 0, now + 30000)); /* base x 1 */
-	assert_int_equal(rt->ejected, 0);
-
-	now += 30000; /* second ejection right away: base x 2 */
-	eject_host(rt, 0, now);
-	assert_false(lb_host_available(rt, 0, now + 59999));
-	assert_true(lb_host_available(rt, 0, now + 60000));
-	now += 60000; /* third: base x 3 = 90 s, capped at 80 s */
-	eject_host(rt, 0, now);
-	assert_false(lb_host_available(rt, 0, now + 79999));
-	assert_true(lb_host_available(rt, 0, now + 80000));
-	assert_int_equal(rt->hosts[0].ejections, 3);
-
-	/* back for two intervals: the count decays from 3 to 1, so the next
-	 * ejection lasts base x 2 */
-	now += 80000 + 2 * 10000;
-	eject_host(rt, 0, now);
-	assert_int_equal(rt->hosts[0].ejections, 2);
-	assert_true(lb_host_available(rt, 0, now + 60000));
-
-	/* reports while ejected do not extend it */
-	now += 100000;
-	eject_host(rt, 1, now);
-	uint64_t until = rt->hosts[1].ejected_until_ms;
-	for (int k = 0; k < 10; k++)
-		assert_false(lb_outlier_report(rt, 1, OUTLIER_5XX, now + 1));
-	assert_true(rt->hosts[1].ejected_until_ms == until);
-	cluster_rt_table_free(&t);
-	cluster_free(c);
-}
-
-static void test_outlier_success_resets_and_gateway(void **state)
-{
-	(void)state;
-	struct cluster *c = cluster_new(2, NULL, LB_ROUND_ROBIN);
-	c->outlier.max_ejection_percent = 100;
-	c->outlier.consecutive_gateway_failure = 3;
-	struct cluster_rt_table t = { 0 };
-	struct cluster_rt *rt = cluster_rt_get(&t, c);
-	for (int k = 0; k < 4; k++)
-		assert_false(lb_outlier_report(rt, 0, OUTLIER_5XX, NOW));
-	assert_false(lb_outlier_report(rt, 0, OUTLIER_SUCCESS, NOW));
-	for (int k = 0; k < 4; k++)
-		assert_false(lb_outlier_report(rt, 0, OUTLIER_5XX, NOW));
-	assert_true(lb_host_available(rt, 0, NOW));
-
-	/* a plain 5xx breaks the gateway streak but counts as a 5xx */
-	assert_false(lb_outlier_report(rt, 1, OUTLIER_GATEWAY_FAILURE, NOW));
-	assert_false(lb_outlier_report(rt, 1, OUTLIER_CONNECT_FAILURE, NOW));
-	assert_false(lb_outlier_report(rt, 1, OUTLIER_5XX, NOW));
-	assert_false(lb_outlier_report(rt, 1, OUTLIER_GATEWAY_FAILURE, NOW));
-	/* five 5xx in a row, counting the gateway errors and connect failures */
-	assert_true(lb_outlier_report(rt, 1, OUTLIER_CONNECT_FAILURE, NOW));
-	cluster_rt_table_free(&t);
-
-	/* gateway detector alone: three connect failures */
-	struct cluster_rt_table t2 = { 0 };
-	c->outlier.consecutive_5xx = 0;
-	rt = cluster_rt_get(&t2, c);
-	assert_false(lb_outlier_report(rt, 0, OUTLIER_CONNECT_FAILURE, NOW));
-	assert_false(lb_outlier_report(rt, 0, OUTLIER_GATEWAY_FAILURE, NOW));
-	assert_true(lb_outlier_report(rt, 0, OUTLIER_CONNECT_FAILURE, NOW));
-	cluster_rt_table_free(&t2);
-
-	/* disabled: never */
-	struct cluster_rt_table t3 = { 0 };
-	c->outlier.enabled = false;
-	c->outlier.consecutive_5xx = 1;
-	rt = cluster_rt_get(&t3, c);
-	for (int k = 0; k < 10; k++)
-		assert_false(lb_outlier_report(rt, 0, OUTLIER_5XX, NOW));
-	assert_int_equal(rt->ejected, 0);
-	cluster_rt_table_free(&t3);
-	cluster_free(c);
-}
-
-/* An attempt reports against the host it picked, counts the ejection, and
- * is dropped once the worker's state moved to a version where its index
- * names another address. */
-static void test_outlier_attempt(void **state)
-{
-	(void)state;
-	assert_int_equal(stats_init(1), 0);
-	int id = stats_scope_id(STATS_CLUSTER, "test");
-	assert_true(id >= 0);
-	struct cluster *c = cluster_new(3, NULL, LB_ROUND_ROBIN);
-	c->stats_id = (uint32_t)id;
-	c->outlier.max_ejection_percent = 100;
-	c->outlier.consecutive_5xx = 2;
-	struct cluster_rt_table t = { 0 };
-	struct cluster_rt *rt = cluster_rt_get(&t, c);
-	struct stats_scope *scope = stats_scope(0, (uint32_t)id);
-
-	lb_outlier_attempt(rt, c, 0, OUTLIER_CONNECT_FAILURE, NOW, 0);
-	lb_outlier_attempt(rt, c, 0, OUTLIER_CONNECT_FAILURE, NOW, 0);
-	assert_false(lb_host_available(rt, 0, NOW));
-	assert_int_equal(scope->c[STAT_OUTLIER_EJECTED], 1);
-	/* out of range, or no state: nothing */
-	lb_outlier_attempt(rt, c, 3, OUTLIER_CONNECT_FAILURE, NOW, 0);
-	lb_outlier_attempt(rt, c, -1, OUTLIER_CONNECT_FAILURE, NOW, 0);
-	lb_outlier_attempt(NULL, c, 0, OUTLIER_CONNECT_FAILURE, NOW, 0);
-
-	/* host 0 leaves: index 1 of the old version is index 0 of the new one,
-	 * and the new index 1 is another host, which old reports must not hit */
-	struct cluster *next = cluster_edit(c, 0, NULL);
-	assert_ptr_equal(cluster_rt_get(&t, next), rt);
-	lb_outlier_attempt(rt, c, 1, OUTLIER_CONNECT_FAILURE, NOW, 0);
-	lb_outlier_attempt(rt, c, 1, OUTLIER_CONNECT_FAILURE, NOW, 0);
-	assert_true(lb_host_available(rt, 0, NOW) && lb_host_available(rt, 1, NOW));
-	lb_outlier_attempt(rt, next, 1, OUTLIER_CONNECT_FAILURE, NOW, 0);
-	lb_outlier_attempt(rt, next, 1, OUTLIER_CONNECT_FAILURE, NOW, 0);
-	assert_false(lb_host_available(rt, 1, NOW));
-	assert_int_equal(scope->c[STAT_OUTLIER_EJECTED], 2);
-
-	cluster_rt_table_free(&t);
-	cluster_free(next);
-	cluster_free(c);
-	stats_shutdown();
-}
-
-static void test_max_ejection_percent(void **state)
-{
-	(void)state;
-	struct cluster *c = cluster_new(10, NULL, LB_ROUND_ROBIN);
-	struct cluster_rt_table t = { 0 };
-	struct cluster_rt *rt = cluster_rt_get(&t, c);
-	eject_host(rt, 0, NOW); /* 10% of 10 */
-	for (int k = 0; k < 5; k++)
-		assert_false(lb_outlier_report(rt, 1, OUTLIER_5XX, NOW));
-	assert_true(lb_host_available(rt, 1, NOW));
-	assert_int_equal(rt->ejected, 1);
-	/* once host 0 is back, host 1 may go */
-	assert_true(lb_host_available(rt, 0, NOW + 30000));
-	eject_host(rt, 1, NOW + 30000);
-	cluster_rt_table_free(&t);
-	cluster_free(c);
-
-	/* 2 hosts at 10%: one may still go, not two */
-	c = cluster_new(2, NULL, LB_ROUND_ROBIN);
-	struct cluster_rt_table t2 = { 0 };
-	rt = cluster_rt_get(&t2, c);
-	eject_host(rt, 0, NOW);
-	for (int k = 0; k < 5; k++)
-		assert_false(lb_outlier_report(rt, 1, OUTLIER_5XX, NOW));
-	assert_int_equal(rt->ejected, 1);
-	cluster_rt_table_free(&t2);
-	cluster_free(c);
-}
-
-static void test_health_thresholds(void **state)
-{
-	(void)state;
-	struct cluster *c = cluster_new(2, NULL, LB_ROUND_ROBIN);
-	c->health.enabled = true;
-	struct cluster_rt_table t = { 0 };
-	struct cluster_rt *rt = cluster_rt_get(&t, c);
-	assert_false(lb_health_report(rt, 0, false));
-	assert_false(lb_health_report(rt, 0, true)); /* streak broken */
-	assert_false(lb_health_report(rt, 0, false));
-	assert_true(lb_health_report(rt, 0, false)); /* 2 in a row */
-	assert_false(lb_host_available(rt, 0, NOW));
-	assert_false(lb_health_report(rt, 0, false));
-	assert_false(lb_health_report(rt, 0, true));
-	assert_false(lb_health_report(rt, 0, true));
-	assert_true(lb_health_report(rt, 0, true)); /* 3 in a row */
-	assert_true(lb_host_available(rt, 0, NOW));
-	assert_int_equal(rt->unhealthy, 0);
-	assert_false(lb_health_report(rt, 5, false)); /* no such host */
-	cluster_rt_table_free(&t);
-	cluster_free(c);
-}
-
+/* The worker's own state (requests in flight, when a check is due) follows
+ * each host's address to the next version of the cluster. */
 static void test_state_across_snapshots(void **state)
 {
 	(void)state;
 	struct cluster *c = cluster_new(3, NULL, LB_ROUND_ROBIN); /* .1 .2 .3 */
 	c->stats_id = 300;                                        /* the table grows */
-	c->outlier.max_ejection_percent = 100;
-	c->health.enabled = true;
+	prepare(c);
 	struct cluster_rt_table t = { 0 };
 	struct cluster_rt *rt = cluster_rt_get(&t, c);
 	assert_true(t.cap > 300);
 	assert_ptr_equal(cluster_rt_get(&t, c), rt);
-	eject_host(rt, 1, NOW);
 	rt->hosts[1].active_requests = 7;
-	lb_health_report(rt, 2, false);
-	lb_health_report(rt, 2, false);
 	rt->hc_due_ms[2] = 42;
 
 	/* next snapshot: .1 gone, .2 and .3 kept (now at 0 and 1), .99 new */
 	struct cluster *next = cluster_edit(c, 0, "10.0.0.99");
+	prepare(next);
+	host_health_inherit(next, c);
 	struct cluster_rt *rt2 = cluster_rt_get(&t, next);
 	assert_ptr_equal(rt2, rt); /* same stats id, same state object */
 	assert_ptr_equal(rt2->c, next);
 	assert_int_equal(rt2->n_hosts, 3);
-	assert_true(rt2->hosts[0].ejected_until_ms > NOW);
 	assert_int_equal(rt2->hosts[0].active_requests, 7);
-	assert_true(rt2->hosts[1].hc_unhealthy);
 	assert_true(rt2->hc_due_ms[1] == 42);
-	assert_true(rt2->hosts[2].ejected_until_ms == 0);
-	assert_false(rt2->hosts[2].hc_unhealthy);
-	assert_int_equal(rt2->ejected, 1);
-	assert_int_equal(rt2->unhealthy, 1);
-	for (int k = 0; k < 10; k++)
-		assert_int_equal(lb_pick(rt2, NOW, false, 0), 2);
-
-	/* health checking turned off: nothing would clear the mark, so it goes */
-	struct cluster *off = cluster_edit(next, SIZE_MAX, NULL);
-	off->health.enabled = false;
-	rt2 = cluster_rt_get(&t, off);
-	assert_false(rt2->hosts[1].hc_unhealthy);
-	assert_int_equal(rt2->unhealthy, 0);
+	assert_int_equal(rt2->hosts[2].active_requests, 0);
+	assert_true(rt2->hc_due_ms[2] == 0);
 	cluster_rt_table_free(&t);
 	assert_null(t.by_id);
 	cluster_free(c);
 	cluster_free(next);
-	cluster_free(off);
 }
 
 int main(void)
@@ -670,12 +495,8 @@ int main(void)
 		cmocka_unit_test(test_maglev_table),
 		cmocka_unit_test(test_maglev_weights_and_prime),
 		cmocka_unit_test(test_skip_unavailable),
+		cmocka_unit_test(test_ejection_seen_by_every_worker),
 		cmocka_unit_test(test_panic_mode),
-		cmocka_unit_test(test_outlier_ejection),
-		cmocka_unit_test(test_outlier_success_resets_and_gateway),
-		cmocka_unit_test(test_outlier_attempt),
-		cmocka_unit_test(test_max_ejection_percent),
-		cmocka_unit_test(test_health_thresholds),
 		cmocka_unit_test(test_state_across_snapshots),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
