@@ -3434,6 +3434,12 @@ static int threshold_max_retries(struct ctx *c, yaml_node_t *n, void *obj)
 	return read_uint(c, n, UINT32_MAX, &b->max_retries);
 }
 
+static int threshold_track_remaining(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct circuit_breakers *b = obj;
+	return read_bool(c, n, &b->track_remaining);
+}
+
 /* type.v3.Percent: {value: 0-100}, a double. */
 static int percent_value(struct ctx *c, yaml_node_t *n, void *obj)
 {
@@ -3488,7 +3494,7 @@ static int read_threshold(struct ctx *c, yaml_node_t *n, void *obj)
 		{ "max_requests", threshold_max_requests, false },
 		{ "max_retries", threshold_max_retries, false },
 		{ "retry_budget", threshold_retry_budget, false },
-		{ "track_remaining", NULL, false },
+		{ "track_remaining", threshold_track_remaining, false },
 	};
 	return WALK(c, n, fields, obj);
 }

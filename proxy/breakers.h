@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "proxy/config.h"
+
 enum breaker {
 	BREAKER_CONNECTIONS,      /* upstream connections open (max_connections) */
 	BREAKER_PENDING,          /* requests waiting for a connection (max_pending_requests) */
@@ -34,5 +36,18 @@ void breaker_release(uint32_t id, enum breaker b);
 
 /* How many are counted now. */
 uint32_t breaker_count(uint32_t id, enum breaker b);
+
+/* Notes the limits of cluster `id` as published (snapshot_publish), for
+ * the gauges below. Main thread. */
+void breaker_publish_limits(uint32_t id, const struct circuit_breakers *limits);
+
+/* Envoy's circuit-breaker gauges of cluster `id` against its published
+ * limits: whether b is at its limit ("circuit_breakers.default.cx_open"
+ * and the like), and how many more it takes ("remaining_cx"...; only with
+ * track_remaining, else *remaining is left alone and false returned). The
+ * retry limit is the retry budget's share of the requests in flight when
+ * the cluster has one, as for admitting a retry. Main thread. */
+bool breaker_open(uint32_t id, enum breaker b);
+bool breaker_remaining(uint32_t id, enum breaker b, uint64_t *remaining);
 
 #endif

@@ -57,6 +57,7 @@ struct circuit_breakers {
 	bool has_retry_budget;
 	double retry_budget_percent;    /* 20.0 */
 	uint32_t min_retry_concurrency; /* 3 */
+	bool track_remaining;         /* remaining_* gauges */
 };
 
 /* outlier_detection; enabled when the field is present (Envoy's defaults). */

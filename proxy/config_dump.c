@@ -764,7 +764,8 @@ static void dump_cluster_http(struct jbuf *b, const struct cluster *cl)
 	if (cb->max_connections != def.breakers.max_connections ||
 	    cb->max_pending_requests != def.breakers.max_pending_requests ||
 	    cb->max_requests != def.breakers.max_requests ||
-	    cb->max_retries != def.breakers.max_retries || cb->has_retry_budget) {
+	    cb->max_retries != def.breakers.max_retries || cb->has_retry_budget ||
+	    cb->track_remaining) {
 		jb_raw(b, ",\"circuit_breakers\":{\"thresholds\":[{\"priority\":\"DEFAULT\"");
 		jb_uint(b, "max_connections", cb->max_connections);
 		jb_uint(b, "max_pending_requests", cb->max_pending_requests);
@@ -774,6 +775,8 @@ static void dump_cluster_http(struct jbuf *b, const struct cluster *cl)
 			jb_printf(b, ",\"retry_budget\":{\"budget_percent\":{\"value\":%g},"
 				  "\"min_retry_concurrency\":%u}",
 				  cb->retry_budget_percent, cb->min_retry_concurrency);
+		if (cb->track_remaining)
+			jb_raw(b, ",\"track_remaining\":true");
 		jb_raw(b, "}]}");
 	}
 	if (cl->outlier.enabled) {

@@ -9,6 +9,7 @@
 #include <openssl/ssl.h>
 
 #include "certs/tls_context.h"
+#include "proxy/breakers.h"
 #include "proxy/host_health.h"
 #include "proxy/lb.h"
 #include "proxy/log.h"
@@ -422,6 +423,8 @@ int snapshot_publish(struct snapshot *snap)
 	struct snapshot *prev = atomic_load_explicit(&current, memory_order_acquire);
 	if (prev)
 		inherit_host_health(snap, prev);
+	for (size_t i = 0; i < snap->n_clusters; i++)
+		breaker_publish_limits(snap->clusters[i].stats_id, &snap->clusters[i].breakers);
 	snap->version = next_version++;
 	struct snapshot *old = atomic_exchange_explicit(&current, snap, memory_order_acq_rel);
 	if (old)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/breakers.h"
 #include "proxy/stats.h"
 
 static const char *const kind_prefix[] = { [STATS_LISTENER] = "listener",
@@ -19,6 +20,44 @@ static uint64_t active_of(uint32_t id)
 	uint64_t total = stats_sum(id, STAT_CX_TOTAL), destroyed = stats_sum(id, STAT_CX_DESTROY);
 	/* Workers update the two at different instants; never show a wrap. */
 	return total > destroyed ? total - destroyed : 0;
+}
+
+/* Envoy's cluster gauges over the circuit-breaker counts (breakers.h),
+ * which are the cluster's across workers. */
+enum gauge_kind { GAUGE_COUNT, GAUGE_OPEN, GAUGE_REMAINING };
+static const struct cluster_gauge {
+	const char *name;
+	enum breaker b;
+	enum gauge_kind kind;
+} cluster_gauges[] = {
+	{ "upstream_rq_active", BREAKER_REQUESTS, GAUGE_COUNT },
+	{ "upstream_rq_pending_active", BREAKER_PENDING, GAUGE_COUNT },
+	{ "circuit_breakers.default.cx_open", BREAKER_CONNECTIONS, GAUGE_OPEN },
+	{ "circuit_breakers.default.rq_pending_open", BREAKER_PENDING, GAUGE_OPEN },
+	{ "circuit_breakers.default.rq_open", BREAKER_REQUESTS, GAUGE_OPEN },
+	{ "circuit_breakers.default.rq_retry_open", BREAKER_RETRIES, GAUGE_OPEN },
+	/* only for clusters with track_remaining, as in Envoy */
+	{ "circuit_breakers.default.remaining_cx", BREAKER_CONNECTIONS, GAUGE_REMAINING },
+	{ "circuit_breakers.default.remaining_pending", BREAKER_PENDING, GAUGE_REMAINING },
+	{ "circuit_breakers.default.remaining_rq", BREAKER_REQUESTS, GAUGE_REMAINING },
+	{ "circuit_breakers.default.remaining_retries", BREAKER_RETRIES, GAUGE_REMAINING },
+};
+#define N_CLUSTER_GAUGES (sizeof(cluster_gauges) / sizeof(cluster_gauges[0]))
+
+/* The gauge's value for cluster id; false when the cluster has none. */
+static bool gauge_value(const struct cluster_gauge *g, uint32_t id, uint64_t *v)
+{
+	switch (g->kind) {
+	case GAUGE_COUNT:
+		*v = breaker_count(id, g->b);
+		return true;
+	case GAUGE_OPEN:
+		*v = breaker_open(id, g->b);
+		return true;
+	case GAUGE_REMAINING:
+	default:
+		return breaker_remaining(id, g->b, v);
+	}
 }
 
 /* Closes a memstream; its buffer, or NULL if writing ran out of memory. */
@@ -50,6 +89,11 @@ char *stats_export_text(size_t *len)
 		}
 		fprintf(f, "%s.%s.%s: %llu\n", kind_prefix[kind], name, active_name[kind],
 			(unsigned long long)active_of(id));
+		uint64_t v;
+		for (size_t g = 0; kind == STATS_CLUSTER && g < N_CLUSTER_GAUGES; g++)
+			if (gauge_value(&cluster_gauges[g], id, &v))
+				fprintf(f, "cluster.%s.%s: %llu\n", name, cluster_gauges[g].name,
+					(unsigned long long)v);
 	}
 	return finish(f, &buf);
 }
@@ -103,6 +147,26 @@ static void put_family(FILE *f, enum stats_kind kind, const char *stat, const ch
 	}
 }
 
+/* One of cluster_gauges as a family; none when no cluster has it. */
+static void put_cluster_gauge(FILE *f, const struct cluster_gauge *g)
+{
+	char metric[96];
+	metric_name(metric, sizeof(metric), STATS_CLUSTER, g->name);
+	bool typed = false;
+	for (uint32_t id = 0; id < stats_scope_count(); id++) {
+		enum stats_kind k;
+		const char *name;
+		uint64_t v;
+		stats_scope_info(id, &k, &name);
+		if (k != STATS_CLUSTER || !gauge_value(g, id, &v))
+			continue;
+		if (!typed)
+			fprintf(f, "# TYPE %s gauge\n", metric);
+		typed = true;
+		put_sample(f, metric, "", STATS_CLUSTER, name, v);
+	}
+}
+
 /* The five response-class counters as Envoy's tag extraction renders them:
  * one family "..._rq_xx" with envoy_response_code_class="1".."5", which is
  * what Envoy's dashboards query. stat1 is the 1xx counter's name. */
@@ -147,5 +211,7 @@ char *stats_export_prometheus(size_t *len)
 		}
 		put_family(f, (enum stats_kind)kind, active_name[kind], "gauge", -1);
 	}
+	for (size_t g = 0; g < N_CLUSTER_GAUGES; g++)
+		put_cluster_gauge(f, &cluster_gauges[g]);
 	return finish(f, &buf);
 }

@@ -251,14 +251,26 @@ def circuit_breaker_overflow_is_503_UO_and_counted():
 def circuit_breakers_bound_the_whole_process_not_each_worker():
     """As Envoy's, the limits are the cluster's across all workers: with two
     workers and max_requests 3, twelve requests at once get three answers,
-    not three per worker."""
+    not three per worker. Envoy's gauges show it while they run."""
     App(APP)
     cfg = bootstrap([listener("l", PORT, hcm("res", [vhost([route()])]))],
                     [cluster("app", [("127.0.0.1", APP)],
-                             circuit_breakers={"thresholds": [{"max_requests": 3}]})])
+                             circuit_breakers={"thresholds": [{"max_requests": 3, "track_remaining": True}]})])
     s = Skiff(cfg, args=["--concurrency", "2"])
-    statuses = concurrent_gets(12, "/slow?ms=1500")
+    result = []
+    t = threading.Thread(target=lambda: result.extend(concurrent_gets(12, "/slow?ms=1500")))
+    t.start()
+
+    def gauge(name):
+        return prom_sum(prometheus(s), "envoy_cluster_" + name, envoy_cluster_name="app")
+    wait_for(lambda: gauge("upstream_rq_active") == 3, what="three requests in flight")
+    assert (gauge("circuit_breakers_default_rq_open"), gauge("circuit_breakers_default_remaining_rq"),
+            gauge("circuit_breakers_default_cx_open")) == (1, 0, 0)
+    t.join()
+    statuses = result
     assert sorted(statuses) == [200] * 3 + [503] * 9, statuses
+    assert (gauge("upstream_rq_active"), gauge("circuit_breakers_default_rq_open"),
+            gauge("circuit_breakers_default_remaining_rq")) == (0, 0, 3)
     assert cstat(s, "app", "upstream_rq_pending_overflow") == 9
     # every count was given back: the next three go through together
     assert concurrent_gets(3, "/slow?ms=100") == [200] * 3

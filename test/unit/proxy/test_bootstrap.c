@@ -939,6 +939,8 @@ static const struct bad_case bad_cases[] = {
 	  "(skiff supports priority DEFAULT), got 2" },
 	{ HC_START "    circuit_breakers: {thresholds: [{retry_budget: {budget_percent: {value: 150}}}]}\n",
 	  "t.yaml:9: static_resources.clusters[0].circuit_breakers.thresholds[0].retry_budget.budget_percent.value: must be between 0 and 100" },
+	{ HC_START "    circuit_breakers: {thresholds: [{track_remaining: sometimes}]}\n",
+	  "t.yaml:9: static_resources.clusters[0].circuit_breakers.thresholds[0].track_remaining: expected a bool (true or false)" },
 	{ HC_START "    circuit_breakers: {thresholds: [{retry_budget: {budget_percent: {value: many}}}]}\n",
 	  "t.yaml:9: static_resources.clusters[0].circuit_breakers.thresholds[0].retry_budget.budget_percent.value: expected a number" },
 	{ HC_START "    circuit_breakers: {thresholds: [{priority: HIGH}]}\n",
@@ -1631,7 +1633,7 @@ static void test_http(void **state)
 		"        - {endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 80}}}, load_balancing_weight: 3}\n"
 		"        - " ENDPOINT("10.0.0.2", "80") "\n"
 		"    circuit_breakers: {thresholds: [{priority: DEFAULT, max_connections: 10, max_pending_requests: 20, max_requests: 30, max_retries: 4,\n"
-		"                                   retry_budget: {budget_percent: {value: 25.5}, min_retry_concurrency: 5}}]}\n"
+		"                                   retry_budget: {budget_percent: {value: 25.5}, min_retry_concurrency: 5}, track_remaining: true}]}\n"
 		"    outlier_detection: {consecutive_5xx: 3, consecutive_gateway_failure: 2, interval: 1s, base_ejection_time: 5s, max_ejection_time: 50s, max_ejection_percent: 50}\n"
 		"    health_checks:\n"
 		"    - {timeout: 1s, interval: 2s, unhealthy_threshold: 3, healthy_threshold: 2, http_health_check: {path: /healthz, host: v1.local}}\n"
@@ -1794,6 +1796,7 @@ static void test_http(void **state)
 	assert_true(v1->breakers.has_retry_budget);
 	assert_true(v1->breakers.retry_budget_percent == 25.5);
 	assert_int_equal(v1->breakers.min_retry_concurrency, 5);
+	assert_true(v1->breakers.track_remaining);
 	/* the budget replaces max_retries: 25.5 % of the active requests, at least 5 */
 	assert_int_equal(circuit_breakers_retry_limit(&v1->breakers, 0), 5);
 	assert_int_equal(circuit_breakers_retry_limit(&v1->breakers, 100), 25);

@@ -56,6 +56,40 @@ static void test_id_out_of_range_touches_no_cluster(void **state)
 	breaker_release(UINT32_MAX, BREAKER_RETRIES);
 }
 
+/* The gauges' view: at the limit or not, and what remains when tracked; the
+ * retry limit follows the budget's share of the requests in flight. */
+static void test_open_and_remaining(void **state)
+{
+	(void)state;
+	uint64_t left = 99;
+	assert_false(breaker_open(20, BREAKER_REQUESTS)); /* no limits published */
+	assert_false(breaker_remaining(20, BREAKER_REQUESTS, &left));
+	struct circuit_breakers lim = { .max_connections = 1, .max_pending_requests = 1,
+					.max_requests = 100, .max_retries = 3,
+					.has_retry_budget = true, .retry_budget_percent = 10,
+					.min_retry_concurrency = 1 };
+	breaker_publish_limits(20, &lim);
+	assert_false(breaker_remaining(20, BREAKER_CONNECTIONS, &left)); /* not tracked */
+	assert_int_equal(left, 99);
+	breaker_add(20, BREAKER_RETRIES);
+	assert_true(breaker_open(20, BREAKER_RETRIES)); /* 10 % of 0, at least 1 */
+	for (int i = 0; i < 20; i++)
+		assert_true(breaker_acquire(20, BREAKER_REQUESTS, 100));
+	assert_false(breaker_open(20, BREAKER_RETRIES)); /* 10 % of 20 = 2 */
+	lim.track_remaining = true;
+	breaker_publish_limits(20, &lim);
+	assert_true(breaker_remaining(20, BREAKER_RETRIES, &left));
+	assert_int_equal(left, 1);
+	assert_true(breaker_remaining(20, BREAKER_REQUESTS, &left));
+	assert_int_equal(left, 80);
+	breaker_add(20, BREAKER_CONNECTIONS);
+	breaker_add(20, BREAKER_CONNECTIONS); /* one past: remaining stays 0 */
+	assert_true(breaker_open(20, BREAKER_CONNECTIONS));
+	assert_true(breaker_remaining(20, BREAKER_CONNECTIONS, &left));
+	assert_int_equal(left, 0);
+	assert_false(breaker_open(STATS_MAX_SCOPES, BREAKER_CONNECTIONS));
+}
+
 /* Workers racing for one limit: at no moment more than LIMIT held. */
 enum { LIMIT = 4, THREADS = 4, ROUNDS = 200000 };
 static _Atomic int held, most_held;
@@ -95,6 +129,7 @@ int main(void)
 		cmocka_unit_test(test_acquire_up_to_the_limit_then_refuse),
 		cmocka_unit_test(test_add_passes_the_limit_and_release_stops_at_zero),
 		cmocka_unit_test(test_id_out_of_range_touches_no_cluster),
+		cmocka_unit_test(test_open_and_remaining),
 		cmocka_unit_test(test_limit_is_exact_across_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

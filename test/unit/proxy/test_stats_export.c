@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/breakers.h"
 #include "proxy/stats.h"
 #include "proxy/stats_export.h"
 
@@ -195,6 +196,49 @@ static void test_http_counters_render_in_text_and_prometheus(void **state)
 	free(out);
 }
 
+/* The circuit-breaker gauges read the counts shared by the workers
+ * against the published limits; remaining_* only with track_remaining. */
+static void test_circuit_breaker_gauges(void **state)
+{
+	(void)state;
+	uint32_t tracked = (uint32_t)stats_scope_id(STATS_CLUSTER, "tracked");
+	uint32_t plain = (uint32_t)stats_scope_id(STATS_CLUSTER, "plain");
+	struct circuit_breakers lim = { .max_connections = 5, .max_pending_requests = 1,
+					.max_requests = 2, .max_retries = 3, .track_remaining = true };
+	breaker_publish_limits(tracked, &lim);
+	lim.track_remaining = false;
+	breaker_publish_limits(plain, &lim);
+	assert_true(breaker_acquire(tracked, BREAKER_REQUESTS, 2));
+	assert_true(breaker_acquire(tracked, BREAKER_REQUESTS, 2));
+	breaker_add(tracked, BREAKER_CONNECTIONS);
+	size_t len = 0;
+	char *out = stats_export_text(&len);
+	assert_non_null(out);
+	assert_non_null(strstr(out, "cluster.tracked.upstream_rq_active: 2\n"));
+	assert_non_null(strstr(out, "cluster.tracked.circuit_breakers.default.rq_open: 1\n"));
+	assert_non_null(strstr(out, "cluster.tracked.circuit_breakers.default.cx_open: 0\n"));
+	assert_non_null(strstr(out, "cluster.tracked.circuit_breakers.default.remaining_cx: 4\n"));
+	assert_non_null(strstr(out, "cluster.tracked.circuit_breakers.default.remaining_rq: 0\n"));
+	assert_non_null(strstr(out, "cluster.plain.circuit_breakers.default.rq_open: 0\n"));
+	assert_null(strstr(out, "cluster.plain.circuit_breakers.default.remaining"));
+	free(out);
+	out = stats_export_prometheus(&len);
+	assert_non_null(out);
+	assert_non_null(strstr(out, "# TYPE envoy_cluster_upstream_rq_active gauge\n"));
+	assert_non_null(strstr(out, "envoy_cluster_upstream_rq_active{envoy_cluster_name=\"tracked\"} 2\n"));
+	assert_non_null(strstr(out, "# TYPE envoy_cluster_circuit_breakers_default_rq_open gauge\n"));
+	assert_non_null(strstr(out, "envoy_cluster_circuit_breakers_default_rq_open"
+				    "{envoy_cluster_name=\"tracked\"} 1\n"));
+	assert_non_null(strstr(out, "# TYPE envoy_cluster_circuit_breakers_default_remaining_rq gauge\n"
+				    "envoy_cluster_circuit_breakers_default_remaining_rq"
+				    "{envoy_cluster_name=\"tracked\"} 0\n"));
+	assert_null(strstr(out, "remaining_rq{envoy_cluster_name=\"plain\"}"));
+	free(out);
+	breaker_release(tracked, BREAKER_REQUESTS);
+	breaker_release(tracked, BREAKER_REQUESTS);
+	breaker_release(tracked, BREAKER_CONNECTIONS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -205,6 +249,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_prometheus_groups_families_and_escapes_labels, setup, teardown),
 		cmocka_unit_test(test_http_counters_have_envoy_names_per_kind),
 		cmocka_unit_test_setup_teardown(test_http_counters_render_in_text_and_prometheus, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_circuit_breaker_gauges, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1213,6 +1213,7 @@ static void httpfx_apply(struct httpfx *h, Cluster *c)
 	h->th[1].max_pending_requests = u32(&h->u32[2], 20);
 	h->th[1].max_requests = u32(&h->u32[3], 30);
 	h->th[1].max_retries = u32(&h->u32[4], 4);
+	h->th[1].track_remaining = true;
 	h->cb.n_thresholds = 2;
 	h->cb.thresholds = h->ths;
 	c->circuit_breakers = &h->cb;
@@ -1290,6 +1291,7 @@ static void test_cluster_http(void **state)
 	assert_int_equal(f->out.breakers.max_pending_requests, 20);
 	assert_int_equal(f->out.breakers.max_requests, 30);
 	assert_int_equal(f->out.breakers.max_retries, 4);
+	assert_true(f->out.breakers.track_remaining);
 	assert_true(f->out.outlier.enabled);
 	assert_int_equal(f->out.outlier.consecutive_5xx, 3);
 	assert_int_equal(f->out.outlier.consecutive_gateway_failure, 5);
