@@ -1233,6 +1233,7 @@ static int read_breakers(struct tctx *c, const pb_cluster *pb, struct cluster *c
 					   &cl->breakers.max_retries);
 		if (!err && t->retry_budget)
 			err = read_retry_budget(c, t->retry_budget, &cl->breakers);
+		cl->breakers.track_remaining = t->track_remaining;
 		if (err)
 			return err;
 		tx_pop(c, old);
