@@ -921,6 +921,22 @@ static void dump_endpoints_and_secrets(struct jbuf *b, const struct config_dump_
 	jb_raw(b, "]}");
 }
 
+/* Istio's workloads (istio.workload.Address) the node daemon serves pods
+ * by, by name, version and time. Not an Envoy type: skiff's own. */
+static void dump_workloads(struct jbuf *b, const struct config_dump_dynamic *dyn)
+{
+	jb_raw(b, ",{\"@type\":\"" TYPE_PREFIX "skiff.admin.v1.WorkloadsConfigDump\","
+		  "\"dynamic_workloads\":[");
+	for (size_t i = 0; i < dyn->n_workloads; i++) {
+		jb_raw(b, i ? ",{" : "{");
+		dump_version_time(b, &dyn->workloads[i]);
+		jb_raw(b, ",\"workload\":{\"@type\":\"" TYPE_PREFIX "istio.workload.Address\"");
+		jb_member_str(b, false, "name", dyn->workloads[i].name);
+		jb_raw(b, "}}");
+	}
+	jb_raw(b, "]}");
+}
+
 static bool has_routes(const struct snapshot *snap)
 {
 	if (snap->n_route_configs)
@@ -932,10 +948,21 @@ static bool has_routes(const struct snapshot *snap)
 	return false;
 }
 
+/* Where dyn says a dynamic route configuration was applied, or NULL. */
+static const struct config_dump_resource *route_applied(const struct config_dump_dynamic *dyn,
+							 const char *name)
+{
+	for (size_t i = 0; i < dyn->n_routes; i++)
+		if (strcmp(dyn->routes[i].name, name) == 0)
+			return &dyn->routes[i];
+	return NULL;
+}
+
 /* RoutesConfigDump: the listeners' inline route configurations as static
- * ones, the RDS ones as dynamic with their version. Left out of a snapshot
- * without HTTP, so a TCP-only dump keeps its shape. */
-static void dump_routes(struct jbuf *b, const struct snapshot *snap)
+ * ones, the RDS ones as dynamic with their version (and time, from dyn).
+ * Left out of a snapshot without HTTP, so a TCP-only dump keeps its shape. */
+static void dump_routes(struct jbuf *b, const struct snapshot *snap,
+			const struct config_dump_dynamic *dyn)
 {
 	jb_raw(b, ",{\"@type\":\"" TYPE_PREFIX "envoy.admin.v3.RoutesConfigDump\","
 		  "\"static_route_configs\":[");
@@ -955,7 +982,11 @@ static void dump_routes(struct jbuf *b, const struct snapshot *snap)
 	for (size_t i = 0; i < snap->n_route_configs; i++) {
 		const struct route_config *rc = &snap->route_configs[i];
 		jb_raw(b, i ? ",{" : "{");
-		jb_member_str(b, true, "version_info", rc->version);
+		const struct config_dump_resource *r = route_applied(dyn, rc->name);
+		if (r && r->version && rc->version && strcmp(r->version, rc->version) == 0)
+			dump_version_time(b, r);
+		else
+			jb_member_str(b, true, "version_info", rc->version);
 		jb_raw(b, ",\"route_config\":{");
 		dump_route_config_body(b, rc);
 		jb_raw(b, "}}");
@@ -982,7 +1013,9 @@ char *config_dump_json_dynamic(const struct snapshot *snap, const struct config_
 	if (dyn)
 		dump_endpoints_and_secrets(&b, dyn);
 	if (has_routes(snap))
-		dump_routes(&b, snap);
+		dump_routes(&b, snap, dyn ? dyn : &none);
+	if (dyn && dyn->has_workloads)
+		dump_workloads(&b, dyn);
 	jb_printf(&b, "],\"version\":%llu", (unsigned long long)snap->version);
 	jb_member_str(&b, false, "source", snap->source);
 	jb_raw(&b, "}\n");

@@ -3,6 +3,7 @@
 #ifndef SKIFF_PROXY_CONFIG_DUMP_H
 #define SKIFF_PROXY_CONFIG_DUMP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,15 @@ struct config_dump_resource {
 struct config_dump_dynamic {
 	const struct config_dump_resource *listeners, *clusters, *endpoints, *secrets;
 	size_t n_listeners, n_clusters, n_endpoints, n_secrets;
+	/* RDS: a dynamic route configuration's time, by name (its body and
+	 * version are the snapshot's) */
+	const struct config_dump_resource *routes;
+	size_t n_routes;
+	/* Istio's workloads (WDS, node shape); with has_workloads, dumped as
+	 * one more config, WorkloadsConfigDump (names, versions and times) */
+	const struct config_dump_resource *workloads;
+	size_t n_workloads;
+	bool has_workloads;
 };
 
 /* config_dump_json, with the dynamic resources of `dyn` (NULL: none) set

@@ -1156,15 +1156,22 @@ char *ads_config_dump(const struct snapshot *snap, size_t *len)
 	struct config_dump_resource *c = dump_entries(T_CLUSTER, &dyn.n_clusters);
 	struct config_dump_resource *e = dump_entries(T_ENDPOINTS, &dyn.n_endpoints);
 	struct config_dump_resource *sec = dump_entries(T_SECRET, &dyn.n_secrets);
+	struct config_dump_resource *r = dump_entries(T_ROUTE, &dyn.n_routes);
+	struct config_dump_resource *w = dump_entries(T_WORKLOAD, &dyn.n_workloads);
 	dyn.listeners = l;
 	dyn.clusters = c;
 	dyn.endpoints = e;
 	dyn.secrets = sec;
+	dyn.routes = r;
+	dyn.workloads = w;
+	dyn.has_workloads = ads.hooks.workloads != NULL;
 	char *json = config_dump_json_dynamic(snap, &dyn, len);
 	free(l);
 	free(c);
 	free(e);
 	free(sec);
+	free(r);
+	free(w);
 	return json;
 }
 

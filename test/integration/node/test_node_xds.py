@@ -201,6 +201,12 @@ def workloads_from_xds_complete_the_pods():
     log = tn.skiff_log()
     assert "workload %s/lonely (1111-1111): waits for its network namespace" % NS in log
     assert "elsewhere" not in log, "a workload of another node was considered"
+    # /config_dump lists every workload the control plane sent, with its
+    # version and when it was applied, as for the other resources
+    dump = {c["@type"].rsplit(".", 1)[1]: c for c in json.loads(admin("/config_dump"))["configs"]}
+    got = {w["workload"]["name"]: w for w in dump["WorkloadsConfigDump"]["dynamic_workloads"]}
+    assert {a.uid, b.uid, "0000-0000", "1111-1111"} <= set(got), sorted(got)
+    assert all(w["version_info"] and w["last_updated"].endswith("Z") for w in got.values()), got
 
 
 @test

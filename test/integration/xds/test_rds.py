@@ -308,6 +308,7 @@ def retry_policy_from_xds_as_istiod_sends_it():
     assert s.stat("cluster.v1.upstream_rq_retry") == \
         s.stat("cluster.v1.upstream_rq_retry_backoff_exponential")
     routes = config_dump(s)["RoutesConfigDump"]["dynamic_route_configs"]
+    assert routes[0]["version_info"] and routes[0]["last_updated"].endswith("Z"), routes[0]
     dumped = routes[0]["route_config"]["virtual_hosts"][0]["routes"][0]["route"]["retry_policy"]
     assert dumped["retry_back_off"] == {"base_interval": "0.020s", "max_interval": "0.100s"}, dumped
     assert dumped["retry_host_predicate"] == [{"name": "envoy.retry_host_predicates.previous_hosts"}]

@@ -426,6 +426,33 @@ static void test_http(void **state)
 	assert_has(json, "\"dynamic_route_configs\":[{\"version_info\":\"v3\",\"route_config\":{\"@type\":\"" T
 			 "envoy.config.route.v3.RouteConfiguration\",\"name\":\"r81\",\"virtual_hosts\":[]}}]}],\"version\":");
 	free(json);
+
+	/* From the xDS client: when the route configuration was applied, and
+	 * the workloads of the node shape. A time the client holds for another
+	 * version than the snapshot's is not shown against it. */
+	struct config_dump_resource rds = { "r81", "v3", 1764936000123 };
+	struct config_dump_resource wds[] = { { "Kubernetes//Pod/ns/a", "7", 1764936001000 },
+					      { "Kubernetes//Pod/ns/b", "7", 1764936002000 } };
+	struct config_dump_dynamic dyn = { .routes = &rds, .n_routes = 1, .workloads = wds,
+					   .n_workloads = 2, .has_workloads = true };
+	json = config_dump_json_dynamic(snap, &dyn, NULL);
+	assert_non_null(json);
+	assert_true(json_valid(json));
+	assert_has(json, "\"dynamic_route_configs\":[{\"version_info\":\"v3\",\"last_updated\":"
+			 "\"2025-12-05T12:00:00.123Z\",\"route_config\":{");
+	assert_has(json, ",{\"@type\":\"" T "skiff.admin.v1.WorkloadsConfigDump\",\"dynamic_workloads\":["
+			 "{\"version_info\":\"7\",\"last_updated\":\"2025-12-05T12:00:01.000Z\",\"workload\":"
+			 "{\"@type\":\"" T "istio.workload.Address\",\"name\":\"Kubernetes//Pod/ns/a\"}},"
+			 "{\"version_info\":\"7\",\"last_updated\":\"2025-12-05T12:00:02.000Z\",\"workload\":"
+			 "{\"@type\":\"" T "istio.workload.Address\",\"name\":\"Kubernetes//Pod/ns/b\"}}]}");
+	free(json);
+	rds.version = "v4";
+	dyn.has_workloads = false;
+	json = config_dump_json_dynamic(snap, &dyn, NULL);
+	assert_non_null(json);
+	assert_has(json, "\"dynamic_route_configs\":[{\"version_info\":\"v3\",\"route_config\":{");
+	assert_null(strstr(json, "WorkloadsConfigDump"));
+	free(json);
 	snapshot_unref(snap);
 }
 
