@@ -464,7 +464,7 @@ static bool tried_before(const struct http_stream *s, int host)
 /* lb_pick, picked again up to host_selection_retry_max_attempts times
  * (default 1) while it gives a host this request already tried, when the
  * route's retries avoid previous hosts; the last pick stands, as in Envoy
- * (a one-host cluster, a hash policy's one host). */
+ * (a one-host cluster, a ring's run of one host). */
 static int pick_host(struct http_stream *s, bool has_hash, uint64_t hash)
 {
 	uint64_t now = s->down->w->loop.now_ms;
@@ -474,7 +474,7 @@ static int pick_host(struct http_stream *s, bool has_hash, uint64_t hash)
 		return host;
 	uint32_t again = p->host_selection_max_attempts ? p->host_selection_max_attempts : 1;
 	for (uint32_t i = 0; i < again && tried_before(s, host); i++)
-		host = lb_pick(s->rt, now, has_hash, hash);
+		host = lb_pick_again(s->rt, now, has_hash, hash, i + 1);
 	s->tried_hosts[s->n_tried++ % STREAM_TRIED_HOSTS] = host;
 	return host;
 }

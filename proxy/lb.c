@@ -501,7 +501,11 @@ static size_t pick_least_request(const struct pick_set *s)
 
 /* The first ring point at or after hash (wrapping), then on along the ring
  * to the first host in the set. */
-static size_t pick_ring(const struct pick_set *s, const struct lb_table *t, uint64_t hash)
+/* `attempt` > 0: a pick again for a retry host predicate. As Envoy's ring
+ * hash, the ring is walked on by that many entries (which may still be the
+ * same host's); Maglev mutates the hash. */
+static size_t pick_ring(const struct pick_set *s, const struct lb_table *t, uint64_t hash,
+			uint32_t attempt)
 {
 	size_t lo = 0, hi = t->n;
 	while (lo < hi) {
@@ -511,6 +515,7 @@ static size_t pick_ring(const struct pick_set *s, const struct lb_table *t, uint
 		else
 			hi = mid;
 	}
+	lo = (lo + attempt) % t->n;
 	for (size_t step = 0; step < t->n; step++) {
 		size_t h = t->ring[(lo + step) % t->n].host;
 		if (in_set(s, h))
@@ -519,8 +524,11 @@ static size_t pick_ring(const struct pick_set *s, const struct lb_table *t, uint
 	return t->ring[lo % t->n].host; /* unreachable: the set is never empty */
 }
 
-static size_t pick_maglev(const struct pick_set *s, const struct lb_table *t, uint64_t hash)
+static size_t pick_maglev(const struct pick_set *s, const struct lb_table *t, uint64_t hash,
+			  uint32_t attempt)
 {
+	if (attempt > 0) /* Envoy's: most bits set, for a large change of the hash */
+		hash ^= ~0ULL - attempt + 1;
 	size_t slot = hash % t->n;
 	for (size_t step = 0; step < t->n; step++) {
 		size_t h = t->slots[(slot + step) % t->n];
@@ -531,6 +539,12 @@ static size_t pick_maglev(const struct pick_set *s, const struct lb_table *t, ui
 }
 
 int lb_pick(struct cluster_rt *rt, uint64_t now_ms, bool has_hash, uint64_t hash)
+{
+	return lb_pick_again(rt, now_ms, has_hash, hash, 0);
+}
+
+int lb_pick_again(struct cluster_rt *rt, uint64_t now_ms, bool has_hash, uint64_t hash,
+		  uint32_t attempt)
 {
 	if (rt->n_hosts == 0)
 		return -1;
@@ -544,11 +558,11 @@ int lb_pick(struct cluster_rt *rt, uint64_t now_ms, bool has_hash, uint64_t hash
 		return (int)pick_random(&s);
 	case LB_RING_HASH:
 		if (has_hash && t && t->ring)
-			return (int)pick_ring(&s, t, hash);
+			return (int)pick_ring(&s, t, hash, attempt);
 		return (int)pick_random(&s);
 	case LB_MAGLEV:
 		if (has_hash && t && t->slots)
-			return (int)pick_maglev(&s, t, hash);
+			return (int)pick_maglev(&s, t, hash, attempt);
 		return (int)pick_random(&s);
 	case LB_ROUND_ROBIN:
 	case LB_CLUSTER_PROVIDED:

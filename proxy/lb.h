@@ -78,6 +78,14 @@ bool lb_host_available(struct cluster_rt *rt, size_t i, uint64_t now_ms);
  * Returns -1 when the cluster has no endpoints. */
 int lb_pick(struct cluster_rt *rt, uint64_t now_ms, bool has_hash, uint64_t hash);
 
+/* lb_pick once more, the attempt-th time (1, 2...) for one request, because
+ * a retry host predicate refused the last pick. The policies that draw
+ * draw again; ring hash walks `attempt` entries further round the ring, and
+ * Maglev looks up a mutated hash, as Envoy's do, so a hashed request can
+ * reach another host. */
+int lb_pick_again(struct cluster_rt *rt, uint64_t now_ms, bool has_hash, uint64_t hash,
+		  uint32_t attempt);
+
 /* A uniformly random 64-bit value from the worker's generator for the
  * cluster (the one that picks hosts): retry back-off jitter draws from it. */
 uint64_t lb_random(struct cluster_rt *rt);

@@ -362,6 +362,37 @@ static void test_maglev_weights_and_prime(void **state)
 	cluster_free(c);
 }
 
+/* A retry host predicate's pick again: a hashed request reaches another
+ * host within a few attempts (ring: the next entries; Maglev: a mutated
+ * hash, Envoy's), and the same attempt always gives the same host. */
+static void test_pick_again_moves_hashed_requests(void **state)
+{
+	(void)state;
+	static const enum lb_policy policies[] = { LB_RING_HASH, LB_MAGLEV };
+	for (size_t p = 0; p < 2; p++) {
+		struct cluster *c = cluster_new(4, NULL, policies[p]);
+		prepare(c);
+		struct cluster_rt_table t = { 0 };
+		struct cluster_rt *rt = cluster_rt_get(&t, c);
+		for (unsigned k = 0; k < 1000; k++) {
+			uint64_t h = key_hash(k);
+			int first = lb_pick(rt, NOW, true, h);
+			assert_int_equal(lb_pick_again(rt, NOW, true, h, 0), first);
+			uint32_t a = 1;
+			while (a <= 8 && lb_pick_again(rt, NOW, true, h, a) == first)
+				a++;
+			assert_true(a <= 8);
+			assert_int_equal(lb_pick_again(rt, NOW, true, h, a),
+					 lb_pick_again(rt, NOW, true, h, a));
+			if (policies[p] == LB_MAGLEV) /* ~0 - 1 + 1: all bits flipped */
+				assert_int_equal(lb_pick_again(rt, NOW, true, h, 1),
+						 lb_pick(rt, NOW, true, ~h));
+		}
+		cluster_rt_table_free(&t);
+		cluster_free(c);
+	}
+}
+
 static void eject_host(const struct cluster *c, size_t i, uint64_t now)
 {
 	for (int k = 0; k < 5; k++)
@@ -494,6 +525,7 @@ int main(void)
 		cmocka_unit_test(test_ring_hash_limits),
 		cmocka_unit_test(test_maglev_table),
 		cmocka_unit_test(test_maglev_weights_and_prime),
+		cmocka_unit_test(test_pick_again_moves_hashed_requests),
 		cmocka_unit_test(test_skip_unavailable),
 		cmocka_unit_test(test_ejection_seen_by_every_worker),
 		cmocka_unit_test(test_panic_mode),
