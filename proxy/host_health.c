@@ -88,6 +88,9 @@ void host_health_inherit(struct cluster *c, const struct cluster *old)
 		if (!o)
 			continue;
 		uint64_t until = LOAD(o->ejected_until_ms);
+		if (until == EJECTING) /* a worker is ejecting it on the old version
+					* right now: its end is not known yet */
+			until = 0;
 		STORE(h->ejected_until_ms, until);
 		STORE(h->returned_ms, LOAD(o->returned_ms));
 		STORE(h->ejections, LOAD(o->ejections));
