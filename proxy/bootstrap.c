@@ -19,6 +19,9 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include "certs/spiffe.h"
 #include "proxy/config_rules.h"
 #include "proxy/duration.h"
@@ -3623,7 +3626,148 @@ static int hc_http(struct ctx *c, yaml_node_t *n, void *obj)
 	return WALK(c, n, fields, obj);
 }
 
-REFUSE(refuse_hc_kind, "not supported by skiff (supported: http_health_check)")
+/* HealthCheck.Payload: hex `text`, or `binary` (base64, as proto3 JSON
+ * and YAML write bytes), at most `max` bytes. */
+struct payload_src {
+	struct hc_payload *p;
+	size_t max;
+	unsigned set;
+};
+
+#define PAYLOAD_NAMES "text, binary"
+
+static int payload_keep(struct ctx *c, yaml_node_t *n, struct payload_src *ps, uint8_t *data,
+			size_t len)
+{
+	if (len > ps->max) {
+		free(data);
+		return fail(c, n, "must be at most %zu bytes, got %zu", ps->max, len);
+	}
+	free(ps->p->data);
+	ps->p->data = data;
+	ps->p->len = len;
+	return 0;
+}
+
+static int payload_text(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct payload_src *ps = obj;
+	char *hex = NULL;
+	int err = oneof_set(c, n, &ps->set, PAYLOAD_NAMES);
+	if (!err)
+		err = read_name(c, n, &hex);
+	if (err) {
+		free(hex);
+		return err;
+	}
+	size_t len = strlen(hex) / 2;
+	uint8_t *data = malloc(len ? len : 1);
+	size_t got = 0;
+	bool ok = data && OPENSSL_hexstr2buf_ex(data, len, &got, hex, '\0') == 1;
+	free(hex);
+	if (!ok) {
+		free(data);
+		return data ? fail(c, n, "expected hex digits, two per byte") : fail_nomem(c);
+	}
+	return payload_keep(c, n, ps, data, got);
+}
+
+static int payload_binary(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct payload_src *ps = obj;
+	char *b64 = NULL;
+	int err = oneof_set(c, n, &ps->set, PAYLOAD_NAMES);
+	if (!err)
+		err = read_name(c, n, &b64);
+	if (err) {
+		free(b64);
+		return err;
+	}
+	size_t n64 = strlen(b64), pad = 0;
+	uint8_t *data = malloc(n64 / 4 * 3 + 3);
+	int got = data && n64 % 4 == 0 && n64 <= INT32_MAX
+		      ? EVP_DecodeBlock(data, (const unsigned char *)b64, (int)n64) : -1;
+	while (pad < 2 && n64 > pad && b64[n64 - 1 - pad] == '=')
+		pad++;
+	free(b64);
+	if (got < 0) {
+		free(data);
+		return data ? fail(c, n, "expected base64") : fail_nomem(c);
+	}
+	return payload_keep(c, n, ps, data, (size_t)got - pad);
+}
+
+static int read_payload(struct ctx *c, yaml_node_t *n, struct hc_payload *p, size_t max)
+{
+	static const struct field fields[] = {
+		{ "text", payload_text, false },
+		{ "binary", payload_binary, false },
+	};
+	struct payload_src ps = { .p = p, .max = max };
+	int err = WALK(c, n, fields, &ps);
+	if (!err && !ps.set)
+		return fail(c, n, "expected one of " PAYLOAD_NAMES);
+	return err;
+}
+
+static int hc_tcp_send(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct health_check *h = obj;
+	return read_payload(c, n, &h->send, HC_SEND_MAX);
+}
+
+static int hc_tcp_receive_one(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct health_check *h = obj;
+	int err = read_payload(c, n, &h->receive[h->n_receive], HC_RECEIVE_BLOCK_MAX);
+	if (!err && h->receive[h->n_receive].len == 0)
+		return fail(c, n, "must not be empty");
+	if (!err)
+		h->n_receive++;
+	return err;
+}
+
+static int hc_tcp_receive(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct health_check *h = obj;
+	size_t count = 0;
+	int err = expect_sequence(c, n, &count);
+	if (err)
+		return err;
+	if (count > HC_RECEIVE_BLOCKS_MAX)
+		return fail(c, n, "expected at most %d payloads, got %zu", HC_RECEIVE_BLOCKS_MAX,
+			    count);
+	if (count && !(h->receive = calloc(count, sizeof(*h->receive))))
+		return fail_nomem(c);
+	return walk_sequence(c, n, hc_tcp_receive_one, h);
+}
+
+#define HC_KIND_NAMES "http_health_check, tcp_health_check"
+
+/* The kinds are a oneof: the first one read has set h->path (required
+ * there) or h->tcp. */
+static int hc_http_kind(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct health_check *h = obj;
+	if (h->tcp)
+		return fail(c, n, "only one of " HC_KIND_NAMES " may be set");
+	return hc_http(c, n, h);
+}
+
+static int hc_tcp_kind(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "send", hc_tcp_send, false },
+		{ "receive", hc_tcp_receive, false },
+	};
+	struct health_check *h = obj;
+	if (h->path)
+		return fail(c, n, "only one of " HC_KIND_NAMES " may be set");
+	h->tcp = true;
+	return WALK(c, n, fields, h);
+}
+
+REFUSE(refuse_hc_kind, "not supported by skiff (supported: " HC_KIND_NAMES ")")
 
 static int read_health_check(struct ctx *c, yaml_node_t *n, void *obj)
 {
@@ -3632,14 +3776,17 @@ static int read_health_check(struct ctx *c, yaml_node_t *n, void *obj)
 		{ "interval", hc_interval, true },
 		{ "unhealthy_threshold", hc_unhealthy, true },
 		{ "healthy_threshold", hc_healthy, true },
-		{ "http_health_check", hc_http, true },
-		{ "tcp_health_check", refuse_hc_kind, false },
+		{ "http_health_check", hc_http_kind, false },
+		{ "tcp_health_check", hc_tcp_kind, false },
 		{ "grpc_health_check", refuse_hc_kind, false },
 		{ "custom_health_check", refuse_hc_kind, false },
 	};
 	struct health_check *h = obj;
 	h->enabled = true;
-	return WALK(c, n, fields, h);
+	int err = WALK(c, n, fields, h);
+	if (!err && !h->tcp && !h->path)
+		return fail(c, n, "expected one of " HC_KIND_NAMES);
+	return err;
 }
 
 static int cluster_health_checks(struct ctx *c, yaml_node_t *n, void *obj)

@@ -72,10 +72,30 @@ struct outlier_detection {
 };
 
 /* health_checks[0] with http_health_check. */
+/* Bytes a TCP health check sends or expects (Envoy's HealthCheck.Payload:
+ * hex `text` or `binary`). */
+struct hc_payload {
+	uint8_t *data;
+	size_t len;
+};
+
+/* Limits on tcp_health_check payloads: what a check sends, how many blocks
+ * it expects and how long each may be (they must fit the response buffer
+ * of health_check.h with room to spare). */
+#define HC_SEND_MAX 4096
+#define HC_RECEIVE_BLOCKS_MAX 16
+#define HC_RECEIVE_BLOCK_MAX 1024
+
 struct health_check {
 	bool enabled;
+	bool tcp;                    /* tcp_health_check; else http_health_check */
 	char *path;                  /* http_health_check.path */
 	char *host;                  /* http_health_check.host; NULL: the cluster name */
+	struct hc_payload send;      /* tcp_health_check.send; len 0: nothing */
+	struct hc_payload *receive;  /* tcp_health_check.receive: each found, in order
+				      * (not necessarily adjacent); none: connecting
+				      * (and sending) is enough */
+	size_t n_receive;
 	uint32_t interval_ms;        /* interval */
 	uint32_t timeout_ms;         /* timeout */
 	uint32_t unhealthy_threshold; /* consecutive failures to mark unhealthy */

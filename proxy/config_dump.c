@@ -654,6 +654,15 @@ static const struct config_dump_resource *find_dynamic(const struct config_dump_
 }
 
 /* "version_info":"...","last_updated":"2024-05-01T10:00:00.123Z" */
+/* HealthCheck.Payload as Envoy's JSON has it: {"text": "<hex>"}. */
+static void dump_payload(struct jbuf *b, const char *key, const struct hc_payload *p)
+{
+	jb_printf(b, "%s{\"text\":\"", key);
+	for (size_t i = 0; i < p->len; i++)
+		jb_printf(b, "%02X", p->data[i]);
+	jb_raw(b, "\"}");
+}
+
 static void dump_version_time(struct jbuf *b, const struct config_dump_resource *r)
 {
 	time_t secs = (time_t)(r->updated_ms / 1000);
@@ -754,11 +763,22 @@ static void dump_cluster_http(struct jbuf *b, const struct cluster *cl)
 		jb_duration(b, "interval", h->interval_ms);
 		jb_uint(b, "unhealthy_threshold", h->unhealthy_threshold);
 		jb_uint(b, "healthy_threshold", h->healthy_threshold);
-		jb_raw(b, ",\"http_health_check\":{");
-		jb_member_str(b, true, "path", h->path);
-		if (h->host)
-			jb_member_str(b, false, "host", h->host);
-		jb_raw(b, "}}]");
+		if (h->tcp) {
+			jb_raw(b, ",\"tcp_health_check\":{");
+			if (h->send.len)
+				dump_payload(b, "\"send\":", &h->send);
+			for (size_t i = 0; i < h->n_receive; i++) {
+				jb_raw(b, i ? "," : h->send.len ? ",\"receive\":[" : "\"receive\":[");
+				dump_payload(b, "", &h->receive[i]);
+			}
+			jb_raw(b, h->n_receive ? "]}}]" : "}}]");
+		} else {
+			jb_raw(b, ",\"http_health_check\":{");
+			jb_member_str(b, true, "path", h->path);
+			if (h->host)
+				jb_member_str(b, false, "host", h->host);
+			jb_raw(b, "}}]");
+		}
 	}
 	const struct circuit_breakers *cb = &cl->breakers;
 	if (cb->max_connections != def.breakers.max_connections ||

@@ -46,8 +46,11 @@ struct hc_probe {
 	bool connected;
 	bool ok;
 	uint16_t status;             /* final status, once seen */
-	char *req;
+	char *req;                   /* HTTP: the request; TCP: the send payload */
 	size_t req_len, sent;
+	bool tcp;                    /* tcp_health_check */
+	struct hc_payload *expect;   /* TCP: the receive blocks (copies), in order */
+	size_t n_expect, found;      /* how many, how many found so far */
 	struct h1_parser parser;
 	size_t in_len;
 	char in[HC_RESPONSE_MAX];
@@ -99,6 +102,9 @@ static void probe_free(struct hc_probe *p)
 	list_del(&p->link);
 	p->hc->n_probes--;
 	free(p->req);
+	for (size_t i = 0; i < p->n_expect; i++)
+		free(p->expect[i].data);
+	free(p->expect);
 	free(p);
 }
 
@@ -186,7 +192,32 @@ static bool probe_write(struct hc_probe *p)
 	return true;
 }
 
-/* Reads until the final status line, EOF, an error or EAGAIN. */
+/* TCP: finds the expected blocks in order in what came, as Envoy's
+ * "fuzzy" match: each must appear, after the one before, not necessarily
+ * right after it. Keeps only what a later block could still start in.
+ * True when all are found. */
+static bool tcp_match(struct hc_probe *p)
+{
+	while (p->found < p->n_expect) {
+		const struct hc_payload *want = &p->expect[p->found];
+		const char *at = memmem(p->in, p->in_len, want->data, want->len);
+		if (!at) {
+			/* a block may straddle this read and the next */
+			size_t keep = want->len - 1 < p->in_len ? want->len - 1 : p->in_len;
+			memmove(p->in, p->in + p->in_len - keep, keep);
+			p->in_len = keep;
+			return false;
+		}
+		size_t used = (size_t)(at - p->in) + want->len;
+		memmove(p->in, p->in + used, p->in_len - used);
+		p->in_len -= used;
+		p->found++;
+	}
+	return true;
+}
+
+/* Reads until the final status line (TCP: every expected block), EOF, an
+ * error or EAGAIN. */
 static void probe_read(struct hc_probe *p)
 {
 	uint64_t now = p->hc->loop->now_ms;
@@ -209,6 +240,13 @@ static void probe_read(struct hc_probe *p)
 			return;
 		}
 		p->in_len += (size_t)n;
+		if (p->tcp) {
+			if (tcp_match(p)) {
+				probe_finish(p, true, now);
+				return;
+			}
+			continue;
+		}
 		size_t used = 0;
 		int rc = h1_parse(&p->parser, p->in, p->in_len, &used);
 		if (p->status) {
@@ -240,7 +278,11 @@ static void probe_on_event(struct io *io, uint32_t events)
 	}
 	if (p->handshaking && !probe_handshake(p))
 		return;
-	if (probe_write(p))
+	if (!probe_write(p))
+		return;
+	if (p->tcp && p->n_expect == 0) /* connected (and sent): that is all */
+		probe_finish(p, true, p->hc->loop->now_ms);
+	else
 		probe_read(p);
 }
 
@@ -257,6 +299,13 @@ static bool request_token_ok(const char *s)
 
 static char *request_new(const struct cluster *c, size_t *len)
 {
+	if (c->health.tcp) {
+		char *send = malloc(c->health.send.len ? c->health.send.len : 1);
+		if (send && c->health.send.len)
+			memcpy(send, c->health.send.data, c->health.send.len);
+		*len = c->health.send.len;
+		return send;
+	}
 	const char *path = c->health.path ? c->health.path : "/";
 	const char *host = c->health.host ? c->health.host : c->name;
 	if (path[0] != '/' || !request_token_ok(path) || !host[0] || !request_token_ok(host))
@@ -273,9 +322,10 @@ static char *request_new(const struct cluster *c, size_t *len)
 }
 
 /* The cluster's transport socket, as Envoy's health checker uses it: the
- * same client context (identity, CA, SPIFFE ids accepted) and SNI, but
- * ALPN http/1.1 alone, since the check speaks HTTP/1.1. The SSL holds a
- * reference to the context, so the snapshot may go before the check. */
+ * same client context (identity, CA, SPIFFE ids accepted) and SNI; for an
+ * HTTP check ALPN http/1.1 alone, since the check speaks HTTP/1.1, for a
+ * TCP check the context's own. The SSL holds a reference to the context,
+ * so the snapshot may go before the check. */
 static int probe_tls(struct hc_probe *p, const struct tls_config *tls)
 {
 	static const unsigned char h1[] = "\x08http/1.1";
@@ -288,7 +338,8 @@ static int probe_tls(struct hc_probe *p, const struct tls_config *tls)
 	SSL_set_connect_state(ssl);
 	if (tls->sni)
 		SSL_set_tlsext_host_name(ssl, tls->sni);
-	SSL_set_alpn_protos(ssl, h1, sizeof(h1) - 1);
+	if (!p->tcp)
+		SSL_set_alpn_protos(ssl, h1, sizeof(h1) - 1);
 	p->handshaking = true;
 	return 0;
 }
@@ -338,13 +389,30 @@ static int probe_start(struct health_checker *hc, struct cluster_rt *rt, size_t 
 {
 	const struct cluster *c = rt->c;
 	struct hc_probe *p = calloc(1, sizeof(*p));
-	char *copy = malloc(req_len);
-	if (!p || !copy) {
+	char *copy = malloc(req_len ? req_len : 1);
+	size_t n_expect = c->health.tcp ? c->health.n_receive : 0;
+	struct hc_payload *expect = n_expect ? calloc(n_expect, sizeof(*expect)) : NULL;
+	bool ok = p && copy && (!n_expect || expect);
+	for (size_t k = 0; ok && k < n_expect; k++) {
+		const struct hc_payload *r = &c->health.receive[k];
+		ok = r->len && (expect[k].data = malloc(r->len));
+		if (ok) {
+			memcpy(expect[k].data, r->data, r->len);
+			expect[k].len = r->len;
+		}
+	}
+	if (!ok) {
+		for (size_t k = 0; expect && k < n_expect; k++)
+			free(expect[k].data);
+		free(expect);
 		free(p);
 		free(copy);
 		return -ENOMEM;
 	}
 	memcpy(copy, req, req_len);
+	p->tcp = c->health.tcp;
+	p->expect = expect;
+	p->n_expect = n_expect;
 	p->hc = hc;
 	p->io.fd = -1;
 	p->stats_id = c->stats_id;

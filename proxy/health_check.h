@@ -1,8 +1,14 @@
-/* Active HTTP/1.1 health checks of cluster endpoints, run on one worker's
- * event loop (worker 0's) and fed into the endpoints' shared health
- * (host_health_check_report), which every worker picks by.
+/* Active health checks of cluster endpoints, HTTP/1.1 or TCP, run on one
+ * worker's event loop (worker 0's) and fed into the endpoints' shared
+ * health (host_health_check_report), which every worker picks by.
  *
- * For every cluster with health_checks (http_health_check), each host gets
+ * A tcp_health_check writes its `send` bytes over the same kind of
+ * connection (without the ALPN override) and passes once every `receive`
+ * block has come, in order, not necessarily adjacent; with none, once the
+ * connection (and handshake) is made. A close or the timeout before that
+ * fails it.
+ *
+ * For every cluster with an http_health_check, each host gets
  * "GET <path>" over a fresh connection every interval_ms, counted from the
  * end of the previous check. The connection uses the cluster's transport
  * socket, as Envoy's does: TLS with the cluster's identity and checks of

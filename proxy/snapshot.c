@@ -128,6 +128,10 @@ void snapshot_cluster_clear(struct cluster *c)
 	tls_config_free(c->tls);
 	free(c->health.path);
 	free(c->health.host);
+	free(c->health.send.data);
+	for (size_t i = 0; i < c->health.n_receive; i++)
+		free(c->health.receive[i].data);
+	free(c->health.receive);
 	free(c->eds_service_name);
 	free(c->netns);
 	memset(c, 0, sizeof(*c));

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "certs/spiffe.h"
 #include "proxy/config_rules.h"
 #include "proxy/http_config.h"
@@ -1278,8 +1280,82 @@ static int read_outlier(struct tctx *c, const pb_cluster *pb, struct cluster *cl
 	return err;
 }
 
-/* health_checks: one, over HTTP. Envoy requires timeout, interval and
- * both thresholds. */
+typedef Envoy__Config__Core__V3__HealthCheck__Payload pb_payload;
+
+/* HealthCheck.Payload: hex `text` or `binary` bytes, at most `max`. */
+static int read_payload(struct tctx *c, const pb_payload *p, size_t max, struct hc_payload *out)
+{
+	uint8_t *data = NULL;
+	size_t len = 0;
+	if (p->payload_case == ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__PAYLOAD__PAYLOAD_TEXT) {
+		size_t old = tx_field(c, "text");
+		char *hex = NULL;
+		int err = tx_read_text(c, &p->text, true, &hex);
+		if (err)
+			return err;
+		data = malloc(strlen(hex) / 2 + 1);
+		bool ok = data && OPENSSL_hexstr2buf_ex(data, strlen(hex) / 2, &len, hex, '\0') == 1;
+		free(hex);
+		if (!ok) {
+			free(data);
+			return data ? tx_fail(c, "expected hex digits, two per byte") : tx_nomem(c);
+		}
+		tx_pop(c, old);
+	} else if (p->payload_case == ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__PAYLOAD__PAYLOAD_BINARY) {
+		len = p->binary.len;
+		if (len <= max && (data = malloc(len ? len : 1)))
+			memcpy(data, p->binary.data, len);
+		else if (len <= max)
+			return tx_nomem(c);
+	} else {
+		return tx_fail(c, "expected one of text, binary");
+	}
+	if (len > max) {
+		free(data);
+		return tx_fail(c, "must be at most %zu bytes, got %zu", max, len);
+	}
+	free(out->data);
+	out->data = data;
+	out->len = len;
+	return 0;
+}
+
+/* tcp_health_check: what to send, and the blocks to find in the answer. */
+static int read_tcp_check(struct tctx *c, const Envoy__Config__Core__V3__HealthCheck__TcpHealthCheck *t,
+			  struct health_check *h)
+{
+	size_t old = tx_field(c, "tcp_health_check");
+	h->tcp = true;
+	if (t->send) {
+		size_t at = tx_field(c, "send");
+		int err = read_payload(c, t->send, HC_SEND_MAX, &h->send);
+		if (err)
+			return err;
+		tx_pop(c, at);
+	}
+	if (t->n_receive > HC_RECEIVE_BLOCKS_MAX) {
+		tx_field(c, "receive");
+		return tx_fail(c, "expected at most %d payloads, got %zu", HC_RECEIVE_BLOCKS_MAX,
+			       t->n_receive);
+	}
+	if (t->n_receive && !(h->receive = calloc(t->n_receive, sizeof(*h->receive))))
+		return tx_nomem(c);
+	for (size_t i = 0; i < t->n_receive; i++) {
+		size_t at = tx_push(c, ".receive[%zu]", i);
+		int err = read_payload(c, t->receive[i], HC_RECEIVE_BLOCK_MAX, &h->receive[i]);
+		h->n_receive += !err;
+		if (!err && h->receive[i].len == 0)
+			return tx_fail(c, "must not be empty");
+		if (err)
+			return err;
+		tx_pop(c, at);
+	}
+	tx_pop(c, old);
+	return 0;
+}
+
+/* health_checks: one, over HTTP or TCP. Envoy requires timeout, interval
+ * and both thresholds. */
 static int read_health_check(struct tctx *c, const pb_cluster *pb, struct cluster *cl)
 {
 	if (!pb->n_health_checks)
@@ -1291,9 +1367,12 @@ static int read_health_check(struct tctx *c, const pb_cluster *pb, struct cluste
 	tx_push(c, "[0]");
 	const Envoy__Config__Core__V3__HealthCheck *hc = pb->health_checks[0];
 	struct health_check *h = &cl->health;
-	if (hc->health_checker_case !=
-	    ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_HTTP_HEALTH_CHECK)
-		return tx_fail(c, "expected http_health_check (skiff checks over HTTP)");
+	bool tcp = hc->health_checker_case ==
+		   ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_TCP_HEALTH_CHECK;
+	if (!tcp && hc->health_checker_case !=
+			ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_HTTP_HEALTH_CHECK)
+		return tx_fail(c, "expected http_health_check or tcp_health_check (skiff checks "
+				  "over HTTP or TCP)");
 	const struct {
 		const char *name;
 		const void *present;
@@ -1320,6 +1399,13 @@ static int read_health_check(struct tctx *c, const pb_cluster *pb, struct cluste
 				   &h->healthy_threshold);
 	if (err)
 		return err;
+	if (tcp) {
+		if ((err = read_tcp_check(c, hc->tcp_health_check, h)))
+			return err;
+		h->enabled = true;
+		tx_pop(c, old);
+		return 0;
+	}
 	tx_field(c, "http_health_check");
 	const Envoy__Config__Core__V3__HealthCheck__HttpHealthCheck *http = hc->http_health_check;
 	if ((err = tx_text_field(c, "path", &http->path, true, &h->path)) ||

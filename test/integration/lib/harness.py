@@ -155,7 +155,7 @@ def tcp_proxy_config(listeners, clusters, admin_port=15000):
     use_original_dst, idle_timeout, access_log.
     clusters: dicts with name, type (STATIC/ORIGINAL_DST), endpoints [(ip, port)
     or (ip, port, weight)], optional connect_timeout, source_address, lb_policy,
-    outlier_detection (a dict, as in Envoy's Cluster).
+    outlier_detection and health_checks (as in Envoy's Cluster).
     """
     out = ["admin:",
            f"  address: {{socket_address: {{address: 127.0.0.1, port_value: {admin_port}}}}}",
@@ -188,8 +188,9 @@ def tcp_proxy_config(listeners, clusters, admin_port=15000):
             out.append("    lb_policy: CLUSTER_PROVIDED")
         elif "lb_policy" in c:
             out.append(f"    lb_policy: {c['lb_policy']}")
-        if "outlier_detection" in c:
-            out.append(f"    outlier_detection: {json.dumps(c['outlier_detection'])}")
+        for field in ("outlier_detection", "health_checks"):
+            if field in c:
+                out.append(f"    {field}: {json.dumps(c[field])}")
         if "source_address" in c:
             out.append(f"    upstream_bind_config: {{source_address: {{address: {c['source_address']}, port_value: 0}}}}")
         if c.get("endpoints"):

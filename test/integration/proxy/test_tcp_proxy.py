@@ -18,13 +18,15 @@ MB = 1 << 20
 
 
 def proxy(endpoints=((("127.0.0.1", BACKEND)),), lb_policy=None, outlier_detection=None, concurrency=2,
-          **listener):
+          health_checks=None, **listener):
     cluster = dict(name="backend", endpoints=list(endpoints),
                    connect_timeout=listener.pop("connect_timeout", "1s"))
     if lb_policy:
         cluster["lb_policy"] = lb_policy
     if outlier_detection:
         cluster["outlier_detection"] = outlier_detection
+    if health_checks:
+        cluster["health_checks"] = health_checks
     cfg = tcp_proxy_config([dict(name="l", port=LISTEN, cluster="backend", **listener)], [cluster])
     return Skiff(cfg, args=["--concurrency", str(concurrency)])
 
@@ -387,6 +389,34 @@ def refused_endpoint_is_ejected_by_outlier_detection():
     assert s.stat("cluster.backend.upstream_cx_connect_fail") >= 4
     free.close()
     a.close()
+
+
+@test
+def tcp_health_check_keeps_connections_off_a_failing_endpoint():
+    """Envoy's tcp_health_check, run by one worker for both: "PING" sent,
+    "PING" expected back. The echo backend passes; the one that answers
+    something else fails and gets no connection from either worker; once it
+    echoes too, connections reach it again."""
+    mode = {"echo": False}
+    seen = []  # the first bytes of each connection to the second backend
+
+    def other(conn):
+        first = conn.recv(64)
+        seen.append(first)
+        if mode["echo"]:
+            conn.sendall(first)
+            return echo(conn)
+        conn.sendall(b"NOPE")
+    a, b = Backend(echo, BACKEND), Backend(other, BACKEND + 1)
+    check = {"timeout": "0.5s", "interval": "0.2s", "unhealthy_threshold": 1, "healthy_threshold": 1,
+             "tcp_health_check": {"send": {"text": "50494e47"}, "receive": [{"text": "50494E47"}]}}
+    s = proxy(endpoints=[("127.0.0.1", BACKEND), ("127.0.0.1", BACKEND + 1)], health_checks=[check])
+    wait_for(lambda: s.stat("cluster.backend.health_check.failure") >= 1, what="a failed check")
+    assert echoed(20) == [True] * 20  # none reached the failing endpoint
+    assert set(seen) == {b"PING"}, seen
+    mode["echo"] = True
+    wait_for(lambda: echoed(1) == [True] and b"x" in seen, timeout=10,
+             what="connections back on the recovered endpoint")
 
 
 if __name__ == "__main__":

@@ -183,6 +183,11 @@
 #define P_R P_H ".route_config.virtual_hosts[0].routes"
 /* Lines 7-8: cluster c; its other fields follow at 4 spaces from line 9. */
 #define HC_START C_START CLUSTER("c")
+#define HC_COMMON "    health_checks: [{timeout: 1s, interval: 5s, unhealthy_threshold: 2, healthy_threshold: 1, "
+#define HEX_8 "0000000000000000"
+#define HEX_64 HEX_8 HEX_8 HEX_8 HEX_8 HEX_8 HEX_8 HEX_8 HEX_8
+#define HEX_512 HEX_64 HEX_64 HEX_64 HEX_64 HEX_64 HEX_64 HEX_64 HEX_64
+#define HEX_1025 HEX_512 HEX_512 "00"
 #define P_FC P_L ".filter_chains"
 #define P_TS P_FC "[0].transport_socket"
 #define P_DT P_TS ".typed_config"
@@ -924,8 +929,28 @@ static const struct bad_case bad_cases[] = {
 	  "t.yaml:9: static_resources.clusters[0].outlier_detection.interval: must be more than 0s" },
 	{ HC_START "    outlier_detection: {max_ejection_percent: 101}\n",
 	  "t.yaml:9: static_resources.clusters[0].outlier_detection.max_ejection_percent: must be at most 100" },
-	{ HC_START "    health_checks: [{timeout: 1s, interval: 5s, unhealthy_threshold: 2, healthy_threshold: 1, tcp_health_check: {}}]\n",
-	  "t.yaml:9: static_resources.clusters[0].health_checks[0].tcp_health_check: not supported by skiff (supported: http_health_check)" },
+	{ HC_START HC_COMMON "grpc_health_check: {}}]\n",
+	  "t.yaml:9: static_resources.clusters[0].health_checks[0].grpc_health_check: not supported by skiff (supported: http_health_check, tcp_health_check)" },
+	{ HC_START HC_COMMON "http_health_check: {path: /h}, tcp_health_check: {}}]\n",
+	  "t.yaml:9: static_resources.clusters[0].health_checks[0].tcp_health_check: only one of http_health_check, tcp_health_check may be set" },
+	{ HC_START HC_COMMON "tcp_health_check: {}, http_health_check: {path: /h}}]\n",
+	  "t.yaml:9: static_resources.clusters[0].health_checks[0].http_health_check: only one of http_health_check, tcp_health_check may be set" },
+	{ HC_START "    health_checks: [{timeout: 1s, interval: 5s, unhealthy_threshold: 2, healthy_threshold: 1}]\n",
+	  "t.yaml:9: static_resources.clusters[0].health_checks[0]: expected one of http_health_check, tcp_health_check" },
+	{ HC_START HC_COMMON "tcp_health_check: {send: {text: 0g}}}]\n",
+	  "t.yaml:9: static_resources.clusters[0].health_checks[0].tcp_health_check.send.text: expected hex digits, two per byte" },
+	{ HC_START HC_COMMON "tcp_health_check: {send: {text: abc}}}]\n",
+	  "t.yaml:9: static_resources.clusters[0].health_checks[0].tcp_health_check.send.text: expected hex digits, two per byte" },
+	{ HC_START HC_COMMON "tcp_health_check: {send: {binary: \"!!!!\"}}}]\n",
+	  "t.yaml:9: static_resources.clusters[0].health_checks[0].tcp_health_check.send.binary: expected base64" },
+	{ HC_START HC_COMMON "tcp_health_check: {send: {text: \"00\", binary: AA==}}}]\n",
+	  "t.yaml:9: static_resources.clusters[0].health_checks[0].tcp_health_check.send.binary: only one of text, binary may be set" },
+	{ HC_START HC_COMMON "tcp_health_check: {send: {}}}]\n",
+	  "t.yaml:9: static_resources.clusters[0].health_checks[0].tcp_health_check.send: expected one of text, binary" },
+	{ HC_START HC_COMMON "tcp_health_check: {receive: [{text: \"50\"}, {binary: \"\"}]}}]\n",
+	  "t.yaml:9: static_resources.clusters[0].health_checks[0].tcp_health_check.receive[1].binary: must not be empty" },
+	{ HC_START HC_COMMON "tcp_health_check: {receive: [{text: \"50\"}, {text: \"" HEX_1025 "\"}]}}]\n",
+	  "t.yaml:9: static_resources.clusters[0].health_checks[0].tcp_health_check.receive[1].text: must be at most 1024 bytes, got 1025" },
 	{ HC_START "    health_checks: [{timeout: 1s, interval: 5s, unhealthy_threshold: 2, healthy_threshold: 1, http_health_check: {}}]\n",
 	  "t.yaml:9: static_resources.clusters[0].health_checks[0].http_health_check.path: required" },
 	{ HC_START "    health_checks: [{timeout: 1s, interval: 5s, unhealthy_threshold: 2, http_health_check: {path: /h}}]\n",
@@ -1647,6 +1672,8 @@ static void test_http(void **state)
 		"    maglev_lb_config: {table_size: 5003}\n"
 		"    http2_protocol_options: {}\n"
 		"    load_assignment: {cluster_name: v2, endpoints: [{lb_endpoints: [" ENDPOINT("10.0.1.1", "80") "]}]}\n"
+		"    health_checks: [{timeout: 1s, interval: 2s, unhealthy_threshold: 1, healthy_threshold: 1,\n"
+		"                     tcp_health_check: {send: {text: 50494E470d0a}, receive: [{binary: UE9ORw==}, {text: 0a}]}}]\n"
 		"  - name: v3\n"
 		"    lb_policy: LEAST_REQUEST\n"
 		"    typed_extension_protocol_options:\n"
@@ -1815,6 +1842,7 @@ static void test_http(void **state)
 	assert_int_equal(v1->health.interval_ms, 2000);
 	assert_int_equal(v1->health.unhealthy_threshold, 3);
 	assert_int_equal(v1->health.healthy_threshold, 2);
+	assert_false(v1->health.tcp);
 	assert_int_equal(v1->protocol, UPSTREAM_HTTP2);
 	assert_int_equal(v1->http2.max_concurrent_streams, 7);
 	assert_int_equal(v1->http2.max_consecutive_empty_frames, UINT32_MAX);
@@ -1822,6 +1850,15 @@ static void test_http(void **state)
 	assert_int_equal(v1->idle_timeout_ms, 90000);
 	assert_int_equal(v1->max_requests_per_connection, 1000);
 	const struct cluster *v2 = &snap->clusters[1];
+	assert_true(v2->health.enabled && v2->health.tcp);
+	assert_null(v2->health.path);
+	assert_int_equal(v2->health.send.len, 6);
+	assert_memory_equal(v2->health.send.data, "PING\r\n", 6);
+	assert_int_equal(v2->health.n_receive, 2);
+	assert_int_equal(v2->health.receive[0].len, 4);
+	assert_memory_equal(v2->health.receive[0].data, "PONG", 4);
+	assert_int_equal(v2->health.receive[1].len, 1);
+	assert_memory_equal(v2->health.receive[1].data, "\n", 1);
 	assert_int_equal(v2->lb_policy, LB_MAGLEV);
 	assert_int_equal(v2->maglev_table_size, 5003);
 	assert_int_equal(v2->protocol, UPSTREAM_HTTP2); /* the deprecated field */

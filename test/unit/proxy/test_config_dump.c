@@ -456,6 +456,34 @@ static void test_http(void **state)
 	snapshot_unref(snap);
 }
 
+/* A TCP health check, its payloads as Envoy's JSON writes them (hex text),
+ * whichever form they were given in. */
+static void test_tcp_health_check(void **state)
+{
+	(void)state;
+	struct snapshot *snap = load(
+		"static_resources:\n"
+		"  clusters:\n"
+		"  - name: db\n"
+		"    load_assignment: {cluster_name: db, endpoints: [{lb_endpoints: [{endpoint: {address: "
+		"{socket_address: {address: 10.0.0.1, port_value: 5432}}}}]}]}\n"
+		"    health_checks: [{timeout: 1s, interval: 2s, unhealthy_threshold: 1, healthy_threshold: 1,\n"
+		"                     tcp_health_check: {send: {text: 50494e47}, receive: [{binary: UE8=}, {text: 4E47}]}}]\n"
+		"  - name: plain\n"
+		"    load_assignment: {cluster_name: plain, endpoints: [{lb_endpoints: [{endpoint: {address: "
+		"{socket_address: {address: 10.0.0.2, port_value: 80}}}}]}]}\n"
+		"    health_checks: [{timeout: 1s, interval: 2s, unhealthy_threshold: 1, healthy_threshold: 1,\n"
+		"                     tcp_health_check: {}}]\n");
+	char *json = config_dump_json(snap, NULL);
+	assert_non_null(json);
+	assert_true(json_valid(json));
+	assert_has(json, "\"healthy_threshold\":1,\"tcp_health_check\":{\"send\":{\"text\":\"50494E47\"},"
+			 "\"receive\":[{\"text\":\"504F\"},{\"text\":\"4E47\"}]}}]");
+	assert_has(json, "\"healthy_threshold\":1,\"tcp_health_check\":{}}]");
+	free(json);
+	snapshot_unref(snap);
+}
+
 /* Names come from users: quotes, backslashes and control characters must
  * not break out of their JSON strings. */
 static void test_escaping(void **state)
@@ -511,6 +539,7 @@ int main(void)
 		cmocka_unit_test(test_static_and_ads),
 		cmocka_unit_test(test_tls_and_rbac),
 		cmocka_unit_test(test_http),
+		cmocka_unit_test(test_tcp_health_check),
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_large),
 	};

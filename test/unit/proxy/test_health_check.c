@@ -1,7 +1,8 @@
 /* Tests proxy/health_check.c against a small HTTP server on 127.0.0.1 (a
  * thread): the request it sends, 2xx passing and other statuses failing,
  * refused connections, timeouts, the counters, and a snapshot change while
- * a check is in flight. */
+ * a check is in flight; and TCP checks: connect only, and send and
+ * receive with blocks found in order across reads. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,11 +35,37 @@ struct server {
 	_Atomic bool stop;
 	_Atomic unsigned requests;
 	pthread_mutex_t lock;
-	char last[1024]; /* the last request head */
+	char last[1024]; /* the last request head (TCP: what came) */
+	/* TCP mode: read tcp_in_len bytes, then answer tcp_reply a byte at a
+	 * time and close */
+	const char *tcp_reply;
+	size_t tcp_in_len;
 };
+
+static void serve_tcp(struct server *s, int c)
+{
+	char buf[1024] = "";
+	size_t len = 0;
+	while (len < s->tcp_in_len && len < sizeof(buf) - 1) {
+		ssize_t n = recv(c, buf + len, sizeof(buf) - 1 - len, 0);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	pthread_mutex_lock(&s->lock);
+	memcpy(s->last, buf, len + 1);
+	pthread_mutex_unlock(&s->lock);
+	s->requests++;
+	for (const char *r = s->tcp_reply; *r; r++) {
+		send(c, r, 1, MSG_NOSIGNAL);
+		usleep(2000); /* separate reads: blocks straddle them */
+	}
+}
 
 static void serve_one(struct server *s, int c)
 {
+	if (s->tcp_reply)
+		return serve_tcp(s, c);
 	char buf[1024] = "";
 	size_t len = 0;
 	while (len < sizeof(buf) - 1 && !strstr(buf, "\r\n\r\n")) {
@@ -311,6 +338,53 @@ static void test_bad_path_not_checked(void **state)
 	assert_true(health_checker_next_ms(f->hc) <= now + 100);
 }
 
+/* Connect only (no send, no receive): a connection made is a pass. */
+static void test_tcp_connect_only(void **state)
+{
+	struct fixture *f = *state;
+	f->cluster.health.tcp = true;
+	f->cluster.health.path = NULL;
+	assert_true(run_until(f, host1_down, 2000)); /* refused */
+	assert_true(stats_sum(f->cluster.stats_id, STAT_HC_ATTEMPT) >= 2);
+	assert_false(unhealthy(f, 0));
+}
+
+static bool two_checks_of_host0(struct fixture *f)
+{
+	return f->server.requests >= 2;
+}
+
+/* "PING\r\n" sent; "PO" and then "NG" must come, each maybe split over
+ * reads, not necessarily adjacent. A block that never comes before the
+ * server closes fails. */
+static void test_tcp_send_and_receive(void **state)
+{
+	struct fixture *f = *state;
+	struct hc_payload want[2] = { { (uint8_t *)"PO", 2 }, { (uint8_t *)"NG", 2 } };
+	f->cluster.health.tcp = true;
+	f->cluster.health.path = NULL;
+	f->cluster.health.send = (struct hc_payload){ (uint8_t *)"PING\r\n", 6 };
+	f->cluster.health.receive = want;
+	f->cluster.health.n_receive = 2;
+	f->cluster.endpoints = f->eps; /* just the server */
+	f->cluster.n_endpoints = 1;
+	f->server.tcp_in_len = 6;
+	f->server.tcp_reply = "+POxNG\r\n";
+	assert_true(run_until(f, two_checks_of_host0, 3000));
+	assert_false(unhealthy(f, 0));
+	assert_int_equal(stats_sum(f->cluster.stats_id, STAT_HC_FAILURE), 0);
+	pthread_mutex_lock(&f->server.lock);
+	assert_string_equal(f->server.last, "PING\r\n");
+	pthread_mutex_unlock(&f->server.lock);
+
+	f->server.tcp_reply = "+NGPO\r\n"; /* both there, not in order */
+	assert_true(run_until(f, host0_down, 3000));
+	f->cluster.health.send = (struct hc_payload){ 0 };
+	f->cluster.health.receive = NULL;
+	f->cluster.health.n_receive = 0;
+	f->cluster.endpoints = f->eps;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +392,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_change_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_path_not_checked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_connect_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_send_and_receive, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1166,6 +1166,9 @@ struct httpfx {
 	Google__Protobuf__Duration d[4];
 	Envoy__Config__Core__V3__HealthCheck hc, *hcs[1];
 	Envoy__Config__Core__V3__HealthCheck__HttpHealthCheck http_hc;
+	/* not used until a test switches the health check to TCP */
+	Envoy__Config__Core__V3__HealthCheck__TcpHealthCheck tcp_hc;
+	Envoy__Config__Core__V3__HealthCheck__Payload send, recv[2], *recvs[2];
 	Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions opts;
 	Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions__ExplicitHttpConfig explicit;
 	Envoy__Config__Core__V3__Http2ProtocolOptions h2;
@@ -1234,6 +1237,21 @@ static void httpfx_apply(struct httpfx *h, Cluster *c)
 	    ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_HTTP_HEALTH_CHECK;
 	h->http_hc.path = B("/healthz");
 	h->hc.http_health_check = &h->http_hc;
+	envoy__config__core__v3__health_check__tcp_health_check__init(&h->tcp_hc);
+	envoy__config__core__v3__health_check__payload__init(&h->send);
+	h->send.payload_case = ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__PAYLOAD__PAYLOAD_TEXT;
+	h->send.text = B("50494e47");
+	h->tcp_hc.send = &h->send;
+	for (int i = 0; i < 2; i++) {
+		envoy__config__core__v3__health_check__payload__init(&h->recv[i]);
+		h->recvs[i] = &h->recv[i];
+	}
+	h->recv[0].payload_case = ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__PAYLOAD__PAYLOAD_BINARY;
+	h->recv[0].binary = B("PO");
+	h->recv[1].payload_case = ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__PAYLOAD__PAYLOAD_TEXT;
+	h->recv[1].text = B("4e47");
+	h->tcp_hc.n_receive = 2;
+	h->tcp_hc.receive = h->recvs;
 	h->hcs[0] = &h->hc;
 	c->n_health_checks = 1;
 	c->health_checks = h->hcs;
@@ -1299,6 +1317,7 @@ static void test_cluster_http(void **state)
 	assert_int_equal(f->out.outlier.base_ejection_time_ms, 30000);
 	assert_int_equal(f->out.outlier.max_ejection_percent, 50);
 	assert_true(f->out.health.enabled);
+	assert_false(f->out.health.tcp);
 	assert_string_equal(f->out.health.path, "/healthz");
 	assert_null(f->out.health.host);
 	assert_int_equal(f->out.health.timeout_ms, 500);
@@ -1309,6 +1328,20 @@ static void test_cluster_http(void **state)
 	assert_int_equal(f->out.http2.initial_stream_window_size, 1u << 20);
 	assert_int_equal(f->out.idle_timeout_ms, 60000);
 	assert_false(f->out.breakers.has_retry_budget);
+
+	/* A TCP health check: "PING" sent, "PO" then "NG" expected. */
+	h.hc.health_checker_case = ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_TCP_HEALTH_CHECK;
+	h.hc.tcp_health_check = &h.tcp_hc;
+	assert_int_equal(cfx_translate(f), 0);
+	assert_true(f->out.health.enabled && f->out.health.tcp);
+	assert_null(f->out.health.path);
+	assert_int_equal(f->out.health.send.len, 4);
+	assert_memory_equal(f->out.health.send.data, "PING", 4);
+	assert_int_equal(f->out.health.n_receive, 2);
+	assert_memory_equal(f->out.health.receive[0].data, "PO", 2);
+	assert_memory_equal(f->out.health.receive[1].data, "NG", 2);
+	h.hc.health_checker_case = ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_HTTP_HEALTH_CHECK;
+	h.hc.http_health_check = &h.http_hc; /* the oneof shares its storage */
 
 	/* A retry budget: Envoy's defaults for what it leaves out. */
 	Envoy__Config__Cluster__V3__CircuitBreakers__Thresholds__RetryBudget budget;
@@ -1421,8 +1454,23 @@ static void test_cluster_http_errors(void **state)
 		     CL "health_checks[0].http_health_check.path: a path starts with '/', and "
 			"neither may hold a space, CR or LF"),
 		CASE(h->hc.health_checker_case =
-			 ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_TCP_HEALTH_CHECK,
-		     CL "health_checks[0]: expected http_health_check (skiff checks over HTTP)"),
+			 ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_GRPC_HEALTH_CHECK,
+		     CL "health_checks[0]: expected http_health_check or tcp_health_check (skiff "
+			"checks over HTTP or TCP)"),
+#define TCP_HC                                                                                     \
+	h->hc.health_checker_case =                                                                \
+	    ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_TCP_HEALTH_CHECK,                \
+	h->hc.tcp_health_check = &h->tcp_hc
+		CASE((TCP_HC, h->send.text = B("5049z")),
+		     CL "health_checks[0].tcp_health_check.send.text: expected hex digits, two per "
+			"byte"),
+		CASE((TCP_HC, h->send.payload_case = 0),
+		     CL "health_checks[0].tcp_health_check.send: expected one of text, binary"),
+		CASE((TCP_HC, h->recv[1].payload_case =
+				  ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__PAYLOAD__PAYLOAD_BINARY,
+		      h->recv[1].binary = B("")),
+		     CL "health_checks[0].tcp_health_check.receive[1]: must not be empty"),
+#undef TCP_HC
 		CASE((f->c.n_health_checks = 2, f->c.health_checks = repeat(&h->hc, 2)),
 		     CL "health_checks: expected one health check (skiff runs one), got 2"),
 		CASE(h->entry.key = "envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions",
