@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "proxy/log.h"
+#include "proxy/sock_addr.h"
 #include "proxy/stats.h"
 
 struct host_health_entry {
@@ -66,11 +67,6 @@ void host_health_release(struct cluster *c)
 	c->host_health = NULL;
 }
 
-static bool addr_equal(const struct sock_addr *a, const struct sock_addr *b)
-{
-	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
-}
-
 void host_health_inherit(struct cluster *c, const struct cluster *old)
 {
 	struct host_health *hh = c->host_health, *from = old ? old->host_health : NULL;
@@ -80,10 +76,10 @@ void host_health_inherit(struct cluster *c, const struct cluster *old)
 	for (size_t i = 0; i < hh->n; i++) {
 		struct host_health_entry *h = &hh->hosts[i], *o = NULL;
 		/* most updates keep the order: the same index first */
-		if (i < from->n && addr_equal(&from->hosts[i].addr, &h->addr))
+		if (i < from->n && sock_addr_equal(&from->hosts[i].addr, &h->addr))
 			o = &from->hosts[i];
 		for (size_t j = 0; !o && j < from->n; j++)
-			if (addr_equal(&from->hosts[j].addr, &h->addr))
+			if (sock_addr_equal(&from->hosts[j].addr, &h->addr))
 				o = &from->hosts[j];
 		if (!o)
 			continue;

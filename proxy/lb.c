@@ -246,11 +246,6 @@ static uint64_t rng_below(struct cluster_rt *rt, uint64_t n)
 	return ((rng_next(rt) >> 32) * n) >> 32;
 }
 
-static bool addr_equal(const struct sock_addr *a, const struct sock_addr *b)
-{
-	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
-}
-
 static void rt_free(struct cluster_rt *rt)
 {
 	if (!rt)
@@ -266,10 +261,10 @@ static void rt_free(struct cluster_rt *rt)
  * order, so the same index is tried first. -1 if it is new. */
 static ssize_t old_index(const struct cluster_rt *rt, size_t hint, const struct sock_addr *addr)
 {
-	if (hint < rt->n_hosts && addr_equal(&rt->addrs[hint], addr))
+	if (hint < rt->n_hosts && sock_addr_equal(&rt->addrs[hint], addr))
 		return (ssize_t)hint;
 	for (size_t j = 0; j < rt->n_hosts; j++)
-		if (addr_equal(&rt->addrs[j], addr))
+		if (sock_addr_equal(&rt->addrs[j], addr))
 			return (ssize_t)j;
 	return -1;
 }
