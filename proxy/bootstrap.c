@@ -2121,9 +2121,18 @@ static int action_retry_policy(struct ctx *c, yaml_node_t *n, void *obj)
 	return WALK(c, n, fields, &as->r->retry);
 }
 
+/* One hash_policy entry being read: which of its kinds was set. */
+struct hash_src {
+	struct hash_policy *p;
+	unsigned set;
+};
+
+#define HASH_KIND_NAMES "header, connection_properties, query_parameter"
+
 static int hash_header_name(struct ctx *c, yaml_node_t *n, void *obj)
 {
-	return read_header_name(c, n, true, obj);
+	struct hash_policy *p = obj;
+	return read_header_name(c, n, true, &p->name);
 }
 
 static int hash_policy_header(struct ctx *c, yaml_node_t *n, void *obj)
@@ -2131,27 +2140,74 @@ static int hash_policy_header(struct ctx *c, yaml_node_t *n, void *obj)
 	static const struct field fields[] = {
 		{ "header_name", hash_header_name, true },
 	};
-	return WALK(c, n, fields, obj);
+	struct hash_src *hs = obj;
+	int err = oneof_set(c, n, &hs->set, HASH_KIND_NAMES);
+	hs->p->kind = HASH_HEADER;
+	return err ? err : WALK(c, n, fields, hs->p);
 }
 
-REFUSE(refuse_hash_kind, "not supported by skiff (supported: header)")
+static int hash_source_ip(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	(void)obj; /* the kind, set by the caller, is all there is to keep */
+	bool on = false;
+	int err = read_bool(c, n, &on);
+	if (!err && !on)
+		return fail(c, n, "must be true (the only connection property skiff hashes)");
+	return err;
+}
+
+static int hash_policy_connection(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "source_ip", hash_source_ip, true },
+	};
+	struct hash_src *hs = obj;
+	int err = oneof_set(c, n, &hs->set, HASH_KIND_NAMES);
+	hs->p->kind = HASH_SOURCE_IP;
+	return err ? err : WALK(c, n, fields, hs->p);
+}
+
+static int hash_query_name(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct hash_policy *p = obj;
+	return read_name(c, n, &p->name);
+}
+
+static int hash_policy_query(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "name", hash_query_name, true },
+	};
+	struct hash_src *hs = obj;
+	int err = oneof_set(c, n, &hs->set, HASH_KIND_NAMES);
+	hs->p->kind = HASH_QUERY_PARAMETER;
+	return err ? err : WALK(c, n, fields, hs->p);
+}
+
+static int hash_terminal(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct hash_src *hs = obj;
+	return read_bool(c, n, &hs->p->terminal);
+}
+
+REFUSE(refuse_hash_kind, "not supported by skiff (supported: " HASH_KIND_NAMES ")")
 
 static int read_hash_policy(struct ctx *c, yaml_node_t *n, void *obj)
 {
 	static const struct field fields[] = {
 		{ "header", hash_policy_header, false },
+		{ "connection_properties", hash_policy_connection, false },
+		{ "query_parameter", hash_policy_query, false },
 		{ "cookie", refuse_hash_kind, false },
-		{ "connection_properties", refuse_hash_kind, false },
-		{ "query_parameter", refuse_hash_kind, false },
 		{ "filter_state", refuse_hash_kind, false },
-		{ "terminal", NULL, false },
+		{ "terminal", hash_terminal, false },
 	};
 	struct route *r = obj;
-	int err = WALK(c, n, fields, &r->hash_header);
-	if (!err && !r->hash_header) {
-		path_push_field(c, "header");
-		return fail(c, n, "required");
-	}
+	struct hash_src hs = { .p = &r->hash_policies[r->n_hash_policies] };
+	int err = WALK(c, n, fields, &hs);
+	r->n_hash_policies++; /* owned from here, whatever happened */
+	if (!err && !hs.set)
+		return fail(c, n, "expected one of " HASH_KIND_NAMES);
 	return err;
 }
 
@@ -2160,10 +2216,14 @@ static int action_hash_policy(struct ctx *c, yaml_node_t *n, void *obj)
 	struct action_src *as = obj;
 	size_t count = 0;
 	int err = expect_sequence(c, n, &count);
-	if (!err && count > 1)
-		return fail(c, n, "expected at most one hash policy (skiff supports one), got %zu",
-			    count);
-	return err ? err : walk_sequence(c, n, read_hash_policy, as->r);
+	if (!err && count > ROUTE_HASH_POLICIES_MAX)
+		return fail(c, n, "expected at most %d hash policies, got %zu",
+			    ROUTE_HASH_POLICIES_MAX, count);
+	if (err || !count)
+		return err;
+	if (!(as->r->hash_policies = calloc(count, sizeof(*as->r->hash_policies))))
+		return fail_nomem(c);
+	return walk_sequence(c, n, read_hash_policy, as->r);
 }
 
 REFUSE(refuse_cluster_header, "not supported by skiff (supported: cluster, weighted_clusters)")

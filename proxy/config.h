@@ -318,6 +318,22 @@ struct weighted_cluster {
 	const struct cluster *cluster; /* resolved in the same snapshot */
 };
 
+/* One of a route's hash_policy entries (Envoy's RouteAction.HashPolicy):
+ * what of the request a consistent-hash cluster hashes. */
+enum hash_kind {
+	HASH_HEADER,          /* header.header_name */
+	HASH_SOURCE_IP,       /* connection_properties.source_ip */
+	HASH_QUERY_PARAMETER, /* query_parameter.name */
+};
+
+#define ROUTE_HASH_POLICIES_MAX 8
+
+struct hash_policy {
+	enum hash_kind kind;
+	char *name;           /* the header (lower case) or query parameter */
+	bool terminal;        /* a hash from this one ends the list */
+};
+
 enum route_action_kind { ROUTE_TO_CLUSTER, ROUTE_REDIRECT, ROUTE_DIRECT_RESPONSE };
 
 struct route {
@@ -336,7 +352,8 @@ struct route {
 	char *prefix_rewrite;
 	char *host_rewrite;                 /* host_rewrite_literal */
 	struct retry_policy retry;
-	char *hash_header;                  /* hash_policy[0].header.header_name (lower case) */
+	struct hash_policy *hash_policies;  /* hash_policy, in order */
+	size_t n_hash_policies;
 	/* ROUTE_REDIRECT */
 	char *redirect_host;                /* host_redirect */
 	char *redirect_path;                /* path_redirect */

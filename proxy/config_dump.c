@@ -457,10 +457,19 @@ static void dump_route_action(struct jbuf *b, const struct route *r)
 		jb_member_str(b, false, "host_rewrite_literal", r->host_rewrite);
 	if (r->retry.retry_on)
 		dump_retry_policy(b, &r->retry);
-	if (r->hash_header) {
-		jb_raw(b, ",\"hash_policy\":[{\"header\":{");
-		jb_member_str(b, true, "header_name", r->hash_header);
-		jb_raw(b, "}}]");
+	for (size_t i = 0; i < r->n_hash_policies; i++) {
+		const struct hash_policy *h = &r->hash_policies[i];
+		jb_raw(b, i ? ",{" : ",\"hash_policy\":[{");
+		if (h->kind == HASH_SOURCE_IP) {
+			jb_raw(b, "\"connection_properties\":{\"source_ip\":true}");
+		} else {
+			jb_raw(b, h->kind == HASH_HEADER ? "\"header\":{" : "\"query_parameter\":{");
+			jb_member_str(b, true, h->kind == HASH_HEADER ? "header_name" : "name", h->name);
+			jb_raw(b, "}");
+		}
+		jb_raw(b, h->terminal ? ",\"terminal\":true}" : "}");
+		if (i + 1 == r->n_hash_policies)
+			jb_raw(b, "]");
 	}
 	jb_raw(b, "}");
 }

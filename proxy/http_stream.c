@@ -497,7 +497,7 @@ static void start_attempt(struct http_stream *s)
 		}
 	} else {
 		uint64_t hash = 0;
-		bool has_hash = s->route && router_request_hash(s->route, &s->req, &hash) == 0;
+		bool has_hash = s->route && router_request_hash(s->route, &s->req, &s->down->peer, &hash) == 0;
 		if (c->n_endpoints == 0 || (host = pick_host(s, has_hash, hash)) < 0) {
 			stats_add(stats_scope(w->index, c->stats_id), STAT_RQ_NO_HEALTHY, 1);
 			return http_stream_local_reply(s, 503, "UH", "no_healthy_upstream",

@@ -19,6 +19,7 @@
 #include "proxy/lb.h"
 #include "proxy/regex.h"
 #include "proxy/snapshot.h"
+#include "proxy/sock_addr.h"
 
 static inline unsigned char lower(unsigned char c)
 {
@@ -443,23 +444,54 @@ const struct cluster *router_pick_cluster(const struct route *r, uint32_t random
 /* Envoy hashes every value of the header, sorted; with one value (the
  * usual case, and the only one without a seed-chaining hash) that is the
  * xxHash64 of it, which is what this computes from the first value. */
-int router_request_hash(const struct route *r, const struct http_head *req, uint64_t *hash)
+/* One policy's hash of req; false when the request has nothing to hash. */
+static bool policy_hash(const struct hash_policy *p, const struct http_head *req,
+			const struct sock_addr *source, uint64_t *hash)
 {
-	if (!r->hash_header)
-		return -ENOENT;
 	const char *v = NULL;
 	size_t len = 0;
-	if (r->hash_header[0] == ':') {
-		if (header_value(req, r->hash_header, &v, &len) <= 0)
-			return -ENOENT;
-	} else {
-		const struct http_field *f = http_head_get(req, r->hash_header);
-		if (!f)
-			return -ENOENT;
-		v = f->value.p;
-		len = f->value.len;
+	switch (p->kind) {
+	case HASH_HEADER:
+		if (header_value(req, p->name, &v, &len) <= 0)
+			return false;
+		break;
+	case HASH_QUERY_PARAMETER:
+		if (!req->path.p || !query_param(req->path.p, req->path.len, p->name, &v, &len))
+			return false;
+		break;
+	case HASH_SOURCE_IP: {
+		char ip[SOCK_ADDR_STRLEN];
+		if (!source || !sock_addr_format_ip(source, ip, sizeof(ip)))
+			return false;
+		*hash = lb_hash(ip, strlen(ip));
+		return true;
+	}
+	default:
+		return false;
 	}
 	*hash = lb_hash(v, len);
+	return true;
+}
+
+int router_request_hash(const struct route *r, const struct http_head *req,
+			const struct sock_addr *source, uint64_t *hash)
+{
+	bool any = false;
+	uint64_t h = 0;
+	for (size_t i = 0; i < r->n_hash_policies; i++) {
+		const struct hash_policy *p = &r->hash_policies[i];
+		uint64_t one;
+		if (policy_hash(p, req, source, &one)) {
+			/* Envoy's HashPolicyImpl: rotate what is there left by one, xor */
+			h = any ? ((h << 1) | (h >> 63)) ^ one : one;
+			any = true;
+		}
+		if (p->terminal && any) /* a hash so far, from this one or before */
+			break;
+	}
+	if (!any)
+		return -ENOENT;
+	*hash = h;
 	return 0;
 }
 
@@ -943,7 +975,9 @@ static void route_clear(struct route *r)
 	free(r->prefix_rewrite);
 	free(r->host_rewrite);
 	free(r->retry.retriable_status_codes);
-	free(r->hash_header);
+	for (size_t i = 0; i < r->n_hash_policies; i++)
+		free(r->hash_policies[i].name);
+	free(r->hash_policies);
 	free(r->redirect_host);
 	free(r->redirect_path);
 	free(r->redirect_prefix);

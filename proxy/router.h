@@ -53,9 +53,14 @@ int router_edit_response(const struct route_config *rc, const struct virtual_hos
  * of memory). */
 char *router_redirect_location(const struct route *r, const struct http_head *req);
 
-/* The hash a consistent-hash cluster uses for this request: the route's
- * hash_policy header. Returns 0 and sets *hash, or -ENOENT when the route
- * has no hash policy or the request lacks the header. */
-int router_request_hash(const struct route *r, const struct http_head *req, uint64_t *hash);
+/* The hash a consistent-hash cluster uses for this request, from the
+ * route's hash_policy list as Envoy combines it: each policy that finds
+ * its value in the request (a header, a query parameter, the client's IP
+ * from `source`, which may be NULL) is xored in after the hash so far is
+ * rotated left by one; a terminal one ends the list once there is a hash
+ * (its own, or from those before it).
+ * Returns 0 and sets *hash, or -ENOENT when no policy found anything. */
+int router_request_hash(const struct route *r, const struct http_head *req,
+			const struct sock_addr *source, uint64_t *hash);
 
 #endif

@@ -620,24 +620,58 @@ static int read_retry(struct tctx *c, const pb_retry *pb, struct retry_policy *r
 	return 0;
 }
 
+typedef Envoy__Config__Route__V3__RouteAction__HashPolicy pb_hash_policy;
+
+static int read_one_hash_policy(struct tctx *c, const pb_hash_policy *h, struct hash_policy *p)
+{
+	p->terminal = h->terminal;
+	switch (h->policy_specifier_case) {
+	case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HASH_POLICY__POLICY_SPECIFIER_HEADER:
+		p->kind = HASH_HEADER;
+		tx_field(c, "header.header_name");
+		return read_header_name(c, &h->header->header_name, true, &p->name);
+	case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HASH_POLICY__POLICY_SPECIFIER_CONNECTION_PROPERTIES:
+		p->kind = HASH_SOURCE_IP;
+		tx_field(c, "connection_properties.source_ip");
+		return h->connection_properties->source_ip
+			   ? 0 : tx_fail(c, "must be true (the only connection property skiff hashes)");
+	case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HASH_POLICY__POLICY_SPECIFIER_QUERY_PARAMETER:
+		p->kind = HASH_QUERY_PARAMETER;
+		return tx_text_field(c, "query_parameter.name", &h->query_parameter->name, true,
+				     &p->name);
+	case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HASH_POLICY__POLICY_SPECIFIER_COOKIE:
+		tx_field(c, "cookie");
+		return tx_fail(c, "not supported by skiff (supported: header, "
+				  "connection_properties, query_parameter)");
+	case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HASH_POLICY__POLICY_SPECIFIER_FILTER_STATE:
+		tx_field(c, "filter_state");
+		return tx_fail(c, "not supported by skiff (supported: header, "
+				  "connection_properties, query_parameter)");
+	default:
+		return tx_fail(c, "expected one of header, connection_properties, query_parameter");
+	}
+}
+
 static int read_hash_policy(struct tctx *c, const pb_action *pb, struct route *r)
 {
 	if (!pb->n_hash_policy)
 		return 0;
 	size_t old = tx_field(c, "hash_policy");
-	if (pb->n_hash_policy > 1)
-		return tx_fail(c, "expected one hash policy (skiff supports one), got %zu",
-			       pb->n_hash_policy);
-	tx_push(c, "[0]");
-	const Envoy__Config__Route__V3__RouteAction__HashPolicy *h = pb->hash_policy[0];
-	if (h->policy_specifier_case !=
-	    ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HASH_POLICY__POLICY_SPECIFIER_HEADER)
-		return tx_fail(c, "expected header (skiff supports header)");
-	tx_field(c, "header.header_name");
-	int err = read_header_name(c, &h->header->header_name, true, &r->hash_header);
-	if (!err)
-		tx_pop(c, old);
-	return err;
+	if (pb->n_hash_policy > ROUTE_HASH_POLICIES_MAX)
+		return tx_fail(c, "expected at most %d hash policies, got %zu",
+			       ROUTE_HASH_POLICIES_MAX, pb->n_hash_policy);
+	if (!(r->hash_policies = calloc(pb->n_hash_policy, sizeof(*r->hash_policies))))
+		return tx_nomem(c);
+	for (size_t i = 0; i < pb->n_hash_policy; i++) {
+		size_t at = tx_push(c, "[%zu]", i);
+		int err = read_one_hash_policy(c, pb->hash_policy[i], &r->hash_policies[i]);
+		r->n_hash_policies++; /* owned from here, whatever happened */
+		if (err)
+			return err;
+		tx_pop(c, at);
+	}
+	tx_pop(c, old);
+	return 0;
 }
 
 static int read_cluster_specifier(struct tctx *c, const pb_action *pb, struct route *r)

@@ -176,6 +176,26 @@ def previous_hosts_moves_a_hashed_request_round_the_ring():
 
 
 @test
+def hash_policies_as_istio_sends_them_keep_a_key_on_one_endpoint():
+    """Istio's consistentHash as Envoy's hash_policy list on a ring: a query
+    parameter (terminal when present), else the client's IP. Each shard
+    stays on one endpoint and the shards spread; requests without the
+    parameter all come from 127.0.0.1 and all land on one endpoint."""
+    apps = [App(APP, name="a"), App(APP2, name="b"), App(APP2 + 1, name="c")]
+    hashed = {"hash_policy": [{"query_parameter": {"name": "shard"}, "terminal": True},
+                              {"connection_properties": {"source_ip": True}}]}
+    proxy([route(**hashed)], endpoints=[("127.0.0.1", a.port) for a in apps], lb_policy="RING_HASH")
+    home = {}
+    for k in range(30):
+        for _ in range(3):
+            home.setdefault(k, set()).add(get(PORT, f"/p?x=1&shard={k}").header("x-served-by"))
+    assert all(len(v) == 1 for v in home.values()), home
+    assert len(set().union(*home.values())) >= 2, home
+    by_ip = {get(PORT, "/p").header("x-served-by") for _ in range(20)}
+    assert len(by_ip) == 1, by_ip
+
+
+@test
 def connection_refused_upstream_is_503_UF_and_retried_elsewhere():
     app = App(APP)
     log = log_path()

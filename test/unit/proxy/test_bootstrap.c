@@ -891,9 +891,19 @@ static const struct bad_case bad_cases[] = {
 	{ H_RC("{match: {prefix: /}, route: {cluster: c, retry_policy: {host_selection_retry_max_attempts: 101}}}") CLUSTERS_C,
 	  "t.yaml:12: " P_R "[0].route.retry_policy.host_selection_retry_max_attempts: must be at most 100" },
 	{ H_RC("{match: {prefix: /}, route: {cluster: c, hash_policy: [{cookie: {name: x}}]}}") CLUSTERS_C,
-	  "t.yaml:12: " P_R "[0].route.hash_policy[0].cookie: not supported by skiff (supported: header)" },
+	  "t.yaml:12: " P_R "[0].route.hash_policy[0].cookie: not supported by skiff (supported: header, connection_properties, query_parameter)" },
 	{ H_RC("{match: {prefix: /}, route: {cluster: c, hash_policy: [{terminal: true}]}}") CLUSTERS_C,
-	  "t.yaml:12: " P_R "[0].route.hash_policy[0].header: required" },
+	  "t.yaml:12: " P_R "[0].route.hash_policy[0]: expected one of header, connection_properties, query_parameter" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c, hash_policy: [{header: {header_name: a}, query_parameter: {name: b}}]}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.hash_policy[0].query_parameter: only one of header, connection_properties, query_parameter may be set" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c, hash_policy: [{connection_properties: {source_ip: false}}]}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.hash_policy[0].connection_properties.source_ip: must be true (the only connection property skiff hashes)" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c, hash_policy: [{query_parameter: {}}]}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.hash_policy[0].query_parameter.name: required" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c, hash_policy: [{header: {header_name: a}}, {header: {header_name: a}}, {header: {header_name: a}}, "
+	       "{header: {header_name: a}}, {header: {header_name: a}}, {header: {header_name: a}}, {header: {header_name: a}}, {header: {header_name: a}}, "
+	       "{header: {header_name: a}}]}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.hash_policy: expected at most 8 hash policies, got 9" },
 	{ H_RC("{match: {prefix: /}, route: {cluster: c, host_rewrite_literal: \"a\\nb\"}}") CLUSTERS_C,
 	  "t.yaml:12: " P_R "[0].route.host_rewrite_literal: must not contain spaces or control characters" },
 	{ H_RC("{match: {prefix: /}, direct_response: {status: 100}}") CLUSTERS_C,
@@ -1633,7 +1643,8 @@ static void test_http(void **state)
 		"                    - name: envoy.retry_host_predicates.previous_hosts\n"
 		"                      typed_config: {\"@type\": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate}\n"
 		"                    host_selection_retry_max_attempts: 5\n"
-		"                  hash_policy: [{header: {header_name: X-User}}]\n"
+		"                  hash_policy: [{header: {header_name: X-User}}, {query_parameter: {name: shard}, terminal: true},\n"
+		"                                {connection_properties: {source_ip: true}}]\n"
 		"                request_headers_to_remove: [x-internal]\n"
 		"                request_headers_to_add:\n"
 		"                - {header: {key: x-a, value: \"1\"}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}\n"
@@ -1779,7 +1790,14 @@ static void test_http(void **state)
 	assert_int_equal(r->retry.host_selection_max_attempts, 5);
 	assert_int_equal(r->retry.n_retriable_status_codes, 2);
 	assert_int_equal(r->retry.retriable_status_codes[1], 429);
-	assert_string_equal(r->hash_header, "x-user");
+	assert_int_equal(r->n_hash_policies, 3);
+	assert_int_equal(r->hash_policies[0].kind, HASH_HEADER);
+	assert_string_equal(r->hash_policies[0].name, "x-user");
+	assert_false(r->hash_policies[0].terminal);
+	assert_int_equal(r->hash_policies[1].kind, HASH_QUERY_PARAMETER);
+	assert_string_equal(r->hash_policies[1].name, "shard");
+	assert_true(r->hash_policies[1].terminal);
+	assert_int_equal(r->hash_policies[2].kind, HASH_SOURCE_IP);
 	assert_int_equal(r->edits.n_request_remove, 1);
 	assert_int_equal(r->edits.n_request_add, 2);
 	assert_false(r->edits.request_add[0].append);

@@ -17,6 +17,7 @@
 
 #include "proxy/lb.h"
 #include "proxy/router.h"
+#include "proxy/sock_addr.h"
 
 /* ---- building configurations ---- */
 
@@ -582,6 +583,22 @@ static void test_link_and_pick(void **state)
 	router_config_clear(&rc);
 }
 
+/* Gives r n hash policies (their names copied). */
+static void set_hash(struct route *r, size_t n, ...)
+{
+	va_list ap;
+	va_start(ap, n);
+	r->hash_policies = calloc(n, sizeof(*r->hash_policies));
+	assert_non_null(r->hash_policies);
+	for (size_t i = 0; i < n; i++) {
+		struct hash_policy p = va_arg(ap, struct hash_policy);
+		if (p.name)
+			p.name = dup(p.name);
+		r->hash_policies[r->n_hash_policies++] = p;
+	}
+	va_end(ap);
+}
+
 static void test_request_hash(void **state)
 {
 	(void)state;
@@ -589,28 +606,57 @@ static void test_request_hash(void **state)
 	struct virtual_host *vh = add_vhost(&rc, "vh", (const char *[]){"*", NULL});
 	struct route *none = add_route(vh, "none", PATH_PREFIX, "/");
 	struct route *user = add_route(vh, "user", PATH_PREFIX, "/");
-	user->hash_header = dup("x-user");
+	set_hash(user, 1, (struct hash_policy){ HASH_HEADER, "x-user", false });
 	struct route *host = add_route(vh, "host", PATH_PREFIX, "/");
-	host->hash_header = dup(":authority");
+	set_hash(host, 1, (struct hash_policy){ HASH_HEADER, ":authority", false });
+	/* Istio's useSourceIp and httpQueryParameterName, and a list */
+	struct route *ip = add_route(vh, "ip", PATH_PREFIX, "/");
+	set_hash(ip, 1, (struct hash_policy){ HASH_SOURCE_IP, NULL, false });
+	struct route *query = add_route(vh, "query", PATH_PREFIX, "/");
+	set_hash(query, 1, (struct hash_policy){ HASH_QUERY_PARAMETER, "shard", false });
+	struct route *list = add_route(vh, "list", PATH_PREFIX, "/");
+	set_hash(list, 3, (struct hash_policy){ HASH_HEADER, "x-missing", false },
+		 (struct hash_policy){ HASH_HEADER, "x-user", false },
+		 (struct hash_policy){ HASH_SOURCE_IP, NULL, false });
+	struct route *term = add_route(vh, "terminal", PATH_PREFIX, "/");
+	set_hash(term, 2, (struct hash_policy){ HASH_HEADER, "x-user", true },
+		 (struct hash_policy){ HASH_SOURCE_IP, NULL, false });
 	prepare_ok(&rc);
-	none = &rc.vhosts[0].routes[0];
-	user = &rc.vhosts[0].routes[1];
-	host = &rc.vhosts[0].routes[2];
+	struct route *rs = rc.vhosts[0].routes;
+	none = &rs[0], user = &rs[1], host = &rs[2], ip = &rs[3], query = &rs[4], list = &rs[5];
+	term = &rs[6];
 
+	struct sock_addr src;
+	assert_int_equal(sock_addr_parse("10.1.2.3", 40000, &src), 0);
 	struct http_head h;
-	request(&h, "GET", "example.com", "/", (const char *[]){"x-user", "abc", NULL});
+	request(&h, "GET", "example.com", "/p?a=1&shard=7&shard=8",
+		(const char *[]){"x-user", "abc", NULL});
 	uint64_t hash = 0;
-	assert_int_equal(router_request_hash(none, &h, &hash), -ENOENT);
-	assert_int_equal(router_request_hash(user, &h, &hash), 0);
+	assert_int_equal(router_request_hash(none, &h, &src, &hash), -ENOENT);
+	assert_int_equal(router_request_hash(user, &h, &src, &hash), 0);
 	assert_true(hash == lb_hash("abc", 3));
 	assert_true(hash == 0x44BC2CF5AD770999ull); /* XXH64("abc", seed 0), as Envoy */
-	assert_int_equal(router_request_hash(host, &h, &hash), 0);
+	assert_int_equal(router_request_hash(host, &h, &src, &hash), 0);
 	assert_true(hash == lb_hash("example.com", 11));
+	assert_int_equal(router_request_hash(ip, &h, &src, &hash), 0);
+	assert_true(hash == lb_hash("10.1.2.3", 8)); /* the address, not the port */
+	assert_int_equal(router_request_hash(ip, &h, NULL, &hash), -ENOENT);
+	assert_int_equal(router_request_hash(query, &h, &src, &hash), 0);
+	assert_true(hash == lb_hash("7", 1)); /* the first value, raw */
+	/* Envoy's combination: rotate left by one, xor the next */
+	uint64_t u = lb_hash("abc", 3), i = lb_hash("10.1.2.3", 8);
+	assert_int_equal(router_request_hash(list, &h, &src, &hash), 0);
+	assert_true(hash == (((u << 1) | (u >> 63)) ^ i));
+	assert_int_equal(router_request_hash(term, &h, &src, &hash), 0);
+	assert_true(hash == u); /* terminal: found, so the list ends there */
 	http_head_clear(&h);
 
 	request(&h, "GET", NULL, "/", NULL);
-	assert_int_equal(router_request_hash(user, &h, &hash), -ENOENT);
-	assert_int_equal(router_request_hash(host, &h, &hash), -ENOENT);
+	assert_int_equal(router_request_hash(user, &h, &src, &hash), -ENOENT);
+	assert_int_equal(router_request_hash(host, &h, &src, &hash), -ENOENT);
+	assert_int_equal(router_request_hash(query, &h, &src, &hash), -ENOENT);
+	assert_int_equal(router_request_hash(term, &h, &src, &hash), 0);
+	assert_true(hash == i); /* a terminal one without its value does not end it */
 	http_head_clear(&h);
 	router_config_clear(&rc);
 }

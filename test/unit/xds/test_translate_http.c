@@ -161,8 +161,10 @@ struct rfx {
 	Envoy__Config__Route__V3__RetryPolicy__RetryHostPredicate pred, *preds[1];
 	Any pred_type;
 	uint32_t codes[1];
-	HashPolicy hp, *hps[1];
+	HashPolicy hp, hp_ip, hp_q, *hps[3];
 	HashHeader hh;
+	Envoy__Config__Route__V3__RouteAction__HashPolicy__ConnectionProperties conn;
+	Envoy__Config__Route__V3__RouteAction__HashPolicy__QueryParameter q;
 	RedirectAction redirect;
 	DirectResponseAction direct;
 	DataSource body;
@@ -271,7 +273,23 @@ static void rfx_init(struct rfx *f)
 	    ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HASH_POLICY__POLICY_SPECIFIER_HEADER;
 	f->hp.header = &f->hh;
 	f->hps[0] = &f->hp;
-	f->a0.n_hash_policy = 1;
+	/* Istio's useSourceIp, and a query parameter ending the list */
+	envoy__config__route__v3__route_action__hash_policy__init(&f->hp_ip);
+	envoy__config__route__v3__route_action__hash_policy__connection_properties__init(&f->conn);
+	f->conn.source_ip = true;
+	f->hp_ip.policy_specifier_case =
+	    ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HASH_POLICY__POLICY_SPECIFIER_CONNECTION_PROPERTIES;
+	f->hp_ip.connection_properties = &f->conn;
+	f->hps[1] = &f->hp_ip;
+	envoy__config__route__v3__route_action__hash_policy__init(&f->hp_q);
+	envoy__config__route__v3__route_action__hash_policy__query_parameter__init(&f->q);
+	f->q.name = B("shard");
+	f->hp_q.policy_specifier_case =
+	    ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HASH_POLICY__POLICY_SPECIFIER_QUERY_PARAMETER;
+	f->hp_q.query_parameter = &f->q;
+	f->hp_q.terminal = true;
+	f->hps[2] = &f->hp_q;
+	f->a0.n_hash_policy = 3;
 	f->a0.hash_policy = f->hps;
 	f->r[0].action_case = ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE;
 	f->r[0].route = &f->a0;
@@ -401,7 +419,14 @@ static void test_route_config(void **state)
 	assert_int_equal(r->retry.host_selection_max_attempts, 5);
 	assert_int_equal(r->retry.n_retriable_status_codes, 1);
 	assert_int_equal(r->retry.retriable_status_codes[0], 503);
-	assert_string_equal(r->hash_header, "x-user");
+	assert_int_equal(r->n_hash_policies, 3);
+	assert_int_equal(r->hash_policies[0].kind, HASH_HEADER);
+	assert_string_equal(r->hash_policies[0].name, "x-user");
+	assert_int_equal(r->hash_policies[1].kind, HASH_SOURCE_IP);
+	assert_false(r->hash_policies[1].terminal);
+	assert_int_equal(r->hash_policies[2].kind, HASH_QUERY_PARAMETER);
+	assert_string_equal(r->hash_policies[2].name, "shard");
+	assert_true(r->hash_policies[2].terminal);
 	assert_string_equal(r->edits.request_add[0].name, "x-route");
 	assert_false(r->edits.request_add[0].append);
 
@@ -597,10 +622,20 @@ static void test_route_config_errors(void **state)
 		     R0 "route.retry_policy.retriable_status_codes[0]: expected an HTTP status "
 			"(100..599), got 99"),
 		CASE(x->hp.policy_specifier_case = 0,
-		     R0 "route.hash_policy[0]: expected header (skiff supports header)"),
-		CASE(
-		    (x->a0.n_hash_policy = 2, x->a0.hash_policy = (HashPolicy *[]){&x->hp, &x->hp}),
-		    R0 "route.hash_policy: expected one hash policy (skiff supports one), got 2"),
+		     R0 "route.hash_policy[0]: expected one of header, connection_properties, "
+			"query_parameter"),
+		CASE(x->hp_q.policy_specifier_case =
+			 ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HASH_POLICY__POLICY_SPECIFIER_COOKIE,
+		     R0 "route.hash_policy[2].cookie: not supported by skiff (supported: header, "
+			"connection_properties, query_parameter)"),
+		CASE(x->conn.source_ip = false,
+		     R0 "route.hash_policy[1].connection_properties.source_ip: must be true (the "
+			"only connection property skiff hashes)"),
+		CASE(x->q.name = B(""), R0 "route.hash_policy[2].query_parameter.name: required"),
+		CASE((x->a0.n_hash_policy = 9,
+		      x->a0.hash_policy = (HashPolicy *[]){&x->hp, &x->hp, &x->hp, &x->hp, &x->hp,
+							    &x->hp, &x->hp, &x->hp, &x->hp}),
+		     R0 "route.hash_policy: expected at most 8 hash policies, got 9"),
 		CASE(x->hh.header_name = B(""),
 		     R0 "route.hash_policy[0].header.header_name: required"),
 		CASE(add_unknown(&x->redirect.base, 8),
