@@ -2127,7 +2127,7 @@ struct hash_src {
 	unsigned set;
 };
 
-#define HASH_KIND_NAMES "header, connection_properties, query_parameter"
+#define HASH_KIND_NAMES "header, connection_properties, query_parameter, cookie"
 
 static int hash_header_name(struct ctx *c, yaml_node_t *n, void *obj)
 {
@@ -2184,6 +2184,50 @@ static int hash_policy_query(struct ctx *c, yaml_node_t *n, void *obj)
 	return err ? err : WALK(c, n, fields, hs->p);
 }
 
+static int hash_cookie_name(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct hash_policy *p = obj;
+	int err = read_name(c, n, &p->name);
+	if (!err && strpbrk(p->name, "=;, \t\r\n\"")) /* a cookie-name token */
+		return fail(c, n, "not a cookie name");
+	return err;
+}
+
+static int hash_cookie_ttl(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct hash_policy *p = obj;
+	uint32_t ms = 0;
+	int err = read_duration(c, n, &ms);
+	p->has_ttl = true;
+	p->ttl_s = ms / 1000;
+	return err;
+}
+
+static int hash_cookie_path(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	struct hash_policy *p = obj;
+	int err = read_name(c, n, &p->path);
+	if (!err && strpbrk(p->path, ";\r\n"))
+		return fail(c, n, "must not hold ';', CR or LF");
+	return err;
+}
+
+REFUSE(refuse_cookie_attributes, "not supported by skiff")
+
+static int hash_policy_cookie(struct ctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = {
+		{ "name", hash_cookie_name, true },
+		{ "ttl", hash_cookie_ttl, false },
+		{ "path", hash_cookie_path, false },
+		{ "attributes", refuse_cookie_attributes, false },
+	};
+	struct hash_src *hs = obj;
+	int err = oneof_set(c, n, &hs->set, HASH_KIND_NAMES);
+	hs->p->kind = HASH_COOKIE;
+	return err ? err : WALK(c, n, fields, hs->p);
+}
+
 static int hash_terminal(struct ctx *c, yaml_node_t *n, void *obj)
 {
 	struct hash_src *hs = obj;
@@ -2198,7 +2242,7 @@ static int read_hash_policy(struct ctx *c, yaml_node_t *n, void *obj)
 		{ "header", hash_policy_header, false },
 		{ "connection_properties", hash_policy_connection, false },
 		{ "query_parameter", hash_policy_query, false },
-		{ "cookie", refuse_hash_kind, false },
+		{ "cookie", hash_policy_cookie, false },
 		{ "filter_state", refuse_hash_kind, false },
 		{ "terminal", hash_terminal, false },
 	};

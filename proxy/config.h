@@ -324,14 +324,19 @@ enum hash_kind {
 	HASH_HEADER,          /* header.header_name */
 	HASH_SOURCE_IP,       /* connection_properties.source_ip */
 	HASH_QUERY_PARAMETER, /* query_parameter.name */
+	HASH_COOKIE,          /* cookie.name; with a ttl, skiff makes the cookie
+			       * for a request without it (Set-Cookie) */
 };
 
 #define ROUTE_HASH_POLICIES_MAX 8
 
 struct hash_policy {
 	enum hash_kind kind;
-	char *name;           /* the header (lower case) or query parameter */
+	char *name;           /* the header (lower case), query parameter or cookie */
 	bool terminal;        /* a hash from this one ends the list */
+	bool has_ttl;         /* cookie.ttl given: make the cookie when missing */
+	uint32_t ttl_s;       /* its Max-Age (0: a session cookie) */
+	char *path;           /* cookie.path; NULL: none */
 };
 
 enum route_action_kind { ROUTE_TO_CLUSTER, ROUTE_REDIRECT, ROUTE_DIRECT_RESPONSE };

@@ -462,6 +462,14 @@ static void dump_route_action(struct jbuf *b, const struct route *r)
 		jb_raw(b, i ? ",{" : ",\"hash_policy\":[{");
 		if (h->kind == HASH_SOURCE_IP) {
 			jb_raw(b, "\"connection_properties\":{\"source_ip\":true}");
+		} else if (h->kind == HASH_COOKIE) {
+			jb_raw(b, "\"cookie\":{");
+			jb_member_str(b, true, "name", h->name);
+			if (h->has_ttl)
+				jb_duration(b, "ttl", h->ttl_s * 1000);
+			if (h->path)
+				jb_member_str(b, false, "path", h->path);
+			jb_raw(b, "}");
 		} else {
 			jb_raw(b, h->kind == HASH_HEADER ? "\"header\":{" : "\"query_parameter\":{");
 			jb_member_str(b, true, h->kind == HASH_HEADER ? "header_name" : "name", h->name);

@@ -262,6 +262,8 @@ struct http_stream {
 	struct host_pool *wait_pool; /* the pool wait_link is in */
 	struct list up_link;         /* http_up.streams (HTTP/2) */
 	char *up_peer;               /* the upstream's SPIFFE id (mTLS), copied */
+	char *set_cookie;            /* a hash policy's cookie made for this request:
+				      * Set-Cookie on the upstream's response */
 	bool req_chunked;            /* HTTP/1 upstream: chunked request framing */
 	/* response */
 	struct http_head resp;

@@ -420,6 +420,8 @@ void http_stream_response_head(struct http_stream *s)
 		strip_hop_by_hop(&s->resp);
 	if (s->route)
 		router_edit_response(s->rc, s->vh, s->route, &s->resp);
+	if (s->set_cookie) /* as Envoy's router: on the upstream's response only */
+		http_head_add(&s->resp, "set-cookie", 10, s->set_cookie, strlen(s->set_cookie));
 	s->resp_head_ready = true;
 	s->phase = PHASE_RESPONDING;
 	s->try_deadline_ms = 0;
@@ -497,7 +499,12 @@ static void start_attempt(struct http_stream *s)
 		}
 	} else {
 		uint64_t hash = 0;
-		bool has_hash = s->route && router_request_hash(s->route, &s->req, &s->down->peer, &hash) == 0;
+		struct hash_context hc = { &s->down->peer, &s->down->local, NULL };
+		bool has_hash = s->route && router_request_hash(s->route, &s->req, &hc, &hash) == 0;
+		if (hc.set_cookie) { /* each attempt makes the same one */
+			free(s->set_cookie);
+			s->set_cookie = hc.set_cookie;
+		}
 		if (c->n_endpoints == 0 || (host = pick_host(s, has_hash, hash)) < 0) {
 			stats_add(stats_scope(w->index, c->stats_id), STAT_RQ_NO_HEALTHY, 1);
 			return http_stream_local_reply(s, 503, "UH", "no_healthy_upstream",
@@ -840,6 +847,7 @@ void http_stream_finish(struct http_stream *s)
 	free(s->orig_path);
 	free(s->upgrade_proto);
 	free(s->up_peer);
+	free(s->set_cookie);
 	worker_snap_release(d->w, s->ws);
 	free(s);
 }

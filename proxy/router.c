@@ -444,13 +444,75 @@ const struct cluster *router_pick_cluster(const struct route *r, uint32_t random
 /* Envoy hashes every value of the header, sorted; with one value (the
  * usual case, and the only one without a seed-chaining hash) that is the
  * xxHash64 of it, which is what this computes from the first value. */
+/* The value of cookie `name` in req's Cookie headers (the first, quotes
+ * taken off), as Envoy's parseCookieValue. False when absent or empty. */
+static bool cookie_value(const struct http_head *req, const char *name, const char **v,
+			 size_t *len)
+{
+	size_t nlen = strlen(name);
+	for (uint32_t i = 0; i < req->n_fields; i++) {
+		if (!field_named(&req->fields[i], "cookie", 6))
+			continue;
+		const char *p = req->fields[i].value.p, *end = p + req->fields[i].value.len;
+		while (p < end) {
+			while (p < end && (*p == ' ' || *p == '\t' || *p == ';'))
+				p++;
+			const char *semi = memchr(p, ';', (size_t)(end - p));
+			semi = semi ? semi : end;
+			const char *eq = memchr(p, '=', (size_t)(semi - p));
+			if (eq && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0) {
+				const char *val = eq + 1;
+				size_t vlen = (size_t)(semi - val);
+				if (vlen >= 2 && val[0] == '"' && val[vlen - 1] == '"')
+					val++, vlen -= 2;
+				*v = val;
+				*len = vlen;
+				return vlen > 0;
+			}
+			p = semi;
+		}
+	}
+	return false;
+}
+
+/* A cookie policy with a ttl, for a request without the cookie: the value
+ * Envoy's router makes (the hex xxHash64 of the connection's two ends, so
+ * a connection's requests agree), and the Set-Cookie that gives it to the
+ * client. Returns the value's hash, or false when out of memory or the
+ * ends are unknown. */
+static bool make_cookie(const struct hash_policy *p, struct hash_context *ctx, uint64_t *hash)
+{
+	char ends[2 * SOCK_ADDR_STRLEN], local[SOCK_ADDR_STRLEN], value[17];
+	if (!ctx || !ctx->peer || !ctx->local || !sock_addr_format(ctx->peer, ends, sizeof(ends)) ||
+	    !sock_addr_format(ctx->local, local, sizeof(local)))
+		return false;
+	strcat(ends, local);
+	snprintf(value, sizeof(value), "%016llx", (unsigned long long)lb_hash(ends, strlen(ends)));
+	char age[32] = "";
+	if (p->ttl_s)
+		snprintf(age, sizeof(age), "; Max-Age=%u", p->ttl_s);
+	char *cookie = NULL;
+	if (asprintf(&cookie, "%s=\"%s\"%s%s%s; HttpOnly", p->name, value, age,
+		     p->path ? "; Path=" : "", p->path ? p->path : "") < 0)
+		return false;
+	free(ctx->set_cookie);
+	ctx->set_cookie = cookie;
+	*hash = lb_hash(value, 16);
+	return true;
+}
+
 /* One policy's hash of req; false when the request has nothing to hash. */
 static bool policy_hash(const struct hash_policy *p, const struct http_head *req,
-			const struct sock_addr *source, uint64_t *hash)
+			struct hash_context *ctx, uint64_t *hash)
 {
 	const char *v = NULL;
 	size_t len = 0;
+	const struct sock_addr *source = ctx ? ctx->peer : NULL;
 	switch (p->kind) {
+	case HASH_COOKIE:
+		if (!cookie_value(req, p->name, &v, &len))
+			return p->has_ttl && make_cookie(p, ctx, hash);
+		break;
 	case HASH_HEADER:
 		if (header_value(req, p->name, &v, &len) <= 0)
 			return false;
@@ -474,14 +536,14 @@ static bool policy_hash(const struct hash_policy *p, const struct http_head *req
 }
 
 int router_request_hash(const struct route *r, const struct http_head *req,
-			const struct sock_addr *source, uint64_t *hash)
+			struct hash_context *ctx, uint64_t *hash)
 {
 	bool any = false;
 	uint64_t h = 0;
 	for (size_t i = 0; i < r->n_hash_policies; i++) {
 		const struct hash_policy *p = &r->hash_policies[i];
 		uint64_t one;
-		if (policy_hash(p, req, source, &one)) {
+		if (policy_hash(p, req, ctx, &one)) {
 			/* Envoy's HashPolicyImpl: rotate what is there left by one, xor */
 			h = any ? ((h << 1) | (h >> 63)) ^ one : one;
 			any = true;
@@ -975,8 +1037,10 @@ static void route_clear(struct route *r)
 	free(r->prefix_rewrite);
 	free(r->host_rewrite);
 	free(r->retry.retriable_status_codes);
-	for (size_t i = 0; i < r->n_hash_policies; i++)
+	for (size_t i = 0; i < r->n_hash_policies; i++) {
 		free(r->hash_policies[i].name);
+		free(r->hash_policies[i].path);
+	}
 	free(r->hash_policies);
 	free(r->redirect_host);
 	free(r->redirect_path);

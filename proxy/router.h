@@ -53,14 +53,24 @@ int router_edit_response(const struct route_config *rc, const struct virtual_hos
  * of memory). */
 char *router_redirect_location(const struct route *r, const struct http_head *req);
 
+/* What hash policies need of the downstream connection, and give back. */
+struct hash_context {
+	const struct sock_addr *peer;  /* the client (source_ip; cookies made), or NULL */
+	const struct sock_addr *local; /* where it connected (cookies made), or NULL */
+	char *set_cookie;              /* out: a cookie policy with a ttl made the
+					* request's cookie: the Set-Cookie value for
+					* the response (malloc'd; the caller frees) */
+};
+
 /* The hash a consistent-hash cluster uses for this request, from the
  * route's hash_policy list as Envoy combines it: each policy that finds
- * its value in the request (a header, a query parameter, the client's IP
- * from `source`, which may be NULL) is xored in after the hash so far is
- * rotated left by one; a terminal one ends the list once there is a hash
- * (its own, or from those before it).
- * Returns 0 and sets *hash, or -ENOENT when no policy found anything. */
+ * its value in the request (a header, a query parameter, a cookie, the
+ * client's IP) is xored in after the hash so far is rotated left by one;
+ * a terminal one ends the list once there is a hash (its own, or from
+ * those before it). A cookie policy with a ttl makes the cookie when the
+ * request has none (ctx->set_cookie). ctx may be NULL. Returns 0 and sets
+ * *hash, or -ENOENT when no policy found anything. */
 int router_request_hash(const struct route *r, const struct http_head *req,
-			const struct sock_addr *source, uint64_t *hash);
+			struct hash_context *ctx, uint64_t *hash);
 
 #endif

@@ -622,6 +622,39 @@ static int read_retry(struct tctx *c, const pb_retry *pb, struct retry_policy *r
 
 typedef Envoy__Config__Route__V3__RouteAction__HashPolicy pb_hash_policy;
 
+/* hash_policy.cookie: its name, and with a ttl the cookie skiff makes for
+ * a request without it (path, Max-Age). */
+static int read_hash_cookie(struct tctx *c,
+			    const Envoy__Config__Route__V3__RouteAction__HashPolicy__Cookie *k,
+			    struct hash_policy *p)
+{
+	size_t old = tx_field(c, "cookie");
+	p->kind = HASH_COOKIE;
+	int err = tx_text_field(c, "name", &k->name, true, &p->name);
+	if (!err && strpbrk(p->name, "=;, \t\r\n\"")) {
+		tx_field(c, "name");
+		return tx_fail(c, "not a cookie name");
+	}
+	if (!err)
+		err = tx_text_field(c, "path", &k->path, false, &p->path);
+	if (!err && p->path && strpbrk(p->path, ";\r\n")) {
+		tx_field(c, "path");
+		return tx_fail(c, "must not hold ';', CR or LF");
+	}
+	if (!err && k->n_attributes) {
+		tx_field(c, "attributes");
+		return tx_fail(c, "not supported by skiff");
+	}
+	uint32_t ms = 0;
+	if (!err && k->ttl && !(err = tx_duration_field(c, "ttl", k->ttl, false, &ms))) {
+		p->has_ttl = true;
+		p->ttl_s = ms / 1000;
+	}
+	if (!err)
+		tx_pop(c, old);
+	return err;
+}
+
 static int read_one_hash_policy(struct tctx *c, const pb_hash_policy *h, struct hash_policy *p)
 {
 	p->terminal = h->terminal;
@@ -640,15 +673,14 @@ static int read_one_hash_policy(struct tctx *c, const pb_hash_policy *h, struct 
 		return tx_text_field(c, "query_parameter.name", &h->query_parameter->name, true,
 				     &p->name);
 	case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HASH_POLICY__POLICY_SPECIFIER_COOKIE:
-		tx_field(c, "cookie");
-		return tx_fail(c, "not supported by skiff (supported: header, "
-				  "connection_properties, query_parameter)");
+		return read_hash_cookie(c, h->cookie, p);
 	case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HASH_POLICY__POLICY_SPECIFIER_FILTER_STATE:
 		tx_field(c, "filter_state");
 		return tx_fail(c, "not supported by skiff (supported: header, "
-				  "connection_properties, query_parameter)");
+				  "connection_properties, query_parameter, cookie)");
 	default:
-		return tx_fail(c, "expected one of header, connection_properties, query_parameter");
+		return tx_fail(c, "expected one of header, connection_properties, query_parameter, "
+				  "cookie");
 	}
 }
 

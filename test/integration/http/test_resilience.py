@@ -8,6 +8,7 @@ over the cluster's TLS against Go's crypto/tls). Most run skiff with
 ejections and health checks are also checked with two workers, as they
 are shared by the workers."""
 import os
+import re
 import socket
 import struct
 import sys
@@ -193,6 +194,27 @@ def hash_policies_as_istio_sends_them_keep_a_key_on_one_endpoint():
     assert len(set().union(*home.values())) >= 2, home
     by_ip = {get(PORT, "/p").header("x-served-by") for _ in range(20)}
     assert len(by_ip) == 1, by_ip
+
+
+@test
+def cookie_hash_policy_makes_the_cookie_then_keeps_its_endpoint():
+    """Istio's httpCookie with a ttl: a request without the cookie gets one
+    made by skiff (Set-Cookie, as Envoy's router makes it), and every
+    request that sends it back lands on the same endpoint; requests with
+    other cookies spread."""
+    apps = [App(APP, name="a"), App(APP2, name="b"), App(APP2 + 1, name="c")]
+    hashed = {"hash_policy": [{"cookie": {"name": "sid", "ttl": "3600s", "path": "/"}}]}
+    proxy([route(**hashed)], endpoints=[("127.0.0.1", a.port) for a in apps], lb_policy="RING_HASH")
+    first = get(PORT, "/p")
+    made = first.header("set-cookie")
+    assert made and re.fullmatch(r'sid="[0-9a-f]{16}"; Max-Age=3600; Path=/; HttpOnly', made), made
+    cookie = made.split(";")[0]
+    served = {get(PORT, "/p", headers=[("cookie", cookie)]).header("x-served-by") for _ in range(10)}
+    assert served == {first.header("x-served-by")}, served
+    assert get(PORT, "/p", headers=[("cookie", cookie)]).header("set-cookie") is None
+    spread = {get(PORT, "/p", headers=[("cookie", f"sid=user{k}")]).header("x-served-by")
+              for k in range(30)}
+    assert len(spread) >= 2, spread
 
 
 @test

@@ -890,12 +890,18 @@ static const struct bad_case bad_cases[] = {
 	  "(supported: type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate)" },
 	{ H_RC("{match: {prefix: /}, route: {cluster: c, retry_policy: {host_selection_retry_max_attempts: 101}}}") CLUSTERS_C,
 	  "t.yaml:12: " P_R "[0].route.retry_policy.host_selection_retry_max_attempts: must be at most 100" },
-	{ H_RC("{match: {prefix: /}, route: {cluster: c, hash_policy: [{cookie: {name: x}}]}}") CLUSTERS_C,
-	  "t.yaml:12: " P_R "[0].route.hash_policy[0].cookie: not supported by skiff (supported: header, connection_properties, query_parameter)" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c, hash_policy: [{filter_state: {key: x}}]}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.hash_policy[0].filter_state: not supported by skiff (supported: header, connection_properties, query_parameter, cookie)" },
 	{ H_RC("{match: {prefix: /}, route: {cluster: c, hash_policy: [{terminal: true}]}}") CLUSTERS_C,
-	  "t.yaml:12: " P_R "[0].route.hash_policy[0]: expected one of header, connection_properties, query_parameter" },
+	  "t.yaml:12: " P_R "[0].route.hash_policy[0]: expected one of header, connection_properties, query_parameter, cookie" },
 	{ H_RC("{match: {prefix: /}, route: {cluster: c, hash_policy: [{header: {header_name: a}, query_parameter: {name: b}}]}}") CLUSTERS_C,
-	  "t.yaml:12: " P_R "[0].route.hash_policy[0].query_parameter: only one of header, connection_properties, query_parameter may be set" },
+	  "t.yaml:12: " P_R "[0].route.hash_policy[0].query_parameter: only one of header, connection_properties, query_parameter, cookie may be set" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c, hash_policy: [{cookie: {name: \"a;b\"}}]}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.hash_policy[0].cookie.name: not a cookie name" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c, hash_policy: [{cookie: {name: a, attributes: [{name: SameSite, value: Lax}]}}]}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.hash_policy[0].cookie.attributes: not supported by skiff" },
+	{ H_RC("{match: {prefix: /}, route: {cluster: c, hash_policy: [{cookie: {ttl: 1s}}]}}") CLUSTERS_C,
+	  "t.yaml:12: " P_R "[0].route.hash_policy[0].cookie.name: required" },
 	{ H_RC("{match: {prefix: /}, route: {cluster: c, hash_policy: [{connection_properties: {source_ip: false}}]}}") CLUSTERS_C,
 	  "t.yaml:12: " P_R "[0].route.hash_policy[0].connection_properties.source_ip: must be true (the only connection property skiff hashes)" },
 	{ H_RC("{match: {prefix: /}, route: {cluster: c, hash_policy: [{query_parameter: {}}]}}") CLUSTERS_C,
@@ -1644,7 +1650,7 @@ static void test_http(void **state)
 		"                      typed_config: {\"@type\": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate}\n"
 		"                    host_selection_retry_max_attempts: 5\n"
 		"                  hash_policy: [{header: {header_name: X-User}}, {query_parameter: {name: shard}, terminal: true},\n"
-		"                                {connection_properties: {source_ip: true}}]\n"
+		"                                {connection_properties: {source_ip: true}}, {cookie: {name: sid, ttl: 90s, path: /}}]\n"
 		"                request_headers_to_remove: [x-internal]\n"
 		"                request_headers_to_add:\n"
 		"                - {header: {key: x-a, value: \"1\"}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}\n"
@@ -1790,7 +1796,12 @@ static void test_http(void **state)
 	assert_int_equal(r->retry.host_selection_max_attempts, 5);
 	assert_int_equal(r->retry.n_retriable_status_codes, 2);
 	assert_int_equal(r->retry.retriable_status_codes[1], 429);
-	assert_int_equal(r->n_hash_policies, 3);
+	assert_int_equal(r->n_hash_policies, 4);
+	assert_int_equal(r->hash_policies[3].kind, HASH_COOKIE);
+	assert_string_equal(r->hash_policies[3].name, "sid");
+	assert_true(r->hash_policies[3].has_ttl);
+	assert_int_equal(r->hash_policies[3].ttl_s, 90);
+	assert_string_equal(r->hash_policies[3].path, "/");
 	assert_int_equal(r->hash_policies[0].kind, HASH_HEADER);
 	assert_string_equal(r->hash_policies[0].name, "x-user");
 	assert_false(r->hash_policies[0].terminal);

@@ -606,57 +606,115 @@ static void test_request_hash(void **state)
 	struct virtual_host *vh = add_vhost(&rc, "vh", (const char *[]){"*", NULL});
 	struct route *none = add_route(vh, "none", PATH_PREFIX, "/");
 	struct route *user = add_route(vh, "user", PATH_PREFIX, "/");
-	set_hash(user, 1, (struct hash_policy){ HASH_HEADER, "x-user", false });
+	set_hash(user, 1, (struct hash_policy){ .kind = HASH_HEADER, .name = "x-user", .terminal = false });
 	struct route *host = add_route(vh, "host", PATH_PREFIX, "/");
-	set_hash(host, 1, (struct hash_policy){ HASH_HEADER, ":authority", false });
+	set_hash(host, 1, (struct hash_policy){ .kind = HASH_HEADER, .name = ":authority", .terminal = false });
 	/* Istio's useSourceIp and httpQueryParameterName, and a list */
 	struct route *ip = add_route(vh, "ip", PATH_PREFIX, "/");
-	set_hash(ip, 1, (struct hash_policy){ HASH_SOURCE_IP, NULL, false });
+	set_hash(ip, 1, (struct hash_policy){ .kind = HASH_SOURCE_IP, .name = NULL, .terminal = false });
 	struct route *query = add_route(vh, "query", PATH_PREFIX, "/");
-	set_hash(query, 1, (struct hash_policy){ HASH_QUERY_PARAMETER, "shard", false });
+	set_hash(query, 1, (struct hash_policy){ .kind = HASH_QUERY_PARAMETER, .name = "shard", .terminal = false });
 	struct route *list = add_route(vh, "list", PATH_PREFIX, "/");
-	set_hash(list, 3, (struct hash_policy){ HASH_HEADER, "x-missing", false },
-		 (struct hash_policy){ HASH_HEADER, "x-user", false },
-		 (struct hash_policy){ HASH_SOURCE_IP, NULL, false });
+	set_hash(list, 3, (struct hash_policy){ .kind = HASH_HEADER, .name = "x-missing", .terminal = false },
+		 (struct hash_policy){ .kind = HASH_HEADER, .name = "x-user", .terminal = false },
+		 (struct hash_policy){ .kind = HASH_SOURCE_IP, .name = NULL, .terminal = false });
 	struct route *term = add_route(vh, "terminal", PATH_PREFIX, "/");
-	set_hash(term, 2, (struct hash_policy){ HASH_HEADER, "x-user", true },
-		 (struct hash_policy){ HASH_SOURCE_IP, NULL, false });
+	set_hash(term, 2, (struct hash_policy){ .kind = HASH_HEADER, .name = "x-user", .terminal = true },
+		 (struct hash_policy){ .kind = HASH_SOURCE_IP, .name = NULL, .terminal = false });
 	prepare_ok(&rc);
 	struct route *rs = rc.vhosts[0].routes;
 	none = &rs[0], user = &rs[1], host = &rs[2], ip = &rs[3], query = &rs[4], list = &rs[5];
 	term = &rs[6];
 
-	struct sock_addr src;
+	struct sock_addr src, dst;
 	assert_int_equal(sock_addr_parse("10.1.2.3", 40000, &src), 0);
+	assert_int_equal(sock_addr_parse("10.9.9.9", 8080, &dst), 0);
+	struct hash_context ctx = { &src, &dst, NULL };
 	struct http_head h;
 	request(&h, "GET", "example.com", "/p?a=1&shard=7&shard=8",
 		(const char *[]){"x-user", "abc", NULL});
 	uint64_t hash = 0;
-	assert_int_equal(router_request_hash(none, &h, &src, &hash), -ENOENT);
-	assert_int_equal(router_request_hash(user, &h, &src, &hash), 0);
+	assert_int_equal(router_request_hash(none, &h, &ctx, &hash), -ENOENT);
+	assert_int_equal(router_request_hash(user, &h, &ctx, &hash), 0);
 	assert_true(hash == lb_hash("abc", 3));
 	assert_true(hash == 0x44BC2CF5AD770999ull); /* XXH64("abc", seed 0), as Envoy */
-	assert_int_equal(router_request_hash(host, &h, &src, &hash), 0);
+	assert_int_equal(router_request_hash(host, &h, &ctx, &hash), 0);
 	assert_true(hash == lb_hash("example.com", 11));
-	assert_int_equal(router_request_hash(ip, &h, &src, &hash), 0);
+	assert_int_equal(router_request_hash(ip, &h, &ctx, &hash), 0);
 	assert_true(hash == lb_hash("10.1.2.3", 8)); /* the address, not the port */
 	assert_int_equal(router_request_hash(ip, &h, NULL, &hash), -ENOENT);
-	assert_int_equal(router_request_hash(query, &h, &src, &hash), 0);
+	assert_int_equal(router_request_hash(query, &h, &ctx, &hash), 0);
 	assert_true(hash == lb_hash("7", 1)); /* the first value, raw */
 	/* Envoy's combination: rotate left by one, xor the next */
 	uint64_t u = lb_hash("abc", 3), i = lb_hash("10.1.2.3", 8);
-	assert_int_equal(router_request_hash(list, &h, &src, &hash), 0);
+	assert_int_equal(router_request_hash(list, &h, &ctx, &hash), 0);
 	assert_true(hash == (((u << 1) | (u >> 63)) ^ i));
-	assert_int_equal(router_request_hash(term, &h, &src, &hash), 0);
+	assert_int_equal(router_request_hash(term, &h, &ctx, &hash), 0);
 	assert_true(hash == u); /* terminal: found, so the list ends there */
 	http_head_clear(&h);
 
 	request(&h, "GET", NULL, "/", NULL);
-	assert_int_equal(router_request_hash(user, &h, &src, &hash), -ENOENT);
-	assert_int_equal(router_request_hash(host, &h, &src, &hash), -ENOENT);
-	assert_int_equal(router_request_hash(query, &h, &src, &hash), -ENOENT);
-	assert_int_equal(router_request_hash(term, &h, &src, &hash), 0);
+	assert_int_equal(router_request_hash(user, &h, &ctx, &hash), -ENOENT);
+	assert_int_equal(router_request_hash(host, &h, &ctx, &hash), -ENOENT);
+	assert_int_equal(router_request_hash(query, &h, &ctx, &hash), -ENOENT);
+	assert_int_equal(router_request_hash(term, &h, &ctx, &hash), 0);
 	assert_true(hash == i); /* a terminal one without its value does not end it */
+	http_head_clear(&h);
+	router_config_clear(&rc);
+}
+
+/* Istio's httpCookie: the cookie's value is the key; without the cookie
+ * and with a ttl, skiff makes one as Envoy's router does (the hex hash of
+ * the connection's two ends) and hands back its Set-Cookie. */
+static void test_cookie_hash(void **state)
+{
+	(void)state;
+	struct route_config rc = {0};
+	struct virtual_host *vh = add_vhost(&rc, "vh", (const char *[]){"*", NULL});
+	struct route *plain = add_route(vh, "plain", PATH_PREFIX, "/");
+	set_hash(plain, 1, (struct hash_policy){ .kind = HASH_COOKIE, .name = "sid" });
+	struct route *made = add_route(vh, "made", PATH_PREFIX, "/");
+	set_hash(made, 1, (struct hash_policy){ .kind = HASH_COOKIE, .name = "sid", .has_ttl = true,
+						.ttl_s = 3600 });
+	made->hash_policies[0].path = dup("/app");
+	struct route *session = add_route(vh, "session", PATH_PREFIX, "/");
+	set_hash(session, 1, (struct hash_policy){ .kind = HASH_COOKIE, .name = "sid", .has_ttl = true });
+	prepare_ok(&rc);
+	plain = &rc.vhosts[0].routes[0], made = &rc.vhosts[0].routes[1];
+	session = &rc.vhosts[0].routes[2];
+
+	struct sock_addr src, dst;
+	assert_int_equal(sock_addr_parse("10.1.2.3", 40000, &src), 0);
+	assert_int_equal(sock_addr_parse("10.9.9.9", 8080, &dst), 0);
+	struct hash_context ctx = { &src, &dst, NULL };
+	struct http_head h;
+	uint64_t hash = 0;
+	/* split over two Cookie fields (HTTP/2 sends them so), quotes off */
+	request(&h, "GET", "a", "/", (const char *[]){"cookie", "a=1; sidx=2", "cookie", "b=3;  sid=\"xyz\"", NULL});
+	assert_int_equal(router_request_hash(plain, &h, &ctx, &hash), 0);
+	assert_true(hash == lb_hash("xyz", 3));
+	assert_int_equal(router_request_hash(made, &h, &ctx, &hash), 0);
+	assert_null(ctx.set_cookie); /* the client has one */
+	http_head_clear(&h);
+
+	request(&h, "GET", "a", "/", (const char *[]){"cookie", "sid=", NULL}); /* empty: none */
+	assert_int_equal(router_request_hash(plain, &h, &ctx, &hash), -ENOENT);
+	assert_int_equal(router_request_hash(made, &h, &ctx, &hash), 0);
+	char value[17];
+	snprintf(value, sizeof(value), "%016llx",
+		 (unsigned long long)lb_hash("10.1.2.3:4000010.9.9.9:8080", 27));
+	assert_true(hash == lb_hash(value, 16));
+	char want[128];
+	snprintf(want, sizeof(want), "sid=\"%s\"; Max-Age=3600; Path=/app; HttpOnly", value);
+	assert_string_equal(ctx.set_cookie, want);
+	free(ctx.set_cookie);
+	ctx.set_cookie = NULL;
+	assert_int_equal(router_request_hash(session, &h, &ctx, &hash), 0);
+	snprintf(want, sizeof(want), "sid=\"%s\"; HttpOnly", value); /* no ttl: a session cookie */
+	assert_string_equal(ctx.set_cookie, want);
+	free(ctx.set_cookie);
+	ctx.set_cookie = NULL;
+	assert_int_equal(router_request_hash(made, &h, NULL, &hash), -ENOENT); /* ends unknown */
 	http_head_clear(&h);
 	router_config_clear(&rc);
 }
@@ -1061,6 +1119,7 @@ int main(void)
 	    cmocka_unit_test(test_weights_must_add_up),
 	    cmocka_unit_test(test_link_and_pick),
 	    cmocka_unit_test(test_request_hash),
+	    cmocka_unit_test(test_cookie_hash),
 	    cmocka_unit_test(test_edit_order),
 	    cmocka_unit_test(test_response_edits),
 	    cmocka_unit_test(test_rewrites),

@@ -165,6 +165,8 @@ struct rfx {
 	HashHeader hh;
 	Envoy__Config__Route__V3__RouteAction__HashPolicy__ConnectionProperties conn;
 	Envoy__Config__Route__V3__RouteAction__HashPolicy__QueryParameter q;
+	Envoy__Config__Route__V3__RouteAction__HashPolicy__Cookie cookie; /* unused until a test
+									   * switches to it */
 	RedirectAction redirect;
 	DirectResponseAction direct;
 	DataSource body;
@@ -289,6 +291,7 @@ static void rfx_init(struct rfx *f)
 	f->hp_q.query_parameter = &f->q;
 	f->hp_q.terminal = true;
 	f->hps[2] = &f->hp_q;
+	envoy__config__route__v3__route_action__hash_policy__cookie__init(&f->cookie);
 	f->a0.n_hash_policy = 3;
 	f->a0.hash_policy = f->hps;
 	f->r[0].action_case = ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE;
@@ -452,6 +455,32 @@ static void test_route_config(void **state)
 	assert_string_equal(r->direct_body, "nope");
 	xds_route_config_clear(&f->out);
 	free_kept();
+}
+
+/* Istio's httpCookie: a cookie hash policy with its ttl and path. */
+static void test_cookie_hash_policy(void **state)
+{
+	(void)state;
+	struct rfx *f = keep(malloc(sizeof(*f)));
+	rfx_init(f);
+	Google__Protobuf__Duration ttl;
+	google__protobuf__duration__init(&ttl);
+	ttl.seconds = 300;
+	f->cookie.name = B("sid");
+	f->cookie.ttl = &ttl;
+	f->cookie.path = B("/app");
+	f->hp_q.policy_specifier_case =
+	    ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HASH_POLICY__POLICY_SPECIFIER_COOKIE;
+	f->hp_q.cookie = &f->cookie;
+	assert_int_equal(rfx_translate(f), 0);
+	const struct hash_policy *p = &f->out.vhosts[0].routes[0].hash_policies[2];
+	assert_int_equal(p->kind, HASH_COOKIE);
+	assert_string_equal(p->name, "sid");
+	assert_true(p->has_ttl);
+	assert_int_equal(p->ttl_s, 300);
+	assert_string_equal(p->path, "/app");
+	assert_true(p->terminal);
+	xds_route_config_clear(&f->out);
 }
 
 /* The catch-all prefix "" is set though empty; absent is an error. A
@@ -623,11 +652,15 @@ static void test_route_config_errors(void **state)
 			"(100..599), got 99"),
 		CASE(x->hp.policy_specifier_case = 0,
 		     R0 "route.hash_policy[0]: expected one of header, connection_properties, "
-			"query_parameter"),
+			"query_parameter, cookie"),
 		CASE(x->hp_q.policy_specifier_case =
-			 ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HASH_POLICY__POLICY_SPECIFIER_COOKIE,
-		     R0 "route.hash_policy[2].cookie: not supported by skiff (supported: header, "
-			"connection_properties, query_parameter)"),
+			 ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HASH_POLICY__POLICY_SPECIFIER_FILTER_STATE,
+		     R0 "route.hash_policy[2].filter_state: not supported by skiff (supported: "
+			"header, connection_properties, query_parameter, cookie)"),
+		CASE((x->hp_q.policy_specifier_case =
+			  ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HASH_POLICY__POLICY_SPECIFIER_COOKIE,
+		      x->hp_q.cookie = &x->cookie, x->cookie.name = B("a b")),
+		     R0 "route.hash_policy[2].cookie.name: not a cookie name"),
 		CASE(x->conn.source_ip = false,
 		     R0 "route.hash_policy[1].connection_properties.source_ip: must be true (the "
 			"only connection property skiff hashes)"),
@@ -1244,6 +1277,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_route_config),
+	    cmocka_unit_test(test_cookie_hash_policy),
 	    cmocka_unit_test(test_route_match_forms),
 	    cmocka_unit_test(test_route_config_errors),
 	    cmocka_unit_test(test_route_bad_regex),
