@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "proxy/host_health.h"
+#include "proxy/http_config.h"
 #include "proxy/sock_addr.h"
 #include "proxy/stats.h"
 
@@ -35,15 +36,9 @@ static struct cluster *cluster_of(size_t n, unsigned first)
 		snprintf(ip, sizeof(ip), "10.0.0.%zu", first + i);
 		assert_int_equal(sock_addr_parse(ip, 80, &c->endpoints[i].addr), 0);
 	}
-	c->outlier = (struct outlier_detection){
-		.enabled = true,
-		.consecutive_5xx = 5,
-		.consecutive_gateway_failure = 5,
-		.interval_ms = 10000,
-		.base_ejection_time_ms = 30000,
-		.max_ejection_time_ms = 300000,
-		.max_ejection_percent = 100,
-	};
+	cluster_http_defaults(c);
+	c->outlier.enabled = true;
+	c->outlier.max_ejection_percent = 100;
 	c->health.unhealthy_threshold = 2;
 	c->health.healthy_threshold = 3;
 	assert_int_equal(host_health_prepare(c), 0);
