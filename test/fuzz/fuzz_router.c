@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "proxy/router.h"
+#include "proxy/sock_addr.h"
 
 static char *dup(const char *s)
 {
@@ -147,14 +148,24 @@ static void build(void)
 		query(&r[5], "id", SM_REGEX, "[0-9]{1,5}");
 		query(&r[5], "debug", SM_CONTAINS, NULL);
 		header(&r[5], ":authority", SM_CONTAINS, "EXAMPLE", true, false);
-		r[5].hash_header = dup("x-user");
+		r[5].n_hash_policies = 3;
+		r[5].hash_policies = zalloc(3, sizeof(*r[5].hash_policies));
+		r[5].hash_policies[0] = (struct hash_policy){.kind = HASH_HEADER, .name = dup("x-user")};
+		r[5].hash_policies[1] = (struct hash_policy){.kind = HASH_COOKIE, .name = dup("sid"),
+							     .has_ttl = true, .ttl_s = 60,
+							     .path = dup("/")};
+		r[5].hash_policies[2] = (struct hash_policy){.kind = HASH_QUERY_PARAMETER,
+							     .name = dup("id"), .terminal = true};
 		match(&r[6], PATH_PREFIX, "/w", true);
 		r[6].n_weighted = 3;
 		r[6].weighted = zalloc(3, sizeof(*r[6].weighted));
 		r[6].weighted[0] = (struct weighted_cluster){.name = dup("web"), .weight = 1};
 		r[6].weighted[1] = (struct weighted_cluster){.name = dup("canary"), .weight = 0};
 		r[6].weighted[2] = (struct weighted_cluster){.name = dup("gone"), .weight = 3};
-		r[6].hash_header = dup(":path");
+		r[6].n_hash_policies = 2;
+		r[6].hash_policies = zalloc(2, sizeof(*r[6].hash_policies));
+		r[6].hash_policies[0] = (struct hash_policy){.kind = HASH_HEADER, .name = dup(":path")};
+		r[6].hash_policies[1] = (struct hash_policy){.kind = HASH_SOURCE_IP, .terminal = true};
 		match(&r[7], PATH_PREFIX, "", true);
 		header(&r[7], "x-tag", SM_EXACT, "a,b", false, true);
 	}
@@ -211,7 +222,12 @@ static void route_one(struct http_head *h, uint32_t random)
 	if (c && strcmp(c->name, name) != 0)
 		__builtin_trap();
 	uint64_t hash;
-	(void)router_request_hash(r, h, &hash);
+	static struct sock_addr peer, local;
+	if (!peer.len && (sock_addr_parse("10.0.0.1", 40000, &peer) || sock_addr_parse("10.0.0.2", 80, &local)))
+		abort();
+	struct hash_context hc = {&peer, &local, NULL};
+	(void)router_request_hash(r, h, &hc, &hash);
+	free(hc.set_cookie);
 	if (r->kind == ROUTE_REDIRECT) {
 		char *loc = router_redirect_location(r, h);
 		/* Without scheme_redirect the scheme is the request's own (the
